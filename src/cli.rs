@@ -1,0 +1,381 @@
+//! The command line (clap). Each subcommand's arguments are a struct the library takes as is.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Reproducible ML pipelines, a content-addressed cache, remotes and a model server.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Run as if cairn was started in DIR.
+    #[arg(short = 'C', long, global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create .cairn/ in the current directory.
+    Init,
+    /// Show which stages are stale and why.
+    Status(StatusArgs),
+    /// Run the stale stages of the pipeline.
+    Repro(ReproArgs),
+    /// Show the stage graph.
+    Dag(DagArgs),
+    /// Track data outside git: store it in the cache and write PATH.cairn.
+    Add(AddArgs),
+    /// Make the workspace match pipeline.lock and the .cairn pointer files.
+    Checkout(TargetArgs),
+    /// Send cached objects to a remote.
+    Push(TransferArgs),
+    /// Fetch objects from a remote and check them out.
+    Pull(TransferArgs),
+    /// Fetch objects from a remote into the cache.
+    Fetch(TransferArgs),
+    /// Remove cache objects nothing references.
+    Gc(GcArgs),
+    /// Manage remotes.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Parameters.
+    #[command(subcommand)]
+    Params(ParamsCommand),
+    /// Metrics.
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+    /// Built-in stage: validate, split and scale a CSV.
+    Preprocess(PreprocessArgs),
+    /// Built-in stage: train a model.
+    Train(TrainArgs),
+    /// Built-in stage: evaluate a model on the test split.
+    Evaluate(EvaluateArgs),
+    /// Built-in stage: pick the best of several evaluated models.
+    Select(SelectArgs),
+    /// Serve a model over HTTP.
+    Serve(ServeArgs),
+}
+
+/// `cairn status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Stages to check (with their upstream); all when none.
+    pub targets: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when anything is stale (for CI).
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// `cairn repro`.
+#[derive(Debug, Args)]
+pub struct ReproArgs {
+    /// Stages to reproduce (with their upstream); all when none.
+    pub targets: Vec<String>,
+    /// Run every selected stage, stale or not.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Say what would run, run nothing.
+    #[arg(long)]
+    pub dry: bool,
+    /// Only the named stages, not their upstream.
+    #[arg(short, long)]
+    pub single_item: bool,
+    /// Also the stages downstream of the targets.
+    #[arg(long)]
+    pub downstream: bool,
+    /// Stages to run at once.
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: u32,
+    /// Go on with independent stages after one fails.
+    #[arg(short, long)]
+    pub keep_going: bool,
+    /// Fetch missing objects (and the run-cache) from the default remote first.
+    #[arg(long)]
+    pub pull: bool,
+    /// Do not restore stages from the run-cache.
+    #[arg(long)]
+    pub no_run_cache: bool,
+}
+
+/// Output format of `cairn dag`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DagFormat {
+    /// An indented tree.
+    Text,
+    /// Graphviz.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+/// `cairn dag`.
+#[derive(Debug, Args)]
+pub struct DagArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DagFormat::Text)]
+    pub format: DagFormat,
+}
+
+/// `cairn add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Files or directories to track.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Commands taking optional stage or pointer-file targets.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Stages or .cairn pointer files; everything when none.
+    pub targets: Vec<String>,
+}
+
+/// `cairn push | pull | fetch`.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// Stages or .cairn pointer files; everything the lock and pointers reference when none.
+    pub targets: Vec<String>,
+    /// Remote name (default: the configured default remote).
+    #[arg(short, long)]
+    pub remote: Option<String>,
+    /// Transfers at once.
+    #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Also transfer run-cache entries.
+    #[arg(long)]
+    pub run_cache: bool,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cairn gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Say what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry: bool,
+    /// Also drop run-cache entries (and the objects only they keep).
+    #[arg(long)]
+    pub run_cache: bool,
+}
+
+/// `cairn remote …`.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote: a folder path or s3://bucket/prefix.
+    Add {
+        /// Name of the remote.
+        name: String,
+        /// Folder path or s3://bucket/prefix.
+        url: String,
+        /// Make it the default remote.
+        #[arg(short, long)]
+        default: bool,
+        /// Write it to config.local.yaml (not committed).
+        #[arg(long)]
+        local: bool,
+    },
+    /// List remotes.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a remote.
+    Remove {
+        /// Name of the remote.
+        name: String,
+    },
+    /// Set a remote's setting (url, endpoint_url, region, profile, access_key_id, …).
+    Modify {
+        /// Name of the remote.
+        name: String,
+        /// Setting.
+        key: String,
+        /// Value.
+        value: String,
+        /// Write it to config.local.yaml (credentials always go there).
+        #[arg(long)]
+        local: bool,
+    },
+    /// Set the default remote.
+    Default {
+        /// Name of the remote.
+        name: String,
+    },
+}
+
+/// `cairn params …`.
+#[derive(Debug, Subcommand)]
+pub enum ParamsCommand {
+    /// Compare params with a git revision (default HEAD).
+    Diff(DiffArgs),
+}
+
+/// `cairn metrics …`.
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Show the metrics files of the pipeline.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare metrics with a git revision (default HEAD).
+    Diff(DiffArgs),
+}
+
+/// `params diff`, `metrics diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Git revision to compare with.
+    #[arg(default_value = "HEAD")]
+    pub rev: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also list unchanged values.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Feature scaling.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ScaleKind {
+    /// Zero mean, unit variance.
+    Standard,
+    /// Into [0, 1].
+    Minmax,
+    /// No scaling.
+    None,
+}
+
+/// What to do with rows that have missing values.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum MissingPolicy {
+    /// Stop with an error naming the row and column.
+    Error,
+    /// Drop the row.
+    Drop,
+}
+
+/// Learning task.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TaskKind {
+    /// Predict a class.
+    Classification,
+    /// Predict a number.
+    Regression,
+}
+
+/// `cairn preprocess`.
+#[derive(Debug, Args)]
+pub struct PreprocessArgs {
+    /// CSV file with a header.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Target column (default: the last).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Fraction of rows held out for testing.
+    #[arg(long, default_value_t = 0.2)]
+    pub test_size: f64,
+    /// Seed of the split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Feature scaling, fitted on the train part only.
+    #[arg(long, value_enum, default_value_t = ScaleKind::Standard)]
+    pub scale: ScaleKind,
+    /// Rows with missing values.
+    #[arg(long, value_enum, default_value_t = MissingPolicy::Error)]
+    pub missing: MissingPolicy,
+    /// Classification or regression (default: regression when the target is numeric with many values).
+    #[arg(long, value_enum)]
+    pub task: Option<TaskKind>,
+}
+
+/// `cairn train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Directory written by `cairn preprocess`.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Model file to write.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// logistic, tree, forest (classification); linear, tree, forest (regression).
+    #[arg(long, default_value = "logistic")]
+    pub algorithm: String,
+    /// Hyperparameter, KEY=VALUE (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// `cairn evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Directory written by `cairn preprocess`.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Metrics JSON file to write.
+    #[arg(long)]
+    pub metrics: PathBuf,
+    /// Directory for the confusion matrix (CSV and SVG).
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
+}
+
+/// `cairn select`.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Candidates as MODEL=METRICS pairs.
+    #[arg(long = "candidate", value_name = "MODEL=METRICS", required = true)]
+    pub candidates: Vec<String>,
+    /// Metric to maximise (e.g. accuracy, f1_macro; for rmse/mae it is minimised).
+    #[arg(long, default_value = "accuracy")]
+    pub by: String,
+    /// Where to copy the best model.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Where to write the best model's metrics, with the name of the winner.
+    #[arg(long)]
+    pub metrics: PathBuf,
+}
+
+/// `cairn serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Model file (default: the model the reference pipeline selects).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Log every prediction to this SQLite file.
+    #[arg(long)]
+    pub log_db: Option<PathBuf>,
+    /// Worker threads.
+    #[arg(long)]
+    pub workers: Option<usize>,
+}

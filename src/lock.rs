@@ -1,0 +1,1 @@
+//! pipeline.lock: read and write, deterministic.

@@ -1,0 +1,1 @@
+//! pipeline.yaml and params.yaml: parse, template, validate, build the DAG.

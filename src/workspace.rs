@@ -1,0 +1,281 @@
+//! The workspace: the folder holding `pipeline.yaml` and `.cairn/`, found by walking up from the
+//! current directory, and the process lock that keeps two cairn processes from writing it at once.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::error::{Error, IoContext, Result};
+
+/// Name of the folder that marks a workspace.
+pub const DOT_DIR: &str = ".cairn";
+
+/// A cairn workspace on disk.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// The folder holding `pipeline.yaml` and `.cairn/`.
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    /// Finds the workspace containing `start` by walking up to the first folder with `.cairn/`.
+    pub fn find(start: &Path) -> Result<Workspace> {
+        let start = std::fs::canonicalize(start).at(start)?;
+        let mut dir = start.as_path();
+        loop {
+            if dir.join(DOT_DIR).is_dir() {
+                return Ok(Workspace {
+                    root: dir.to_path_buf(),
+                });
+            }
+            match dir.parent() {
+                Some(parent) => dir = parent,
+                None => return Err(Error::NoWorkspace(start)),
+            }
+        }
+    }
+
+    /// Creates `.cairn/` in `dir` (idempotent) and returns the workspace.
+    pub fn init(dir: &Path) -> Result<(Workspace, bool)> {
+        let root = std::fs::canonicalize(dir).at(dir)?;
+        let ws = Workspace { root };
+        let existed = ws.dot().is_dir();
+        for sub in [ws.dot(), ws.cache_dir(), ws.tmp_dir(), ws.runs_dir()] {
+            std::fs::create_dir_all(&sub).at(&sub)?;
+        }
+        let config = ws.dot().join("config.yaml");
+        if !config.exists() {
+            crate::atomic::write(&config, b"# cairn settings: remotes, cache link type\n")?;
+        }
+        // What stays out of git inside .cairn/: everything but the committed config.
+        let ignore = ws.dot().join(".gitignore");
+        if !ignore.exists() {
+            crate::atomic::write(
+                &ignore,
+                b"/cache/\n/tmp/\n/runs/\n/state\n/lock\n/config.local.yaml\n",
+            )?;
+        }
+        Ok((ws, existed))
+    }
+
+    /// `.cairn/`.
+    pub fn dot(&self) -> PathBuf {
+        self.root.join(DOT_DIR)
+    }
+    /// The object cache, `.cairn/cache/`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dot().join("cache")
+    }
+    /// Partial writes, renamed into place when complete.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dot().join("tmp")
+    }
+    /// Run-cache entries.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.dot().join("runs")
+    }
+    /// The state table of known file digests.
+    pub fn state_path(&self) -> PathBuf {
+        self.dot().join("state")
+    }
+    /// `pipeline.yaml`.
+    pub fn pipeline_path(&self) -> PathBuf {
+        self.root.join("pipeline.yaml")
+    }
+    /// `pipeline.lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join("pipeline.lock")
+    }
+    /// `params.yaml`, the default params file.
+    pub fn params_path(&self) -> PathBuf {
+        self.root.join("params.yaml")
+    }
+
+    /// Reads `.cairn/config.yaml` with `.cairn/config.local.yaml` laid over it.
+    pub fn config(&self) -> Result<Config> {
+        let mut config = Config::read(&self.dot().join("config.yaml"))?;
+        let local = Config::read(&self.dot().join("config.local.yaml"))?;
+        config.merge(local);
+        Ok(config)
+    }
+
+    /// Takes the workspace's exclusive lock, waiting (and saying so on stderr) while another
+    /// cairn process holds it. Released when the returned guard drops, or when the process dies.
+    pub fn lock(&self, what: &str) -> Result<WorkspaceLock> {
+        let path = self.dot().join("lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .at(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                eprintln!(
+                    "cairn: waiting for another cairn process ({}) to release {} before {what}",
+                    if holder.is_empty() { "unknown" } else { holder },
+                    path.display()
+                );
+                file.lock().at(&path)?;
+            }
+            Err(TryLockError::Error(e)) => return Err(e).at(&path),
+        }
+        // Who holds it, for the message another process prints while it waits.
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "pid {}, {what}", std::process::id());
+        Ok(WorkspaceLock { _file: file })
+    }
+}
+
+/// Normalises a workspace-relative path (`./a//b/../c` → `a/c`), refusing absolute paths and
+/// paths that leave the workspace.
+pub fn normalize_relative(path: &str) -> std::result::Result<String, String> {
+    if path.is_empty() {
+        return Err("empty path".into());
+    }
+    if Path::new(path).is_absolute() || path.starts_with('/') || path.starts_with('\\') {
+        return Err(format!(
+            "'{path}' is absolute; paths are relative to the workspace root"
+        ));
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(format!("'{path}' leaves the workspace"));
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!("'{path}' is the workspace root itself"));
+    }
+    Ok(parts.join("/"))
+}
+
+/// Held while a command writes the workspace.
+#[derive(Debug)]
+pub struct WorkspaceLock {
+    _file: File,
+}
+
+/// `.cairn/config.yaml`: remotes and cache settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Settings of the core: the default remote.
+    #[serde(default, skip_serializing_if = "Core::is_empty")]
+    pub core: Core,
+    /// How cached files are placed in the workspace.
+    #[serde(default, skip_serializing_if = "CacheSettings::is_empty")]
+    pub cache: CacheSettings,
+    /// Remotes by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub remotes: BTreeMap<String, RemoteSettings>,
+}
+
+/// `core:` section of the config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Core {
+    /// Name of the remote used when `--remote` is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+}
+
+impl Core {
+    fn is_empty(&self) -> bool {
+        self.remote.is_none()
+    }
+}
+
+/// `cache:` section of the config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Link types to try in order when placing a cached file: reflink, copy, hardlink, symlink.
+    /// Default: reflink, then copy.
+    #[serde(default, rename = "type", skip_serializing_if = "Vec::is_empty")]
+    pub link_types: Vec<crate::cache::LinkType>,
+}
+
+impl CacheSettings {
+    fn is_empty(&self) -> bool {
+        self.link_types.is_empty()
+    }
+}
+
+/// One remote: its URL and settings (`endpoint_url`, `region`, `profile`, credentials in the
+/// local config only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RemoteSettings {
+    /// A folder path or `s3://bucket/prefix`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    /// Every other setting, by name.
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Reads a config file; a missing file is an empty config.
+    pub fn read(path: &Path) -> Result<Config> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(e).at(path),
+        };
+        if text.trim().lines().all(|l| l.trim_start().starts_with('#') || l.trim().is_empty()) {
+            return Ok(Config::default());
+        }
+        serde_yaml::from_str(&text).map_err(|e| Error::invalid(path, e.to_string()))
+    }
+
+    /// Writes a config file atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = serde_yaml::to_string(self).map_err(|e| Error::invalid(path, e.to_string()))?;
+        crate::atomic::write(path, text.as_bytes())
+    }
+
+    /// Lays `other` over `self`: its settings win, remotes merge key by key.
+    pub fn merge(&mut self, other: Config) {
+        if other.core.remote.is_some() {
+            self.core.remote = other.core.remote;
+        }
+        if !other.cache.link_types.is_empty() {
+            self.cache.link_types = other.cache.link_types;
+        }
+        for (name, remote) in other.remotes {
+            let entry = self.remotes.entry(name).or_default();
+            if !remote.url.is_empty() {
+                entry.url = remote.url;
+            }
+            entry.settings.extend(remote.settings);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_relative;
+
+    #[test]
+    fn normalizes_and_refuses_escapes() {
+        assert_eq!(normalize_relative("./a//b/../c").unwrap(), "a/c");
+        assert!(normalize_relative("/etc/passwd").is_err());
+        assert!(normalize_relative("a/../../b").is_err());
+        assert!(normalize_relative(".").is_err());
+    }
+}

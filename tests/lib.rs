@@ -1,0 +1,5 @@
+//! Black-box tests: the built `cairn` binary run in temporary workspaces.
+
+mod support;
+
+mod workspace;
