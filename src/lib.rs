@@ -12,6 +12,7 @@ pub mod hash;
 pub mod lock;
 pub mod ml;
 pub mod pipeline;
+pub mod pointer;
 pub mod progress;
 pub mod remote;
 pub mod repro;
