@@ -1,5 +1,7 @@
 //! Staleness, the executor and the run-cache: `init`, `status`, `repro`, `dag`, `checkout`.
 
+pub mod run_cache;
+
 use std::process::ExitCode;
 
 use crate::cli::{DagArgs, ReproArgs, StatusArgs, TargetArgs};

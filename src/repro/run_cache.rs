@@ -1,0 +1,99 @@
+//! The run-cache: a stage's *input key* (its commands, dep digests, param values and out paths)
+//! mapped to the digests its outs had after a successful run, so a run seen before — here, or on
+//! a laptop whose run-cache was pushed — is restored from the cache instead of executed.
+//! One small YAML file per key under `.cairn/runs/v1/`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::lock::{LockedPath, LockedStage};
+
+/// Version of the run-cache layout.
+pub const LAYOUT: &str = "v1";
+
+/// One run-cache entry: what the outs were after running with that key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunEntry {
+    /// Out paths with their digests.
+    pub outs: Vec<LockedPath>,
+}
+
+/// The run-cache folder.
+#[derive(Debug, Clone)]
+pub struct RunCache {
+    dir: PathBuf,
+}
+
+impl RunCache {
+    /// The run-cache under `runs_dir` (`.cairn/runs`).
+    pub fn at(runs_dir: &Path) -> RunCache {
+        RunCache {
+            dir: runs_dir.join(LAYOUT),
+        }
+    }
+
+    /// The input key of a stage about to run: everything but the out digests of its lock entry.
+    pub fn key(stage: &LockedStage) -> String {
+        let mut inputs = stage.clone();
+        for out in &mut inputs.outs {
+            out.digest.clear();
+            out.size = 0;
+            out.nfiles = None;
+        }
+        inputs.outs.sort_by(|a, b| a.path.cmp(&b.path));
+        inputs.deps.sort_by(|a, b| a.path.cmp(&b.path));
+        crate::hash::digest_bytes(serde_json::to_string(&inputs).unwrap_or_default().as_bytes())
+    }
+
+    /// Where the entry for `key` lives.
+    pub fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(key)
+    }
+
+    /// The entry for `key`, if any. An unreadable entry counts as absent: it is only a cache.
+    pub fn get(&self, key: &str) -> Option<RunEntry> {
+        let text = std::fs::read_to_string(self.path(key)).ok()?;
+        serde_yaml::from_str(&text).ok()
+    }
+
+    /// Records an entry.
+    pub fn put(&self, key: &str, entry: &RunEntry) -> Result<()> {
+        let path = self.path(key);
+        let text = serde_yaml::to_string(entry).map_err(|e| Error::Failed(e.to_string()))?;
+        crate::atomic::write(&path, text.as_bytes())
+    }
+
+    /// Every entry, as (key, entry), sorted by key; unreadable entries are skipped.
+    pub fn entries(&self) -> Result<Vec<(String, RunEntry)>> {
+        let mut out = Vec::new();
+        let dir = match std::fs::read_dir(&self.dir) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e).at(&self.dir),
+        };
+        for item in dir {
+            let item = item.at(&self.dir)?;
+            let key = item.file_name().to_string_lossy().into_owned();
+            if !crate::hash::is_digest(&key) {
+                continue;
+            }
+            if let Some(entry) = self.get(&key) {
+                out.push((key, entry));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Removes the entry for `key`.
+    pub fn remove(&self, key: &str) -> Result<()> {
+        let path = self.path(key);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(&path),
+            _ => Ok(()),
+        }
+    }
+}
