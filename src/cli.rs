@@ -315,9 +315,10 @@ pub struct TrainArgs {
     /// Model file to write.
     #[arg(long)]
     pub output: PathBuf,
-    /// logistic, tree, forest (classification); linear, tree, forest (regression).
-    #[arg(long, default_value = "logistic")]
-    pub algorithm: String,
+    /// logistic, tree, forest (classification; default logistic); linear, tree, forest
+    /// (regression; default linear).
+    #[arg(long)]
+    pub algorithm: Option<String>,
     /// Hyperparameter, KEY=VALUE (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,

@@ -1,32 +1,38 @@
-//! The built-in ML stages (preprocess, train, evaluate) and the model file format.
+//! The built-in ML stages (preprocess, train, evaluate, select), the model file format, and the
+//! `params`/`metrics` reports.
 
+mod evaluate;
+mod forest;
+mod hyper;
+mod linear;
+mod metrics;
 pub mod model;
+mod plots;
+mod prepared;
+mod preprocess;
+mod rng;
+mod select;
+mod staged_dir;
+mod table;
+mod train;
+mod trees;
 
 use std::process::ExitCode;
 
-use crate::cli::{EvaluateArgs, MetricsCommand, ParamsCommand, PreprocessArgs, SelectArgs, TrainArgs};
+use crate::cli::{MetricsCommand, ParamsCommand};
 use crate::error::{Error, Result};
 
+pub use evaluate::evaluate;
+pub use preprocess::preprocess;
+pub use select::select;
+pub use train::train;
+
 fn todo(what: &str) -> Result<ExitCode> {
-    Err(Error::Failed(format!("`cairn {what}` is not implemented yet")))
+    Err(Error::Failed(format!(
+        "`cairn {what}` is not implemented yet"
+    )))
 }
 
-/// `cairn preprocess`.
-pub fn preprocess(_args: &PreprocessArgs) -> Result<ExitCode> {
-    todo("preprocess")
-}
-/// `cairn train`.
-pub fn train(_args: &TrainArgs) -> Result<ExitCode> {
-    todo("train")
-}
-/// `cairn evaluate`.
-pub fn evaluate(_args: &EvaluateArgs) -> Result<ExitCode> {
-    todo("evaluate")
-}
-/// `cairn select`.
-pub fn select(_args: &SelectArgs) -> Result<ExitCode> {
-    todo("select")
-}
 /// `cairn params …`.
 pub fn params_command(_cmd: &ParamsCommand) -> Result<ExitCode> {
     todo("params")
