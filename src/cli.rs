@@ -325,6 +325,14 @@ pub struct TrainArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Hyperparameters as `--KEY VALUE` pairs after the other options, as a dvc.yaml-style
+    /// `${mapping}` in a stage command expands to (e.g. `--max_depth 4 --criterion entropy`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "--KEY VALUE"
+    )]
+    pub hyperparameters: Vec<String>,
 }
 
 /// `cairn evaluate`.

@@ -187,6 +187,32 @@ impl Hyper {
     }
 }
 
+/// Turns trailing `--KEY VALUE` arguments (what a `${mapping}` in a dvc.yaml-style command
+/// expands to) into `KEY=VALUE` pairs. A flag without a value is `KEY=true`.
+pub fn pairs_from_flags(tokens: &[String]) -> Result<Vec<String>> {
+    let mut pairs = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let key = tokens[i].strip_prefix("--").filter(|k| !k.is_empty()).ok_or_else(|| {
+            Error::Usage(format!(
+                "unexpected argument '{}': hyperparameters go as --KEY VALUE or --param KEY=VALUE",
+                tokens[i]
+            ))
+        })?;
+        if key.contains('=') {
+            pairs.push(key.to_string());
+            i += 1;
+        } else if let Some(value) = tokens.get(i + 1).filter(|v| !v.starts_with("--")) {
+            pairs.push(format!("{key}={value}"));
+            i += 2;
+        } else {
+            pairs.push(format!("{key}=true"));
+            i += 1;
+        }
+    }
+    Ok(pairs)
+}
+
 fn parse(spec: &Spec, text: &str) -> Result<Value> {
     let bad = |expected: String| {
         Error::Usage(format!("--param {}={text}: expected {expected}", spec.name))
@@ -255,6 +281,26 @@ mod tests {
         assert!(h.bool("bootstrap"));
         let h = Hyper::resolve(Task::Classification, "tree", &[]).unwrap();
         assert_eq!(h.limit("max_depth"), None);
+    }
+
+    #[test]
+    fn flags_become_pairs() {
+        let tokens: Vec<String> = [
+            "--max_depth",
+            "3",
+            "--bootstrap",
+            "--alpha=0.5",
+            "--min",
+            "-1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            pairs_from_flags(&tokens).unwrap(),
+            vec!["max_depth=3", "bootstrap=true", "alpha=0.5", "min=-1"]
+        );
+        assert!(pairs_from_flags(&["stray".to_string()]).is_err());
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode> {
         .algorithm
         .clone()
         .unwrap_or_else(|| hyper::algorithms(schema.task)[0].to_string());
-    let hyper = Hyper::resolve(schema.task, &algorithm, &args.params)?;
+    let mut pairs = args.params.clone();
+    pairs.extend(hyper::pairs_from_flags(&args.hyperparameters)?);
+    let hyper = Hyper::resolve(schema.task, &algorithm, &pairs)?;
     let mut model = Model {
         format: model::FORMAT.into(),
         format_version: model::FORMAT_VERSION,
