@@ -157,3 +157,37 @@ fn checkout_restores_modified_outs_and_directories() {
         .stdout_has(&["nothing to check out"]);
     p.cairn(&["status", "--check"]).ok();
 }
+
+#[test]
+fn hardlink_mode_links_outs_to_read_only_cache_objects() {
+    use std::os::unix::fs::MetadataExt;
+    let p = Project::new();
+    p.write(".cairn/config.yaml", "cache:\n  type: [hardlink, copy]\n");
+    p.write("pipeline.yaml", "stages:\n  s:\n    cmd: mkdir -p d && echo a > d/a && echo f > f.txt\n    outs: [d, f.txt]\n");
+    p.cairn(&["repro"]).ok();
+    for rel in ["f.txt", "d/a"] {
+        let meta = std::fs::metadata(p.join(rel)).unwrap();
+        assert_eq!(meta.nlink(), 2, "{rel} is a hard link to the cache");
+        assert!(
+            meta.permissions().readonly(),
+            "{rel} cannot be edited in place by accident"
+        );
+    }
+    p.cairn(&["status", "--check"]).ok();
+    std::fs::remove_file(p.join("f.txt")).unwrap();
+    p.cairn(&["checkout"]).ok();
+    assert_eq!(std::fs::metadata(p.join("f.txt")).unwrap().nlink(), 2);
+}
+
+#[test]
+fn an_invalid_config_is_named() {
+    let p = Project::new();
+    p.write(".cairn/config.yaml", "cache:\n  type: [teleport]\n");
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  s:\n    cmd: echo > f.txt\n    outs: [f.txt]\n",
+    );
+    p.cairn(&["repro"])
+        .code(2)
+        .stderr_has(&["config.yaml", "teleport"]);
+}

@@ -330,6 +330,12 @@ impl<'a> Executor<'a> {
             if out.cache {
                 self.store.insert_path(&abs, &hashed)?;
                 crate::gitignore::ignore(&self.ws.root, &out.path)?;
+                if self.store.links_outs() {
+                    match &hashed.manifest {
+                        None => self.store.checkout_file(&hashed.digest, &abs)?,
+                        Some(_) => self.store.checkout_dir(&hashed.digest, &abs, None)?,
+                    }
+                }
             }
             outs.push(LockedPath::new(&out.path, &hashed));
         }
