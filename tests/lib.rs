@@ -2,4 +2,7 @@
 
 mod support;
 
+mod crash;
+mod invalid;
+mod pipeline;
 mod workspace;
