@@ -4,5 +4,6 @@ mod support;
 
 mod crash;
 mod invalid;
+mod ml;
 mod pipeline;
 mod workspace;

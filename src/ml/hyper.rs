@@ -75,9 +75,12 @@ const TREE_COMMON: &[Spec] = &[
 const CLASSIFIER_TREE: &[Spec] = &[spec("criterion", CRITERIA, "gini")];
 const FOREST: &[Spec] = &[
     spec("n_estimators", Kind::Int { min: 1 }, "100"),
-    spec("feature_fraction", FRACTION, "0.7"),
     spec("bootstrap", Kind::Bool, "true"),
 ];
+// Per-tree feature sampling decorrelates classifiers; regressors default to all features, as
+// scikit-learn's forests do.
+const CLASSIFIER_FOREST: &[Spec] = &[spec("feature_fraction", FRACTION, "0.7")];
+const REGRESSOR_FOREST: &[Spec] = &[spec("feature_fraction", FRACTION, "1.0")];
 
 /// The algorithms for a task.
 pub fn algorithms(task: Task) -> &'static [&'static str] {
@@ -93,8 +96,10 @@ fn specs(task: Task, algorithm: &str) -> Option<Vec<Spec>> {
         (Task::Regression, "linear") => &[LINEAR],
         (Task::Classification, "tree") => &[TREE_COMMON, CLASSIFIER_TREE],
         (Task::Regression, "tree") => &[TREE_COMMON],
-        (Task::Classification, "forest") => &[FOREST, TREE_COMMON, CLASSIFIER_TREE],
-        (Task::Regression, "forest") => &[FOREST, TREE_COMMON],
+        (Task::Classification, "forest") => {
+            &[FOREST, CLASSIFIER_FOREST, TREE_COMMON, CLASSIFIER_TREE]
+        }
+        (Task::Regression, "forest") => &[FOREST, REGRESSOR_FOREST, TREE_COMMON],
         _ => return None,
     };
     Some(parts.concat())
