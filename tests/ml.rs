@@ -724,3 +724,114 @@ fn the_reference_pipeline_reproduces_and_selects_a_model_above_093() {
         out.stdout
     );
 }
+
+fn git(p: &Project, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=cairn",
+            "-c",
+            "user.email=cairn@example.com",
+        ])
+        .args(args)
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn metrics_show_and_diff_and_params_diff_against_git() {
+    let p = Project::new();
+    p.write("params.yaml", "fit:\n  rate: 0.5\n  name: base\nother: 1\n");
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  fit:\n    cmd: cp next.json m.json\n    deps: [next.json]\n    params: [fit]\n    metrics:\n      - m.json: {cache: false}\n",
+    );
+    p.write(
+        "next.json",
+        r#"{"accuracy": 0.9, "nested": {"f1": 0.8}, "matrix": [[1, 2]]}"#,
+    );
+    p.cairn(&["repro"]).ok();
+    git(&p, &["init", "-q", "."]);
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-qm", "base"]);
+
+    let out = p.cairn(&["metrics", "show"]).ok();
+    let header = out.stdout.lines().next().unwrap().to_string();
+    assert!(header.starts_with("Path") && header.contains("Key") && header.contains("Value"));
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("nested.f1"))
+        .unwrap();
+    assert_eq!(
+        row.find("nested.f1"),
+        header.find("Key"),
+        "columns line up:\n{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("matrix"));
+    let shown: Value =
+        serde_json::from_str(&p.cairn(&["metrics", "show", "--json"]).ok().stdout).unwrap();
+    assert_eq!(shown["m.json"]["accuracy"], 0.9);
+
+    p.cairn(&["metrics", "diff"])
+        .ok()
+        .stdout_has(&["no changes since HEAD"]);
+    p.write("next.json", r#"{"accuracy": 0.95, "nested": {"f1": 0.8}}"#);
+    p.write(
+        "params.yaml",
+        "fit:\n  rate: 0.25\n  name: base\nother: 2\n",
+    );
+    p.cairn(&["repro"]).ok();
+    let out = p.cairn(&["metrics", "diff"]).ok();
+    let line = out.stdout.lines().find(|l| l.contains("accuracy")).unwrap();
+    assert!(
+        line.contains("0.9") && line.contains("0.95") && line.contains("+0.05"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("nested.f1"),
+        "unchanged values are left out:\n{}",
+        out.stdout
+    );
+    let diff: Value =
+        serde_json::from_str(&p.cairn(&["metrics", "diff", "HEAD", "--json"]).ok().stdout).unwrap();
+    assert_eq!(diff["m.json"]["accuracy"]["old"], 0.9);
+    assert_eq!(diff["m.json"]["accuracy"]["new"], 0.95);
+
+    let out = p.cairn(&["params", "diff"]).ok();
+    let line = out.stdout.lines().find(|l| l.contains("fit.rate")).unwrap();
+    assert!(
+        line.contains("params.yaml")
+            && line.contains("0.5")
+            && line.contains("0.25")
+            && line.contains("-0.25"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("other"),
+        "untracked params are not shown:\n{}",
+        out.stdout
+    );
+    assert!(
+        p.cairn(&["params", "diff", "--all"])
+            .ok()
+            .stdout
+            .contains("fit.name")
+    );
+    let diff: Value =
+        serde_json::from_str(&p.cairn(&["params", "diff", "--json"]).ok().stdout).unwrap();
+    assert_eq!(diff["params.yaml"]["fit.rate"]["new"], 0.25);
+
+    p.cairn(&["params", "diff", "no-such-rev"])
+        .code(2)
+        .stderr_has(&["'no-such-rev' is not a git revision"]);
+}

@@ -10,6 +10,7 @@ pub mod model;
 mod plots;
 mod prepared;
 mod preprocess;
+mod report;
 mod rng;
 mod select;
 mod staged_dir;
@@ -17,27 +18,8 @@ mod table;
 mod train;
 mod trees;
 
-use std::process::ExitCode;
-
-use crate::cli::{MetricsCommand, ParamsCommand};
-use crate::error::{Error, Result};
-
 pub use evaluate::evaluate;
 pub use preprocess::preprocess;
+pub use report::{metrics_command, params_command};
 pub use select::select;
 pub use train::train;
-
-fn todo(what: &str) -> Result<ExitCode> {
-    Err(Error::Failed(format!(
-        "`cairn {what}` is not implemented yet"
-    )))
-}
-
-/// `cairn params …`.
-pub fn params_command(_cmd: &ParamsCommand) -> Result<ExitCode> {
-    todo("params")
-}
-/// `cairn metrics …`.
-pub fn metrics_command(_cmd: &MetricsCommand) -> Result<ExitCode> {
-    todo("metrics")
-}
