@@ -319,7 +319,10 @@ pub struct TrainArgs {
     /// (regression; default linear).
     #[arg(long)]
     pub algorithm: Option<String>,
-    /// Hyperparameter, KEY=VALUE (repeatable).
+    /// Hyperparameter, KEY=VALUE (repeatable). logistic: alpha, max_iterations,
+    /// gradient_tolerance, fit_intercept; linear: alpha, fit_intercept; tree: max_depth,
+    /// min_samples_split, min_samples_leaf, min_impurity_decrease, criterion (gini|entropy);
+    /// forest: those of tree plus n_estimators, feature_fraction, bootstrap.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     /// Seed of every random choice.

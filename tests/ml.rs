@@ -547,6 +547,12 @@ fn bad_data_exits_2_naming_file_line_and_column() {
             ],
         ),
         (
+            "a,c\n1,x\n2,x\n",
+            "oneclass.csv",
+            &["oneclass.csv", "column 2 ('c')", "at least two classes"],
+        ),
+        ("a,y\n1,0.5\n", "one.csv", &["one.csv", "too few to split"]),
+        (
             "a,b,c\n1,,x\n",
             "missing.csv",
             &[

@@ -54,7 +54,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<ExitCode> {
             Report::Regression(_) => plots::write_predictions(dir, &model, &test)?,
         }
     }
-    crate::atomic::write(&args.metrics, &to_json(&report)?)?;
+    crate::atomic::write(&args.metrics, &super::pretty_json(&report)?)?;
     let summary = match &report {
         Report::Classification(m) => {
             format!("accuracy {:.4}, f1_macro {:.4}", m.accuracy, m.f1_macro)
@@ -68,14 +68,6 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<ExitCode> {
         args.metrics.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Pretty JSON with a final newline.
-pub fn to_json(value: &impl Serialize) -> Result<Vec<u8>> {
-    let mut bytes =
-        serde_json::to_vec_pretty(value).map_err(|e| Error::Failed(format!("JSON: {e}")))?;
-    bytes.push(b'\n');
-    Ok(bytes)
 }
 
 /// The model must have been trained on data shaped like the directory's.

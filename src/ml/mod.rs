@@ -23,3 +23,11 @@ pub use preprocess::preprocess;
 pub use report::{metrics_command, params_command};
 pub use select::select;
 pub use train::train;
+
+/// Pretty JSON with a final newline: how every file these stages write looks.
+fn pretty_json(value: &impl serde::Serialize) -> crate::error::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| crate::error::Error::Failed(format!("JSON: {e}")))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}

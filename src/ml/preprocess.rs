@@ -10,7 +10,7 @@ use super::rng::SplitMix64;
 use super::staged_dir::StagedDir;
 use super::table::{self, Row, Table};
 use crate::cli::{MissingPolicy, PreprocessArgs, ScaleKind, TaskKind};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// A numeric target with at most this many distinct integer values is taken for class labels.
 const MAX_NUMERIC_CLASSES: usize = 20;
@@ -24,10 +24,7 @@ pub fn preprocess(args: &PreprocessArgs) -> Result<ExitCode> {
         )));
     }
     let path = args.input.as_path();
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).at(path)?;
     let table = table::parse(&bytes, path)?;
     let target = target_column(&table, args.target.as_deref(), path)?;
     let rows = usable_rows(&table, target, args.missing, path)?;
@@ -48,6 +45,17 @@ pub fn preprocess(args: &PreprocessArgs) -> Result<ExitCode> {
     let (classes, test) = match task {
         Task::Classification => {
             let classes = class_names(&targets);
+            if classes.len() < 2 {
+                return Err(Error::data(
+                    path,
+                    format!(
+                        "column {} ('{}'): every row has class '{}'; a classifier needs at least two classes",
+                        target + 1,
+                        table.header[target],
+                        classes[0]
+                    ),
+                ));
+            }
             let labels: Vec<usize> = targets
                 .iter()
                 .map(|t| classes.iter().position(|c| c == t).unwrap_or(0))
@@ -73,6 +81,12 @@ pub fn preprocess(args: &PreprocessArgs) -> Result<ExitCode> {
                         t,
                     ));
                 }
+            }
+            if rows.len() < 2 {
+                return Err(Error::data(
+                    path,
+                    "one data row is too few to split into train and test",
+                ));
             }
             (Vec::new(), random_split(rows.len(), args))
         }
@@ -107,17 +121,10 @@ pub fn preprocess(args: &PreprocessArgs) -> Result<ExitCode> {
             .map(|(r, _)| *r)
             .collect();
         let path = out.join(name);
-        std::fs::write(&path, split_csv(&schema, &part, target)?)
-            .map_err(|source| Error::Io { path, source })?;
+        std::fs::write(&path, split_csv(&schema, &part, target)?).at(&path)?;
     }
-    let mut json =
-        serde_json::to_vec_pretty(&schema).map_err(|e| Error::Failed(format!("schema: {e}")))?;
-    json.push(b'\n');
     let schema_path = out.join(prepared::SCHEMA);
-    std::fs::write(&schema_path, json).map_err(|source| Error::Io {
-        path: schema_path,
-        source,
-    })?;
+    std::fs::write(&schema_path, super::pretty_json(&schema)?).at(&schema_path)?;
     out.commit()?;
     println!(
         "preprocess: {} train rows, {} test rows, {} features{} -> {}",

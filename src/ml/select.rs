@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::evaluate::to_json;
 use super::metrics::lower_is_better;
 use super::model::Model;
 use crate::cli::SelectArgs;
@@ -71,7 +70,7 @@ pub fn select(args: &SelectArgs) -> Result<ExitCode> {
         metrics: &winner.metrics,
     };
     crate::atomic::write(&args.output, &winner.bytes)?;
-    crate::atomic::write(&args.metrics, &to_json(&selection)?)?;
+    crate::atomic::write(&args.metrics, &super::pretty_json(&selection)?)?;
     println!(
         "select: {} ({} {} = {}) -> {}",
         winner.name,
