@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use cairn::ml::model::Model;
 use serde_json::Value;
 
-use crate::support::Project;
+use crate::support::{Output, Project};
 
 const IRIS: &str = include_str!("../data/iris.csv");
 
@@ -21,6 +21,34 @@ fn prepared() -> Project {
     p.cairn(&["preprocess", "--input", "iris.csv", "--output", "prep"])
         .ok();
     p
+}
+
+fn train(p: &Project, input: &str, output: &str, algorithm: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--input",
+        input,
+        "--output",
+        output,
+        "--algorithm",
+        algorithm,
+    ];
+    args.extend(extra);
+    p.cairn(&args)
+}
+
+fn evaluate(p: &Project, model: &str, input: &str, metrics: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "evaluate",
+        "--model",
+        model,
+        "--input",
+        input,
+        "--metrics",
+        metrics,
+    ];
+    args.extend(extra);
+    p.cairn(&args)
 }
 
 fn json(p: &Project, rel: &str) -> Value {
@@ -161,27 +189,10 @@ fn every_classifier_trains_evaluates_and_agrees_with_model_predict() {
     for algorithm in ["logistic", "tree", "forest"] {
         let model = format!("models/{algorithm}.json");
         let metrics = format!("metrics/{algorithm}.json");
-        p.cairn(&[
-            "train",
-            "--input",
-            "prep",
-            "--output",
-            &model,
-            "--algorithm",
-            algorithm,
-        ])
-        .ok();
-        p.cairn(&[
-            "evaluate",
-            "--model",
-            &model,
-            "--input",
-            "prep",
-            "--metrics",
-            &metrics,
-        ])
-        .ok()
-        .stdout_has(&["accuracy"]);
+        train(&p, "prep", &model, algorithm, &[]).ok();
+        evaluate(&p, &model, "prep", &metrics, &[])
+            .ok()
+            .stdout_has(&["accuracy"]);
         let m = json(&p, &metrics);
         let accuracy = m["accuracy"].as_f64().unwrap();
         assert!(accuracy >= 0.9, "{algorithm}: accuracy {accuracy}");
@@ -225,18 +236,7 @@ fn training_is_byte_identical_for_the_same_inputs_and_seed() {
     let p = prepared();
     for algorithm in ["logistic", "tree", "forest"] {
         let args = |out: &str, seed: &str| {
-            p.cairn(&[
-                "train",
-                "--input",
-                "prep",
-                "--output",
-                out,
-                "--algorithm",
-                algorithm,
-                "--seed",
-                seed,
-            ])
-            .ok();
+            train(&p, "prep", out, algorithm, &["--seed", seed]).ok();
             std::fs::read(p.join(out)).unwrap()
         };
         assert_eq!(args("a.json", "1"), args("b.json", "1"), "{algorithm}");
@@ -253,23 +253,22 @@ fn training_is_byte_identical_for_the_same_inputs_and_seed() {
 #[test]
 fn hyperparameters_are_validated_and_recorded_in_the_model() {
     let p = prepared();
-    p.cairn(&[
-        "train",
-        "--input",
+    train(
+        &p,
         "prep",
-        "--output",
         "f.json",
-        "--algorithm",
         "forest",
-        "--param",
-        "n_estimators=7",
-        "--param",
-        "criterion=entropy",
-        "--max_depth",
-        "3",
-        "--bootstrap",
-        "false",
-    ])
+        &[
+            "--param",
+            "n_estimators=7",
+            "--param",
+            "criterion=entropy",
+            "--max_depth",
+            "3",
+            "--bootstrap",
+            "false",
+        ],
+    )
     .ok();
     let model = json(&p, "f.json");
     let h = &model["hyperparameters"];
@@ -280,75 +279,40 @@ fn hyperparameters_are_validated_and_recorded_in_the_model() {
     assert_eq!(h["min_samples_split"], 2, "defaults are recorded too");
     assert_eq!(model["predictor"]["trees"].as_array().unwrap().len(), 7);
 
-    p.cairn(&[
-        "train",
-        "--input",
+    train(&p, "prep", "x.json", "tree", &["--param", "depth=3"])
+        .code(2)
+        .stderr_has(&[
+            "unknown --param 'depth'",
+            "max_depth",
+            "min_samples_split",
+            "criterion",
+        ]);
+    train(
+        &p,
         "prep",
-        "--output",
         "x.json",
-        "--algorithm",
-        "tree",
-        "--param",
-        "depth=3",
-    ])
-    .code(2)
-    .stderr_has(&[
-        "unknown --param 'depth'",
-        "max_depth",
-        "min_samples_split",
-        "criterion",
-    ]);
-    p.cairn(&[
-        "train",
-        "--input",
-        "prep",
-        "--output",
-        "x.json",
-        "--algorithm",
         "forest",
-        "--param",
-        "feature_fraction=2",
-    ])
+        &["--param", "feature_fraction=2"],
+    )
     .code(2)
     .stderr_has(&["feature_fraction=2", "<= 1"]);
-    p.cairn(&[
-        "train",
-        "--input",
-        "prep",
-        "--output",
-        "x.json",
-        "--algorithm",
-        "svm",
-    ])
-    .code(2)
-    .stderr_has(&["unknown --algorithm 'svm'", "logistic, tree, forest"]);
+    train(&p, "prep", "x.json", "svm", &[])
+        .code(2)
+        .stderr_has(&["unknown --algorithm 'svm'", "logistic, tree, forest"]);
     assert!(!p.exists("x.json"));
 }
 
 #[test]
 fn evaluate_plots_write_a_confusion_matrix_csv_and_svg() {
     let p = prepared();
-    p.cairn(&[
-        "train",
-        "--input",
-        "prep",
-        "--output",
+    train(&p, "prep", "m.json", "tree", &[]).ok();
+    evaluate(
+        &p,
         "m.json",
-        "--algorithm",
-        "tree",
-    ])
-    .ok();
-    p.cairn(&[
-        "evaluate",
-        "--model",
-        "m.json",
-        "--input",
         "prep",
-        "--metrics",
         "m/metrics.json",
-        "--plots",
-        "plots",
-    ])
+        &["--plots", "plots"],
+    )
     .ok();
     let csv = p.read("plots/confusion_matrix.csv");
     assert!(csv.starts_with("actual,predicted,count\n"));
@@ -376,28 +340,8 @@ fn regression_trains_linear_tree_and_forest() {
     assert_eq!(json(&p, "prep/schema.json")["task"], "regression");
     for algorithm in ["linear", "tree", "forest"] {
         let model = format!("{algorithm}.json");
-        p.cairn(&[
-            "train",
-            "--input",
-            "prep",
-            "--output",
-            &model,
-            "--algorithm",
-            algorithm,
-        ])
-        .ok();
-        p.cairn(&[
-            "evaluate",
-            "--model",
-            &model,
-            "--input",
-            "prep",
-            "--metrics",
-            "m.json",
-            "--plots",
-            "plots",
-        ])
-        .ok();
+        train(&p, "prep", &model, algorithm, &[]).ok();
+        evaluate(&p, &model, "prep", "m.json", &["--plots", "plots"]).ok();
         let m = json(&p, "m.json");
         let (rmse, mae, r2) = (
             m["rmse"].as_f64().unwrap(),
@@ -420,17 +364,9 @@ fn regression_trains_linear_tree_and_forest() {
     p.cairn(&["train", "--input", "prep", "--output", "d.json"])
         .ok();
     assert_eq!(json(&p, "d.json")["algorithm"], "linear");
-    p.cairn(&[
-        "train",
-        "--input",
-        "prep",
-        "--output",
-        "x.json",
-        "--algorithm",
-        "logistic",
-    ])
-    .code(2)
-    .stderr_has(&["linear, tree, forest"]);
+    train(&p, "prep", "x.json", "logistic", &[])
+        .code(2)
+        .stderr_has(&["linear, tree, forest"]);
     p.write("c.csv", "a,y\n1,0\n2,0\n3,1\n4,1\n5,2\n6,2\n");
     p.cairn(&[
         "preprocess",
@@ -449,16 +385,7 @@ fn regression_trains_linear_tree_and_forest() {
 fn select_copies_the_best_model_and_minimises_errors() {
     let p = prepared();
     for algorithm in ["logistic", "tree"] {
-        p.cairn(&[
-            "train",
-            "--input",
-            "prep",
-            "--output",
-            &format!("{algorithm}.json"),
-            "--algorithm",
-            algorithm,
-        ])
-        .ok();
+        train(&p, "prep", &format!("{algorithm}.json"), algorithm, &[]).ok();
     }
     p.write("a.json", r#"{"accuracy": 0.9, "rmse": 2.0}"#);
     p.write("b.json", r#"{"accuracy": 0.95, "rmse": 1.0}"#);
@@ -492,16 +419,7 @@ fn select_copies_the_best_model_and_minimises_errors() {
     select("rmse", &["tree.json=b.json", "logistic.json=a.json"]).ok();
     assert_eq!(json(&p, "best/metrics.json")["selected"], "tree");
     // Ties go to the first candidate.
-    p.cairn(&[
-        "train",
-        "--input",
-        "prep",
-        "--output",
-        "forest.json",
-        "--algorithm",
-        "forest",
-    ])
-    .ok();
+    train(&p, "prep", "forest.json", "forest", &[]).ok();
     select("accuracy", &["forest.json=c.json", "tree.json=b.json"]).ok();
     assert_eq!(json(&p, "best/metrics.json")["selected"], "forest");
 
@@ -633,29 +551,13 @@ fn missing_values_can_be_dropped() {
 fn evaluate_refuses_what_is_not_a_cairn_model_or_not_its_data() {
     let p = prepared();
     p.write("not-a-model.json", r#"{"weights": [1, 2]}"#);
-    p.cairn(&[
-        "evaluate",
-        "--model",
-        "not-a-model.json",
-        "--input",
-        "prep",
-        "--metrics",
-        "m.json",
-    ])
-    .code(2)
-    .stderr_has(&["not-a-model.json", "not a cairn model"]);
+    evaluate(&p, "not-a-model.json", "prep", "m.json", &[])
+        .code(2)
+        .stderr_has(&["not-a-model.json", "not a cairn model"]);
     p.write("garbage.json", "\u{1}\u{2}");
-    p.cairn(&[
-        "evaluate",
-        "--model",
-        "garbage.json",
-        "--input",
-        "prep",
-        "--metrics",
-        "m.json",
-    ])
-    .code(2)
-    .stderr_has(&["garbage.json", "not a cairn model"]);
+    evaluate(&p, "garbage.json", "prep", "m.json", &[])
+        .code(2)
+        .stderr_has(&["garbage.json", "not a cairn model"]);
     p.cairn(&["train", "--input", "nowhere", "--output", "m.json"])
         .code(2)
         .stderr_has(&["nowhere", "cairn preprocess"]);
@@ -665,33 +567,17 @@ fn evaluate_refuses_what_is_not_a_cairn_model_or_not_its_data() {
         .ok();
     p.cairn(&["train", "--input", "rprep", "--output", "r.json"])
         .ok();
-    p.cairn(&[
-        "evaluate",
-        "--model",
-        "r.json",
-        "--input",
-        "prep",
-        "--metrics",
-        "m.json",
-    ])
-    .code(2)
-    .stderr_has(&["r.json", "expects features"]);
+    evaluate(&p, "r.json", "prep", "m.json", &[])
+        .code(2)
+        .stderr_has(&["r.json", "expects features"]);
     // A damaged split names its line and column.
     let test = p.read("prep/test.csv").replacen("5.0,3.6", "5.0,abc", 1);
     p.write("prep/test.csv", test);
     p.cairn(&["train", "--input", "prep", "--output", "m2.json"])
         .ok();
-    p.cairn(&[
-        "evaluate",
-        "--model",
-        "m2.json",
-        "--input",
-        "prep",
-        "--metrics",
-        "m.json",
-    ])
-    .code(2)
-    .stderr_has(&["test.csv", "line 2, column 2 ('sepal_width')", "'abc'"]);
+    evaluate(&p, "m2.json", "prep", "m.json", &[])
+        .code(2)
+        .stderr_has(&["test.csv", "line 2, column 2 ('sepal_width')", "'abc'"]);
     assert!(!p.exists("m.json"));
 }
 

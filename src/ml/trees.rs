@@ -212,26 +212,21 @@ mod tests {
     use super::*;
     use crate::ml::model::Task;
 
-    fn params(task: Task, pairs: &[&str]) -> TreeParams {
+    /// A tree on one feature column `x`, using `rows` of it.
+    fn grow(x: &[f64], labels: Labels, rows: &[usize], task: Task, pairs: &[&str]) -> Tree {
         let pairs: Vec<String> = pairs.iter().map(|s| s.to_string()).collect();
-        TreeParams::new(&Hyper::resolve(task, "tree", &pairs).unwrap())
+        let params = TreeParams::new(&Hyper::resolve(task, "tree", &pairs).unwrap());
+        let x = Array2::from_shape_vec((x.len(), 1), x.to_vec()).unwrap();
+        fit(&x, labels, rows, &[0], &params)
     }
 
-    fn column(values: &[f64]) -> Array2<f64> {
-        Array2::from_shape_vec((values.len(), 1), values.to_vec()).unwrap()
-    }
+    const X: [f64; 4] = [1.0, 2.0, 3.0, 4.0];
+    const ALL: [usize; 4] = [0, 1, 2, 3];
 
     #[test]
     fn regression_tree_splits_a_step_at_the_midpoint() {
-        let x = column(&[1.0, 2.0, 3.0, 4.0]);
         let y = [0.0, 0.0, 10.0, 10.0];
-        let tree = fit(
-            &x,
-            Labels::Values(&y),
-            &[0, 1, 2, 3],
-            &[0],
-            &params(Task::Regression, &[]),
-        );
+        let tree = grow(&X, Labels::Values(&y), &ALL, Task::Regression, &[]);
         assert_eq!(tree.leaf(&[1.5]), &[0.0]);
         assert_eq!(tree.leaf(&[3.5]), &[10.0]);
         assert!(matches!(tree.nodes[0], Node::Split { threshold, .. } if threshold == 2.5));
@@ -239,64 +234,51 @@ mod tests {
 
     #[test]
     fn max_depth_limits_the_tree() {
-        let x = column(&[1.0, 2.0, 3.0, 4.0]);
         let y = [1.0, 2.0, 3.0, 6.0];
-        let tree = fit(
-            &x,
+        let tree = grow(
+            &X,
             Labels::Values(&y),
-            &[0, 1, 2, 3],
-            &[0],
-            &params(Task::Regression, &["max_depth=1"]),
+            &ALL,
+            Task::Regression,
+            &["max_depth=1"],
         );
         assert_eq!(tree.nodes.len(), 3);
     }
 
     #[test]
     fn classification_leaves_hold_the_class_shares_of_their_rows() {
-        // x <= 2 is mostly class 0; a depth-1 tree cannot separate the stray class-1 row.
-        let x = column(&[1.0, 1.0, 2.0, 3.0, 4.0]);
-        let y = [0, 0, 1, 1, 1];
+        let y = [0, 0, 1, 1];
         let labels = Labels::Classes {
             y: &y,
             n_classes: 2,
         };
-        let tree = fit(
-            &x,
-            labels,
-            &[0, 1, 2, 3, 4],
-            &[0],
-            &params(Task::Classification, &["max_depth=1"]),
-        );
+        let tree = grow(&X, labels, &ALL, Task::Classification, &[]);
         assert_eq!(tree.leaf(&[0.0]), &[1.0, 0.0]);
         assert_eq!(tree.leaf(&[5.0]), &[0.0, 1.0]);
-        // Repeated rows (a bootstrap sample) count as often as they appear.
-        let tree = fit(
-            &x,
-            labels,
-            &[0, 2, 2, 2],
-            &[0],
-            &params(Task::Classification, &["min_samples_split=10"]),
-        );
+        // A root-only tree; repeated rows (a bootstrap sample) count as often as they appear.
+        let root_only = ["min_samples_split=10"];
+        let tree = grow(&X, labels, &[0, 2, 2, 2], Task::Classification, &root_only);
         assert_eq!(tree.leaf(&[0.0]), &[0.25, 0.75]);
     }
 
     #[test]
-    fn entropy_and_gini_both_find_a_clean_split() {
-        let x = column(&[1.0, 2.0, 3.0, 4.0]);
+    fn entropy_and_gini_both_find_a_clean_split_and_stop_at_pure_leaves() {
         let y = [0, 0, 1, 1];
         for criterion in ["criterion=gini", "criterion=entropy"] {
             let labels = Labels::Classes {
                 y: &y,
                 n_classes: 2,
             };
-            let tree = fit(
-                &x,
-                labels,
-                &[0, 1, 2, 3],
-                &[0],
-                &params(Task::Classification, &[criterion]),
-            );
+            let tree = grow(&X, labels, &ALL, Task::Classification, &[criterion]);
             assert_eq!(tree.nodes.len(), 3, "{criterion}");
         }
+    }
+
+    #[test]
+    fn min_impurity_decrease_prunes_weak_splits() {
+        let y = [0.0, 0.0, 0.0, 0.1];
+        let strict = ["min_impurity_decrease=1"];
+        let tree = grow(&X, Labels::Values(&y), &ALL, Task::Regression, &strict);
+        assert_eq!(tree.nodes.len(), 1);
     }
 }
