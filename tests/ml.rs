@@ -511,6 +511,12 @@ fn bad_data_exits_2_naming_file_line_and_column() {
     ])
     .code(2)
     .stderr_has(&["--test-size"]);
+    // An output directory holding other files is never replaced.
+    p.write("keep/notes.txt", "mine");
+    p.cairn(&["preprocess", "--input", "ok.csv", "--output", "keep"])
+        .code(2)
+        .stderr_has(&["keep", "notes.txt", "new or empty directory"]);
+    assert_eq!(p.read("keep/notes.txt"), "mine");
     // A failed run leaves the previous output as it was.
     p.cairn(&["preprocess", "--input", "ok.csv", "--output", "out"])
         .ok();

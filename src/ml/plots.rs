@@ -20,7 +20,7 @@ pub const PREDICTIONS_CSV: &str = "predictions.csv";
 
 /// Writes `dir/confusion_matrix.csv` and `dir/confusion_matrix.svg`, replacing `dir`.
 pub fn write_confusion_matrix(dir: &Path, cm: &ConfusionMatrix) -> Result<()> {
-    let out = StagedDir::new(dir)?;
+    let out = StagedDir::new(dir, &[CONFUSION_CSV, CONFUSION_SVG])?;
     let mut csv = String::from("actual,predicted,count\n");
     for (a, row) in cm.matrix.iter().enumerate() {
         for (p, count) in row.iter().enumerate() {
@@ -39,7 +39,7 @@ pub fn write_confusion_matrix(dir: &Path, cm: &ConfusionMatrix) -> Result<()> {
 
 /// Writes `dir/predictions.csv` (`actual,predicted` per test row), replacing `dir`.
 pub fn write_predictions(dir: &Path, model: &Model, split: &Split) -> Result<()> {
-    let out = StagedDir::new(dir)?;
+    let out = StagedDir::new(dir, &[PREDICTIONS_CSV])?;
     let mut csv = String::from("actual,predicted\n");
     if let Target::Values(actual) = &split.y {
         for (row, a) in split.x.rows().into_iter().zip(actual) {

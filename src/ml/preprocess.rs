@@ -112,7 +112,10 @@ pub fn preprocess(args: &PreprocessArgs) -> Result<ExitCode> {
         train_rows: train_x.len(),
         test_rows: rows.len() - train_x.len(),
     };
-    let out = StagedDir::new(&args.output)?;
+    let out = StagedDir::new(
+        &args.output,
+        &[prepared::TRAIN, prepared::TEST, prepared::SCHEMA],
+    )?;
     for (name, in_test) in [(prepared::TRAIN, false), (prepared::TEST, true)] {
         let part: Vec<&Row> = rows
             .iter()

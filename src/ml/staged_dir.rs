@@ -1,10 +1,12 @@
 //! An output directory that appears all at once: files are written into a temporary directory
 //! beside the target, which replaces the target only when everything is written. A failure
-//! leaves the previous directory (or nothing) — never a half-written one.
+//! leaves the previous directory (or nothing) — never a half-written one. Only a directory
+//! holding nothing but the files this output consists of is ever replaced, so pointing
+//! `--output` at a folder of other files cannot delete them.
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// A directory being written; dropped without `commit`, it disappears.
 pub struct StagedDir {
@@ -13,8 +15,24 @@ pub struct StagedDir {
 }
 
 impl StagedDir {
-    /// Starts writing the directory `target`.
-    pub fn new(target: &Path) -> Result<StagedDir> {
+    /// Starts writing the directory `target`, made of the files `names`. An existing `target`
+    /// holding anything else is [`Error::Usage`], before anything is written.
+    pub fn new(target: &Path, names: &[&str]) -> Result<StagedDir> {
+        if target.exists() {
+            let foreign: Vec<String> = std::fs::read_dir(target)
+                .at(target)?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !names.contains(&n.as_str()))
+                .collect();
+            if !foreign.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{} holds files cairn did not write there ({}); give a new or empty directory (nothing was changed)",
+                    target.display(),
+                    foreign.join(", ")
+                )));
+            }
+        }
         let parent = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),

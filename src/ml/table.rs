@@ -120,7 +120,7 @@ pub fn not_a_number(path: &Path, line: u64, column: usize, name: &str, field: &s
     Error::data(
         path,
         format!(
-            "line {line}, column {} ('{name}'): '{field}' is not a number; feature columns must be numeric",
+            "line {line}, column {} ('{name}'): '{field}' is not a number (the column must be numeric)",
             column + 1
         ),
     )
