@@ -24,6 +24,9 @@ pub fn metrics_command(cmd: &MetricsCommand) -> Result<ExitCode> {
     let ws = current_workspace()?;
     let pipeline = Pipeline::load(&ws)?;
     let files = metrics_files(&pipeline);
+    if files.is_empty() {
+        eprintln!("no stage of pipeline.yaml declares `metrics` files");
+    }
     match cmd {
         MetricsCommand::Show { json } => {
             let mut shown: BTreeMap<&str, Flat> = BTreeMap::new();
