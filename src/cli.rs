@@ -321,7 +321,8 @@ pub struct TrainArgs {
     pub algorithm: Option<String>,
     /// Hyperparameter, KEY=VALUE (repeatable). logistic: alpha, max_iterations,
     /// gradient_tolerance, fit_intercept; linear: alpha, fit_intercept; tree: max_depth,
-    /// min_samples_split, min_samples_leaf, min_impurity_decrease, criterion (gini|entropy);
+    /// min_samples_split, min_samples_leaf, min_impurity_decrease, criterion (gini|entropy, for
+    /// classes);
     /// forest: those of tree plus n_estimators, feature_fraction, bootstrap.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
