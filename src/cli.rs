@@ -322,8 +322,7 @@ pub struct TrainArgs {
     /// Hyperparameter, KEY=VALUE (repeatable). logistic: alpha, max_iterations,
     /// gradient_tolerance, fit_intercept; linear: alpha, fit_intercept; tree: max_depth,
     /// min_samples_split, min_samples_leaf, min_impurity_decrease, criterion (gini|entropy, for
-    /// classes);
-    /// forest: those of tree plus n_estimators, feature_fraction, bootstrap.
+    /// classes); forest: those of tree plus n_estimators, feature_fraction, bootstrap.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     /// Seed of every random choice.
