@@ -2,4 +2,5 @@
 
 mod support;
 
+mod serve;
 mod workspace;

@@ -57,9 +57,9 @@ pub fn parse_body(body: &[u8], features: &[String], shape: Shape, max_rows: usiz
 
 /// Parses a list of instances held in a JSON value (`"instances"`, `"dataframe_records"`, …);
 /// `what` names the list in errors.
-pub fn parse_instances(value: &Value, features: &[String], max_rows: usize, what: &str) -> Result<Rows, ApiError> {
+pub fn parse_instances<'f>(value: &Value, features: &'f [String], max_rows: usize, what: &'f str) -> Result<Rows, ApiError> {
     let mut reader = Reader::new(features, max_rows);
-    reader.list = what.to_string();
+    reader.list = what;
     let result = InstancesSeed { r: &mut reader }.deserialize(value);
     reader.finish(result)
 }
@@ -68,7 +68,7 @@ pub fn parse_instances(value: &Value, features: &[String], max_rows: usize, what
 pub fn parse_split(columns: &[String], data: &Value, features: &[String], max_rows: usize) -> Result<Rows, ApiError> {
     let order = column_order(columns, features)?;
     let mut reader = Reader::new(features, max_rows);
-    reader.list = "data".into();
+    reader.list = "data";
     reader.order = Some(order);
     let result = InstancesSeed { r: &mut reader }.deserialize(data);
     reader.finish(result)
@@ -173,7 +173,7 @@ struct Reader<'f> {
     seen: Vec<bool>,
     single: bool,
     /// Name of the list of instances, for messages.
-    list: String,
+    list: &'f str,
     /// Position of each array element in feature order (`dataframe_split` columns).
     order: Option<Vec<usize>>,
     /// Instance being read (in a list).
@@ -192,7 +192,7 @@ impl<'f> Reader<'f> {
             values: Vec::with_capacity(features.len()),
             seen: vec![false; features.len()],
             single: false,
-            list: "instances".into(),
+            list: "instances",
             order: None,
             row: None,
             field: None,
@@ -487,7 +487,7 @@ impl<'de> Visitor<'de> for InstancesSeed<'_, '_> {
         }
         r.row = None;
         if r.values.is_empty() {
-            let list = r.list.clone();
+            let list = r.list;
             return Err(r.fail(ApiError::unprocessable(format!("'{list}' is empty: send at least one instance")).field(list)));
         }
         Ok(())

@@ -15,8 +15,9 @@ use super::loaded::LoadedModel;
 
 /// A JSON reply.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => (status, [(CONTENT_TYPE, "application/json")], bytes).into_response(),
+    let mut bytes = Vec::with_capacity(256);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => (status, [(CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(e) => {
             tracing::error!("serialising a reply failed: {e}");
             (StatusCode::INTERNAL_SERVER_ERROR, "reply could not be serialised").into_response()

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# cairn serve vs FastAPI + uvicorn + scikit-learn vs the floor (a bare axum server), on loopback.
+#
+# Each server is pinned to CPU 0 and wrk to CPU 1. Measured: requests/s, p50 and p99 for single
+# /predict at concurrency 1, 16, 64; rows/s for batches of 100 (/predict/batch, concurrency 16);
+# start-up time to the first healthy /health; resident memory after the load.
+#
+#   bench/serve/run.sh            the comparison (DURATION seconds per run, default 10)
+#   bench/serve/run.sh --soak     also 60 s against cairn at concurrency 64: errors and memory over time
+#
+# Needs wrk and curl (apt-get install -y wrk curl); installs FastAPI, uvicorn and scikit-learn
+# into a venv under ~/.cache/cairn-bench.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+CACHE=${CAIRN_BENCH_CACHE:-$HOME/.cache/cairn-bench}
+VENV=$CACHE/serve-venv
+DURATION=${DURATION:-10}
+SOAK=0
+[[ "${1:-}" == "--soak" ]] && SOAK=1
+WORK=$(mktemp -d /tmp/cairn-bench-serve.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in wrk curl taskset; do
+    command -v $tool >/dev/null || { echo "needs $tool (apt-get install -y $tool)" >&2; exit 2; }
+done
+
+echo "== building cairn and the floor (release)"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+(cd "$ROOT" && cargo build --release --quiet --bin cairn --example serve_floor)
+CAIRN=$TARGET/release/cairn
+FLOOR=$TARGET/release/examples/serve_floor
+
+if [[ ! -x $VENV/bin/uvicorn ]]; then
+    echo "== installing FastAPI, uvicorn, scikit-learn into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet fastapi uvicorn scikit-learn
+fi
+"$VENV/bin/python" "$HERE/export_model.py" "$WORK/model.json"
+
+# Bodies: one instance, and a batch of 100.
+ONE='{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'
+echo "$ONE" >"$WORK/one.json"
+python3 - "$WORK/batch.json" <<'EOF'
+import json, random, sys
+random.seed(1)
+rows = [{"sepal_length": round(random.uniform(4.3, 7.9), 1), "sepal_width": round(random.uniform(2.0, 4.4), 1),
+         "petal_length": round(random.uniform(1.0, 6.9), 1), "petal_width": round(random.uniform(0.1, 2.5), 1)}
+        for _ in range(100)]
+json.dump({"instances": rows}, open(sys.argv[1], "w"))
+EOF
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now_ms() { date +%s%3N; }
+
+# start NAME CMD…: starts a server pinned to CPU 0 on a free port (@PORT@ in CMD); sets PORT, PID, STARTUP_MS.
+start() {
+    local name=$1; shift
+    PORT=$(free_port)
+    local args=() a
+    for a in "$@"; do [[ $a == @PORT@ ]] && a=$PORT; args+=("$a"); done
+    local t0; t0=$(now_ms)
+    taskset -c 0 "${args[@]}" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    PID=$!
+    PIDS+=("$PID")
+    until curl -sf -o /dev/null "http://127.0.0.1:$PORT/health"; do
+        kill -0 "$PID" 2>/dev/null || { echo "$name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1; }
+        sleep 0.002
+    done
+    STARTUP_MS=$(( $(now_ms) - t0 ))
+}
+
+# load C PATH BODY: runs wrk; prints "req/s p50_ms p99_ms errors".
+load() {
+    local c=$1 path=$2 body=$3
+    local out
+    out=$(BODY_FILE=$body taskset -c 1 wrk -t1 -c"$c" -d"${DURATION}s" --latency -s "$HERE/post.lua" \
+        "http://127.0.0.1:$PORT$path")
+    echo "$out" >>"$WORK/wrk.log"
+    awk '
+        function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+        /Requests\/sec/ { rps = $2 }
+        /^ +50%/ { p50 = ms($2) }
+        /^ +99%/ { p99 = ms($2) }
+        /Non-2xx/ { err += $NF }
+        /Socket errors/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
+        END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, err }' <<<"$out"
+}
+
+rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+declare -A R
+bench() {
+    local name=$1; shift
+    echo "== $name"
+    start "$name" "$@"
+    R[$name,startup]=$STARTUP_MS
+    load 16 /predict "$WORK/one.json" >/dev/null # warm-up
+    for c in 1 16 64; do
+        read -r rps p50 p99 err < <(load $c /predict "$WORK/one.json")
+        R[$name,rps$c]=$rps; R[$name,p50_$c]=$p50; R[$name,p99_$c]=$p99; R[$name,err$c]=$err
+        echo "   /predict c=$c: $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $err"
+    done
+    read -r rps p50 p99 err < <(load 16 /predict/batch "$WORK/batch.json")
+    R[$name,rows]=$((rps * 100)); R[$name,errb]=$err
+    echo "   /predict/batch x100 c=16: $((rps * 100)) rows/s, p99 $p99 ms, errors $err"
+    R[$name,rss]=$(rss_mib "$PID")
+    echo "   start-up $STARTUP_MS ms, RSS ${R[$name,rss]} MiB"
+    kill "$PID"; wait "$PID" 2>/dev/null || true
+}
+
+bench fastapi "$VENV/bin/uvicorn" --app-dir "$HERE" fastapi_app:app --host 127.0.0.1 --port @PORT@ --workers 1 --log-level warning --no-access-log
+bench floor "$FLOOR" @PORT@
+bench cairn "$CAIRN" serve --model "$WORK/model.json" --port @PORT@
+
+echo
+printf "%-22s %12s %12s %12s\n" "" fastapi floor cairn
+row() { printf "%-22s %12s %12s %12s\n" "$1" "${R[fastapi,$2]}" "${R[floor,$2]}" "${R[cairn,$2]}"; }
+for c in 1 16 64; do
+    row "req/s c=$c" rps$c; row "  p50 ms c=$c" p50_$c; row "  p99 ms c=$c" p99_$c; row "  errors c=$c" err$c
+done
+row "rows/s batch 100" rows
+row "start-up ms" startup
+row "RSS MiB" rss
+echo
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+for c in 1 16 64; do
+    echo "c=$c: cairn/fastapi $(ratio "${R[cairn,rps$c]}" "${R[fastapi,rps$c]}")x, cairn/floor $(ratio "${R[cairn,rps$c]}" "${R[floor,rps$c]}")"
+done
+echo "batch rows/s: cairn/fastapi $(ratio "${R[cairn,rows]}" "${R[fastapi,rows]}")x, cairn/floor $(ratio "${R[cairn,rows]}" "${R[floor,rows]}")"
+
+if ((SOAK)); then
+    echo
+    echo "== soak: cairn, 60 s at concurrency 64 (RSS every 5 s)"
+    start cairn-soak "$CAIRN" serve --model "$WORK/model.json" --port @PORT@
+    (for _ in $(seq 12); do sleep 5; echo "   RSS $(rss_mib "$PID") MiB"; done) &
+    SAMPLER=$!
+    read -r rps p50 p99 err < <(DURATION=60 load 64 /predict "$WORK/one.json")
+    wait "$SAMPLER" || true
+    echo "   60 s c=64: $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $err"
+    kill "$PID"; wait "$PID" 2>/dev/null || true
+fi
