@@ -41,14 +41,21 @@ struct Prediction {
 const CLASSES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 const MEAN: [f64; 4] = [5.8, 3.0, 3.7, 1.2];
 const STD: [f64; 4] = [0.8, 0.4, 1.7, 0.7];
-const WEIGHTS: [[f64; 4]; 3] = [[-1.0, 1.2, -2.0, -1.9], [0.5, -0.6, -0.2, -0.7], [0.5, -0.6, 2.2, 2.6]];
+const WEIGHTS: [[f64; 4]; 3] = [
+    [-1.0, 1.2, -2.0, -1.9],
+    [0.5, -0.6, -0.2, -0.7],
+    [0.5, -0.6, 2.2, 2.6],
+];
 const INTERCEPTS: [f64; 3] = [0.2, 1.0, -1.2];
 
 fn predict(x: &Iris) -> Prediction {
     let raw = [x.sepal_length, x.sepal_width, x.petal_length, x.petal_width];
     let mut scores = [0.0; 3];
     for (k, s) in scores.iter_mut().enumerate() {
-        *s = INTERCEPTS[k] + (0..4).map(|i| WEIGHTS[k][i] * (raw[i] - MEAN[i]) / STD[i]).sum::<f64>();
+        *s = INTERCEPTS[k]
+            + (0..4)
+                .map(|i| WEIGHTS[k][i] * (raw[i] - MEAN[i]) / STD[i])
+                .sum::<f64>();
     }
     let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let exp = scores.map(|s| (s - max).exp());
@@ -70,15 +77,26 @@ async fn handle(body: axum::body::Bytes) -> Result<axum::response::Response, Sta
     let body: Body = serde_json::from_slice(&body).map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
     let json = match body {
         Body::One(x) => serde_json::to_vec(&predict(&x)),
-        Body::Many { instances } => serde_json::to_vec(&instances.iter().map(predict).collect::<Vec<_>>()),
+        Body::Many { instances } => {
+            serde_json::to_vec(&instances.iter().map(predict).collect::<Vec<_>>())
+        }
     }
     .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], json).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json,
+    )
+        .into_response())
 }
 
 fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let app = Router::new()
             .route("/predict", post(handle))

@@ -36,8 +36,13 @@ fn predicts_one_instance_and_lists_with_class_names_probabilities_and_version() 
     let (_p, s) = logistic();
     let one = post_json(s.addr, "/predict", SETOSA).expect(200);
     assert_eq!(one["class"], "setosa");
-    let probs = one["probabilities"].as_object().expect("probabilities by class");
-    assert_eq!(probs.keys().collect::<Vec<_>>(), ["setosa", "versicolor", "virginica"]);
+    let probs = one["probabilities"]
+        .as_object()
+        .expect("probabilities by class");
+    assert_eq!(
+        probs.keys().collect::<Vec<_>>(),
+        ["setosa", "versicolor", "virginica"]
+    );
     let sum: f64 = probs.values().filter_map(Value::as_f64).sum();
     assert!((sum - 1.0).abs() < 1e-9);
     assert_eq!(one["model_version"], version_of(LOGISTIC));
@@ -72,7 +77,10 @@ fn serves_trees_and_regression_models_by_their_own_features() {
     assert!(close(&reply["value"], 28.0), "{reply}");
     assert!(reply.get("class").is_none());
     let err = post_json(price.addr, "/predict", SETOSA).expect(422);
-    assert!(err["error"].as_str().unwrap_or("").contains("rooms, age"), "{err}");
+    assert!(
+        err["error"].as_str().unwrap_or("").contains("rooms, age"),
+        "{err}"
+    );
     let info = get(price.addr, "/model/info").expect(200);
     assert_eq!(info["task"], "regression");
     assert_eq!(info["features"], json!(["rooms", "age"]));
@@ -89,7 +97,10 @@ fn health_ready_info_openapi_and_metrics() {
     let info = get(s.addr, "/model/info").expect(200);
     assert_eq!(info["version"], version_of(LOGISTIC));
     assert_eq!(info["algorithm"], "logistic");
-    assert_eq!(info["classes"], json!(["setosa", "versicolor", "virginica"]));
+    assert_eq!(
+        info["classes"],
+        json!(["setosa", "versicolor", "virginica"])
+    );
     assert_eq!(info["hyperparameters"]["max_iterations"], 100);
     assert!(close(&info["training_metrics"]["accuracy"], 0.97));
 
@@ -106,7 +117,12 @@ fn health_ready_info_openapi_and_metrics() {
     post_json(s.addr, "/predict", "{").expect(400);
     let metrics = get(s.addr, "/metrics");
     assert_eq!(metrics.status, 200);
-    assert!(metrics.header("content-type").unwrap_or("").starts_with("text/plain"));
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("text/plain")
+    );
     let text = &metrics.body;
     for line in [
         r#"cairn_http_requests_total{route="/predict",status="200"} 2"#,
@@ -119,7 +135,10 @@ fn health_ready_info_openapi_and_metrics() {
         r#"cairn_predictions_by_class_total{class="virginica"} 1"#,
         "cairn_http_requests_in_flight 1",
     ] {
-        assert!(text.lines().any(|l| l == line), "metrics lack {line:?}:\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "metrics lack {line:?}:\n{text}"
+        );
     }
     let info_line = format!(r#"cairn_model_info{{version="{}""#, version_of(LOGISTIC));
     assert!(text.contains(&info_line), "{text}");
@@ -140,7 +159,12 @@ fn promtool_check(text: &str) {
         eprintln!("promtool not installed: metrics format not checked");
         return;
     };
-    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
     let out = child.wait_with_output().expect("promtool");
     assert!(
         out.status.success(),
@@ -166,9 +190,18 @@ fn mlflow_scoring_protocol() {
     ];
     for body in &bodies {
         let reply = post_json(s.addr, "/invocations", body).expect(200);
-        assert_eq!(reply["predictions"], json!(["setosa", "virginica"]), "{body}");
+        assert_eq!(
+            reply["predictions"],
+            json!(["setosa", "virginica"]),
+            "{body}"
+        );
     }
-    let err = post_json(s.addr, "/invocations", r#"{"dataframe_records": [{"sepal_length": 1}]}"#).expect(422);
+    let err = post_json(
+        s.addr,
+        "/invocations",
+        r#"{"dataframe_records": [{"sepal_length": 1}]}"#,
+    )
+    .expect(422);
     assert_eq!(err["field"], "sepal_width");
     assert_eq!(err["instance"], 0);
     post_json(s.addr, "/invocations", r#"{"rows": []}"#).expect(422);
@@ -187,7 +220,10 @@ fn open_inference_v2_protocol() {
     assert_eq!(meta["name"], "model");
     assert_eq!(meta["versions"], json!([version_of(LOGISTIC)]));
     assert_eq!(meta["inputs"][0]["shape"], json!([-1, 4]));
-    assert_eq!(get(s.addr, "/v2/models/model/ready").expect(200)["ready"], true);
+    assert_eq!(
+        get(s.addr, "/v2/models/model/ready").expect(200)["ready"],
+        true
+    );
     get(s.addr, "/v2/models/other").expect(404);
 
     let flat = r#"{"id": "r1", "inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64",
@@ -208,11 +244,21 @@ fn open_inference_v2_protocol() {
         assert_eq!(outputs[1]["shape"], json!([2, 3]));
         assert_eq!(outputs[1]["data"].as_array().map(Vec::len), Some(6));
     }
-    assert_eq!(post_json(s.addr, "/v2/models/model/infer", flat).json()["id"], "r1");
-    let wrong_shape = r#"{"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}"#;
-    assert_eq!(post_json(s.addr, "/v2/models/model/infer", wrong_shape).expect(422)["field"], "shape");
+    assert_eq!(
+        post_json(s.addr, "/v2/models/model/infer", flat).json()["id"],
+        "r1"
+    );
+    let wrong_shape =
+        r#"{"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}"#;
+    assert_eq!(
+        post_json(s.addr, "/v2/models/model/infer", wrong_shape).expect(422)["field"],
+        "shape"
+    );
     let text = r#"{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "BYTES", "data": ["a", "b", "c", "d"]}]}"#;
-    assert_eq!(post_json(s.addr, "/v2/models/model/infer", text).expect(422)["field"], "datatype");
+    assert_eq!(
+        post_json(s.addr, "/v2/models/model/infer", text).expect(422)["field"],
+        "datatype"
+    );
     post_json(s.addr, "/v2/models/other/infer", flat).expect(404);
 }
 
@@ -220,57 +266,160 @@ fn open_inference_v2_protocol() {
 fn bad_input_gets_a_4xx_naming_the_field_and_the_server_keeps_answering() {
     let p = Project::new();
     p.write("model.json", LOGISTIC);
-    let s = Server::start(&p, &["--model", "model.json", "--max-batch", "3", "--max-body", "2000"]);
+    let s = Server::start(
+        &p,
+        &[
+            "--model",
+            "model.json",
+            "--max-batch",
+            "3",
+            "--max-body",
+            "2000",
+        ],
+    );
     let full = |extra: &str| {
-        format!(r#"{{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2{extra}}}"#)
+        format!(
+            r#"{{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2{extra}}}"#
+        )
     };
     let cases: Vec<(&str, String, u16, Option<&str>)> = vec![
-        ("malformed JSON", "{\"sepal_length\": 5.1,".into(), 400, None),
+        (
+            "malformed JSON",
+            "{\"sepal_length\": 5.1,".into(),
+            400,
+            None,
+        ),
         ("trailing garbage", format!("{SETOSA} }}"), 400, None),
-        ("missing feature", r#"{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4}"#.into(), 422, Some("petal_width")),
-        ("extra feature", full(r#", "colour": 1"#), 422, Some("colour")),
-        ("string", SETOSA.replace("5.1", "\"5.1\""), 422, Some("sepal_length")),
-        ("null", SETOSA.replace("3.5", "null"), 422, Some("sepal_width")),
-        ("bool", SETOSA.replace("1.4", "true"), 422, Some("petal_length")),
-        ("non-finite", SETOSA.replace("0.2", "1e999"), 422, Some("petal_width")),
+        (
+            "missing feature",
+            r#"{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4}"#.into(),
+            422,
+            Some("petal_width"),
+        ),
+        (
+            "extra feature",
+            full(r#", "colour": 1"#),
+            422,
+            Some("colour"),
+        ),
+        (
+            "string",
+            SETOSA.replace("5.1", "\"5.1\""),
+            422,
+            Some("sepal_length"),
+        ),
+        (
+            "null",
+            SETOSA.replace("3.5", "null"),
+            422,
+            Some("sepal_width"),
+        ),
+        (
+            "bool",
+            SETOSA.replace("1.4", "true"),
+            422,
+            Some("petal_length"),
+        ),
+        (
+            "non-finite",
+            SETOSA.replace("0.2", "1e999"),
+            422,
+            Some("petal_width"),
+        ),
         ("NaN literal", SETOSA.replace("0.2", "NaN"), 400, None),
-        ("duplicate", full(r#", "sepal_length": 1"#), 422, Some("sepal_length")),
-        ("empty batch", r#"{"instances": []}"#.into(), 422, Some("instances")),
-        ("over-long batch", format!(r#"{{"instances": [{SETOSA}, {SETOSA}, {SETOSA}, {SETOSA}]}}"#), 422, None),
-        ("short array", r#"{"instances": [[1, 2, 3]]}"#.into(), 422, None),
+        (
+            "duplicate",
+            full(r#", "sepal_length": 1"#),
+            422,
+            Some("sepal_length"),
+        ),
+        (
+            "empty batch",
+            r#"{"instances": []}"#.into(),
+            422,
+            Some("instances"),
+        ),
+        (
+            "over-long batch",
+            format!(r#"{{"instances": [{SETOSA}, {SETOSA}, {SETOSA}, {SETOSA}]}}"#),
+            422,
+            None,
+        ),
+        (
+            "short array",
+            r#"{"instances": [[1, 2, 3]]}"#.into(),
+            422,
+            None,
+        ),
         ("not an object", "[1, 2, 3, 4]".into(), 422, None),
         ("empty body", String::new(), 400, None),
     ];
     for (what, body, status, field) in &cases {
         let reply = post_json(s.addr, "/predict", body);
         let err = reply.expect(*status);
-        assert!(err["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {err}");
+        assert!(
+            err["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {err}"
+        );
         assert_eq!(err["field"].as_str(), *field, "{what}: {err}");
     }
     // The instance at fault is named in a batch.
-    let batch = format!(r#"{{"instances": [{SETOSA}, {}]}}"#, SETOSA.replace("5.1", "\"x\""));
+    let batch = format!(
+        r#"{{"instances": [{SETOSA}, {}]}}"#,
+        SETOSA.replace("5.1", "\"x\"")
+    );
     let err = post_json(s.addr, "/predict", &batch).expect(422);
-    assert_eq!((err["field"].as_str(), err["instance"].as_u64()), (Some("sepal_length"), Some(1)));
+    assert_eq!(
+        (err["field"].as_str(), err["instance"].as_u64()),
+        (Some("sepal_length"), Some(1))
+    );
     // /predict/batch wants a list.
-    assert_eq!(post_json(s.addr, "/predict/batch", SETOSA).expect(422)["field"], "instances");
+    assert_eq!(
+        post_json(s.addr, "/predict/batch", SETOSA).expect(422)["field"],
+        "instances"
+    );
 
     // Content type.
-    let form = request(s.addr, "POST", "/predict", &[("Content-Type", "text/plain")], SETOSA.as_bytes()).expect("POST");
+    let form = request(
+        s.addr,
+        "POST",
+        "/predict",
+        &[("Content-Type", "text/plain")],
+        SETOSA.as_bytes(),
+    )
+    .expect("POST");
     assert_eq!(form.expect(415)["field"], "Content-Type");
     let none = request(s.addr, "POST", "/predict", &[], SETOSA.as_bytes()).expect("POST");
     assert_eq!(none.status, 415);
-    let charset = request(s.addr, "POST", "/predict", &[("Content-Type", "application/json; charset=utf-8")], SETOSA.as_bytes());
+    let charset = request(
+        s.addr,
+        "POST",
+        "/predict",
+        &[("Content-Type", "application/json; charset=utf-8")],
+        SETOSA.as_bytes(),
+    );
     assert_eq!(charset.expect("POST").status, 200);
 
     // Size limit: by Content-Length and by what is actually sent.
     let big = format!(r#"{{"instances": [{}]}}"#, vec![SETOSA; 40].join(","));
-    assert!(post_json(s.addr, "/predict", &big).expect(413)["error"].as_str().is_some());
+    assert!(
+        post_json(s.addr, "/predict", &big).expect(413)["error"]
+            .as_str()
+            .is_some()
+    );
     // Wrong method and unknown route.
     assert_eq!(get(s.addr, "/predict").status, 405);
-    assert!(get(s.addr, "/nowhere").expect(404)["error"].as_str().is_some());
+    assert!(
+        get(s.addr, "/nowhere").expect(404)["error"]
+            .as_str()
+            .is_some()
+    );
 
     // Never a 5xx, and still answering.
-    assert_eq!(post_json(s.addr, "/predict", SETOSA).expect(200)["class"], "setosa");
+    assert_eq!(
+        post_json(s.addr, "/predict", SETOSA).expect(200)["class"],
+        "setosa"
+    );
     let metrics = get(s.addr, "/metrics").body;
     assert!(!metrics.contains("status=\"5"), "{metrics}");
 }
@@ -288,8 +437,17 @@ fn reload_swaps_models_without_failing_a_request_and_refuses_a_broken_one() {
                 let mut seen = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let reply = post_json(addr, "/predict", VIRGINICA);
-                    assert_eq!(reply.status, 200, "a request failed during reload: {}", reply.body);
-                    seen.push(reply.json()["model_version"].as_str().unwrap_or("").to_string());
+                    assert_eq!(
+                        reply.status, 200,
+                        "a request failed during reload: {}",
+                        reply.body
+                    );
+                    seen.push(
+                        reply.json()["model_version"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string(),
+                    );
                 }
                 seen
             })
@@ -297,7 +455,13 @@ fn reload_swaps_models_without_failing_a_request_and_refuses_a_broken_one() {
         .collect();
     let wait_for_requests = || {
         let start = Instant::now();
-        let count = || get(s.addr, "/metrics").body.lines().find_map(|l| l.strip_prefix("cairn_predictions_total ")?.parse::<u64>().ok());
+        let count = || {
+            get(s.addr, "/metrics").body.lines().find_map(|l| {
+                l.strip_prefix("cairn_predictions_total ")?
+                    .parse::<u64>()
+                    .ok()
+            })
+        };
         let before = count().unwrap_or(0);
         while count().unwrap_or(0) < before + 20 && start.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(10));
@@ -311,9 +475,18 @@ fn reload_swaps_models_without_failing_a_request_and_refuses_a_broken_one() {
     assert_eq!(reply["previous_version"], version_of(LOGISTIC));
     wait_for_requests();
 
-    replace_file(&model, "{\"format\": \"cairn-model\", \"format_version\": 1, \"task\": \"classification\"}");
+    replace_file(
+        &model,
+        "{\"format\": \"cairn-model\", \"format_version\": 1, \"task\": \"classification\"}",
+    );
     let refused = post_json(s.addr, "/reload", "").expect(422);
-    assert!(refused["error"].as_str().unwrap_or("").contains("model.json"), "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("model.json"),
+        "{refused}"
+    );
     assert_eq!(refused["model_version"], version_of(TREE));
     wait_for_requests();
 
@@ -321,30 +494,69 @@ fn reload_swaps_models_without_failing_a_request_and_refuses_a_broken_one() {
     p.write("other.json", LOGISTIC);
     let other = p.join("other.json");
     let body = json!({"model": other}).to_string();
-    assert_eq!(post_json(s.addr, "/reload", &body).expect(200)["model_version"], version_of(LOGISTIC));
-    assert_eq!(post_json(s.addr, "/reload", r#"{"model": "missing.json"}"#).status, 422);
+    assert_eq!(
+        post_json(s.addr, "/reload", &body).expect(200)["model_version"],
+        version_of(LOGISTIC)
+    );
+    assert_eq!(
+        post_json(s.addr, "/reload", r#"{"model": "missing.json"}"#).status,
+        422
+    );
     wait_for_requests();
 
     stop.store(true, Ordering::Relaxed);
-    let mut versions: Vec<String> = clients.into_iter().flat_map(|c| c.join().expect("client")).collect();
+    let mut versions: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("client"))
+        .collect();
     versions.sort();
     versions.dedup();
     assert_eq!(versions.len(), 2, "both models answered: {versions:?}");
-    assert_eq!(get(s.addr, "/model/info").expect(200)["version"], version_of(LOGISTIC));
+    assert_eq!(
+        get(s.addr, "/model/info").expect(200)["version"],
+        version_of(LOGISTIC)
+    );
     let metrics = get(s.addr, "/metrics").body;
-    assert!(metrics.contains("cairn_model_reloads_total{result=\"ok\"} 2"), "{metrics}");
-    assert!(metrics.contains("cairn_model_reloads_total{result=\"error\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("cairn_model_reloads_total{result=\"ok\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cairn_model_reloads_total{result=\"error\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[test]
 fn reload_needs_the_bearer_token_when_one_is_set() {
     let p = Project::new();
     p.write("model.json", LOGISTIC);
-    let s = Server::start_with_env(&p, &["--model", "model.json"], &[("CAIRN_RELOAD_TOKEN", "s3cret")]);
-    assert_eq!(post_json(s.addr, "/reload", "").expect(401)["field"], "Authorization");
-    let wrong = request(s.addr, "POST", "/reload", &[("Authorization", "Bearer nope")], b"").expect("POST");
+    let s = Server::start_with_env(
+        &p,
+        &["--model", "model.json"],
+        &[("CAIRN_RELOAD_TOKEN", "s3cret")],
+    );
+    assert_eq!(
+        post_json(s.addr, "/reload", "").expect(401)["field"],
+        "Authorization"
+    );
+    let wrong = request(
+        s.addr,
+        "POST",
+        "/reload",
+        &[("Authorization", "Bearer nope")],
+        b"",
+    )
+    .expect("POST");
     assert_eq!(wrong.status, 401);
-    let right = request(s.addr, "POST", "/reload", &[("Authorization", "Bearer s3cret")], b"").expect("POST");
+    let right = request(
+        s.addr,
+        "POST",
+        "/reload",
+        &[("Authorization", "Bearer s3cret")],
+        b"",
+    )
+    .expect("POST");
     assert_eq!(right.expect(200)["reloaded"], true);
 }
 
@@ -358,7 +570,10 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
         s.addr,
         "POST",
         "/predict",
-        &[("Content-Type", "application/json"), ("Content-Length", &len)],
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Length", &len),
+        ],
         head.as_bytes(),
     );
     std::thread::sleep(Duration::from_millis(200));
@@ -369,7 +584,10 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
     assert_eq!(reply.expect(200)["class"], "setosa");
     let status = s.wait();
     assert!(status.success(), "{status:?}");
-    assert!(std::net::TcpStream::connect(s.addr).is_err(), "still listening after shutdown");
+    assert!(
+        std::net::TcpStream::connect(s.addr).is_err(),
+        "still listening after shutdown"
+    );
 }
 
 #[test]
@@ -378,8 +596,18 @@ fn history_lists_logged_predictions_newest_first() {
     p.write("model.json", LOGISTIC);
     let s = Server::start(&p, &["--model", "model.json", "--log-db", "log.sqlite"]);
     post_json(s.addr, "/predict", SETOSA).expect(200);
-    post_json(s.addr, "/predict", &format!(r#"{{"instances": [{SETOSA}, {VIRGINICA}]}}"#)).expect(200);
-    post_json(s.addr, "/invocations", r#"{"inputs": [[6.7, 3.0, 5.2, 2.3]]}"#).expect(200);
+    post_json(
+        s.addr,
+        "/predict",
+        &format!(r#"{{"instances": [{SETOSA}, {VIRGINICA}]}}"#),
+    )
+    .expect(200);
+    post_json(
+        s.addr,
+        "/invocations",
+        r#"{"inputs": [[6.7, 3.0, 5.2, 2.3]]}"#,
+    )
+    .expect(200);
     // Logging is asynchronous: wait until all four are written.
     let start = Instant::now();
     let rows = loop {
@@ -401,14 +629,28 @@ fn history_lists_logged_predictions_newest_first() {
     assert_eq!(rows[3]["class"], "setosa");
     assert!(rows[0]["id"].as_i64() > rows[3]["id"].as_i64());
 
-    assert_eq!(get(s.addr, "/predictions/history?limit=2").expect(200)["predictions"].as_array().map(Vec::len), Some(2));
-    assert_eq!(get(s.addr, "/predictions/history?limit=x").expect(400)["field"], "limit");
-    assert_eq!(get(s.addr, "/predictions/history?limit=0").expect(400)["field"], "limit");
+    assert_eq!(
+        get(s.addr, "/predictions/history?limit=2").expect(200)["predictions"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        get(s.addr, "/predictions/history?limit=x").expect(400)["field"],
+        "limit"
+    );
+    assert_eq!(
+        get(s.addr, "/predictions/history?limit=0").expect(400)["field"],
+        "limit"
+    );
     assert!(p.exists("log.sqlite"));
 
     let (_q, plain) = logistic();
     let off = get(plain.addr, "/predictions/history").expect(404);
-    assert!(off["error"].as_str().unwrap_or("").contains("--log-db"), "{off}");
+    assert!(
+        off["error"].as_str().unwrap_or("").contains("--log-db"),
+        "{off}"
+    );
 }
 
 #[test]
@@ -422,16 +664,20 @@ fn sigterm_flushes_the_prediction_log() {
     s.terminate();
     assert!(s.wait().success());
     let conn = rusqlite::Connection::open(p.join("log.sqlite")).expect("open log");
-    let n: i64 = conn.query_row("SELECT count(*) FROM predictions", [], |r| r.get(0)).expect("count");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM predictions", [], |r| r.get(0))
+        .expect("count");
     assert_eq!(n, 50);
 }
 
 #[test]
 fn serves_the_workspace_model_by_default_and_says_what_to_do_without_one() {
     let p = Project::new();
-    p.cairn(&["serve", "--port", "0"])
-        .code(2)
-        .stderr_has(&["models/model.json", "cairn repro", "--model"]);
+    p.cairn(&["serve", "--port", "0"]).code(2).stderr_has(&[
+        "models/model.json",
+        "cairn repro",
+        "--model",
+    ]);
     Project::bare()
         .cairn(&["serve", "--port", "0"])
         .code(2)
@@ -441,14 +687,23 @@ fn serves_the_workspace_model_by_default_and_says_what_to_do_without_one() {
     p.write("sub/dir/.keep", "");
     let s = Server::start(&p, &["-C", "sub/dir"]);
     let info = get(s.addr, "/model/info").expect(200);
-    assert!(info["path"].as_str().unwrap_or("").ends_with("models/model.json"), "{info}");
+    assert!(
+        info["path"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("models/model.json"),
+        "{info}"
+    );
     assert_eq!(info["version"], version_of(LOGISTIC));
 }
 
 #[test]
 fn refuses_to_start_with_a_broken_or_missing_model() {
     let p = Project::new();
-    p.write("broken.json", LOGISTIC.replace("\"intercepts\": [0.2, 1.0, -1.2]", "\"intercepts\": [0.2]"));
+    p.write(
+        "broken.json",
+        LOGISTIC.replace("\"intercepts\": [0.2, 1.0, -1.2]", "\"intercepts\": [0.2]"),
+    );
     p.cairn(&["serve", "--model", "broken.json", "--port", "0"])
         .code(2)
         .stderr_has(&["broken.json", "invalid cairn model"]);

@@ -57,23 +57,25 @@ json.dump({"instances": rows}, open(sys.argv[1], "w"))
 EOF
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now_ms() { date +%s%3N; }
 
-# start NAME CMD…: starts a server pinned to CPU 0 on a free port (@PORT@ in CMD); sets PORT, PID, STARTUP_MS.
+# start NAME CMD…: starts a server pinned to CPU 0 on a free port (@PORT@ in CMD) and times it
+# to its first healthy /health; sets PORT, PID, STARTUP_MS.
 start() {
     local name=$1; shift
     PORT=$(free_port)
     local args=() a
     for a in "$@"; do [[ $a == @PORT@ ]] && a=$PORT; args+=("$a"); done
-    local t0; t0=$(now_ms)
-    taskset -c 0 "${args[@]}" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-    PID=$!
+    local line
+    line=$(python3 "$HERE/start.py" "$PORT" "$WORK/$name.out" "$WORK/$name.err" taskset -c 0 "${args[@]}") || {
+        echo "$name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1; }
+    read -r PID STARTUP_MS <<<"$line"
     PIDS+=("$PID")
-    until curl -sf -o /dev/null "http://127.0.0.1:$PORT/health"; do
-        kill -0 "$PID" 2>/dev/null || { echo "$name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1; }
-        sleep 0.002
-    done
-    STARTUP_MS=$(( $(now_ms) - t0 ))
+}
+
+# stop PID: ends a server started by `start` and waits until it is gone.
+stop() {
+    kill "$1" 2>/dev/null || true
+    while kill -0 "$1" 2>/dev/null; do sleep 0.01; done
 }
 
 # load C PATH BODY: runs wrk; prints "req/s p50_ms p99_ms errors".
@@ -112,7 +114,7 @@ bench() {
     echo "   /predict/batch x100 c=16: $((rps * 100)) rows/s, p99 $p99 ms, errors $err"
     R[$name,rss]=$(rss_mib "$PID")
     echo "   start-up $STARTUP_MS ms, RSS ${R[$name,rss]} MiB"
-    kill "$PID"; wait "$PID" 2>/dev/null || true
+    stop "$PID"
 }
 
 bench fastapi "$VENV/bin/uvicorn" --app-dir "$HERE" fastapi_app:app --host 127.0.0.1 --port @PORT@ --workers 1 --log-level warning --no-access-log
@@ -144,5 +146,5 @@ if ((SOAK)); then
     read -r rps p50 p99 err < <(DURATION=60 load 64 /predict "$WORK/one.json")
     wait "$SAMPLER" || true
     echo "   60 s c=64: $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $err"
-    kill "$PID"; wait "$PID" 2>/dev/null || true
+    stop "$PID"
 fi

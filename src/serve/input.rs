@@ -43,7 +43,12 @@ pub enum Shape {
 }
 
 /// Parses a native body (`/predict`, `/predict/batch`).
-pub fn parse_body(body: &[u8], features: &[String], shape: Shape, max_rows: usize) -> Result<Rows, ApiError> {
+pub fn parse_body(
+    body: &[u8],
+    features: &[String],
+    shape: Shape,
+    max_rows: usize,
+) -> Result<Rows, ApiError> {
     let mut reader = Reader::new(features, max_rows);
     let mut de = serde_json::Deserializer::from_slice(body);
     let result = BodySeed {
@@ -57,7 +62,12 @@ pub fn parse_body(body: &[u8], features: &[String], shape: Shape, max_rows: usiz
 
 /// Parses a list of instances held in a JSON value (`"instances"`, `"dataframe_records"`, …);
 /// `what` names the list in errors.
-pub fn parse_instances<'f>(value: &Value, features: &'f [String], max_rows: usize, what: &'f str) -> Result<Rows, ApiError> {
+pub fn parse_instances<'f>(
+    value: &Value,
+    features: &'f [String],
+    max_rows: usize,
+    what: &'f str,
+) -> Result<Rows, ApiError> {
     let mut reader = Reader::new(features, max_rows);
     reader.list = what;
     let result = InstancesSeed { r: &mut reader }.deserialize(value);
@@ -65,7 +75,12 @@ pub fn parse_instances<'f>(value: &Value, features: &'f [String], max_rows: usiz
 }
 
 /// Parses rows of numbers in the order of `columns` (MLflow's `dataframe_split`).
-pub fn parse_split(columns: &[String], data: &Value, features: &[String], max_rows: usize) -> Result<Rows, ApiError> {
+pub fn parse_split(
+    columns: &[String],
+    data: &Value,
+    features: &[String],
+    max_rows: usize,
+) -> Result<Rows, ApiError> {
     let order = column_order(columns, features)?;
     let mut reader = Reader::new(features, max_rows);
     reader.list = "data";
@@ -75,14 +90,23 @@ pub fn parse_split(columns: &[String], data: &Value, features: &[String], max_ro
 }
 
 /// Parses column-oriented input: one list of values per feature, all of the same length.
-pub fn parse_columns(columns: &[(&str, &Value)], features: &[String], max_rows: usize) -> Result<Rows, ApiError> {
+pub fn parse_columns(
+    columns: &[(&str, &Value)],
+    features: &[String],
+    max_rows: usize,
+) -> Result<Rows, ApiError> {
     let names: Vec<String> = columns.iter().map(|(n, _)| n.to_string()).collect();
     let order = column_order(&names, features)?;
     let mut lists = Vec::with_capacity(columns.len());
     for (name, value) in columns {
         match value.as_array() {
             Some(list) => lists.push(list),
-            None => return Err(ApiError::unprocessable(format!("column '{name}' must be a list of numbers")).field(*name)),
+            None => {
+                return Err(ApiError::unprocessable(format!(
+                    "column '{name}' must be a list of numbers"
+                ))
+                .field(*name));
+            }
         }
     }
     let n = lists.first().map_or(0, |l| l.len());
@@ -105,16 +129,17 @@ pub fn parse_columns(columns: &[(&str, &Value)], features: &[String], max_rows: 
     let mut values = vec![0.0; n * width];
     for (list, &feature) in lists.iter().zip(&order) {
         for (row, v) in list.iter().enumerate() {
-            let x = v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
-                ApiError {
+            let x = v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| ApiError {
                     instance: Some(row),
                     ..ApiError::unprocessable(format!(
                         "row {row}, feature '{}': expected a finite number, got {v}",
                         features[feature]
                     ))
                     .field(features[feature].clone())
-                }
-            })?;
+                })?;
             values[row * width + feature] = x;
         }
     }
@@ -135,7 +160,9 @@ fn column_order(columns: &[String], features: &[String]) -> Result<Vec<usize>, A
             .position(|f| f == c)
             .ok_or_else(|| unknown_feature(c, features))?;
         if std::mem::replace(&mut seen[i], true) {
-            return Err(ApiError::unprocessable(format!("column '{c}' is given twice")).field(c.clone()));
+            return Err(
+                ApiError::unprocessable(format!("column '{c}' is given twice")).field(c.clone()),
+            );
         }
         order.push(i);
     }
@@ -160,7 +187,9 @@ fn missing_feature(name: &str) -> ApiError {
 fn too_many(max_rows: usize) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        format!("too many instances: at most {max_rows} per request (see `cairn serve --max-batch`)"),
+        format!(
+            "too many instances: at most {max_rows} per request (see `cairn serve --max-batch`)"
+        ),
     )
 }
 
@@ -226,7 +255,11 @@ impl<'f> Reader<'f> {
             return Err(failure);
         }
         let out_of_range = err.to_string().starts_with("number out of range");
-        if matches!(err.classify(), Category::Syntax | Category::Eof | Category::Io) && !out_of_range {
+        if matches!(
+            err.classify(),
+            Category::Syntax | Category::Eof | Category::Io
+        ) && !out_of_range
+        {
             return Err(ApiError::bad_request(format!("malformed JSON: {err}")));
         }
         // A data error from the reader (wrong type, out of range): say where it happened.
@@ -247,7 +280,11 @@ impl<'f> Reader<'f> {
                 format!("{place}, feature '{f}'")
             };
         }
-        let message = if place.is_empty() { what } else { format!("{place}: {what}") };
+        let message = if place.is_empty() {
+            what
+        } else {
+            format!("{place}: {what}")
+        };
         Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             error: message,
@@ -267,10 +304,17 @@ impl<'f> Reader<'f> {
     }
 
     /// Reads the value of feature `i` of the current row.
-    fn read_value<'de, A: MapAccess<'de>>(&mut self, i: usize, map: &mut A) -> Result<(), A::Error> {
+    fn read_value<'de, A: MapAccess<'de>>(
+        &mut self,
+        i: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         if std::mem::replace(&mut self.seen[i], true) {
             let name = &self.features[i];
-            return Err(self.fail(ApiError::unprocessable(format!("feature '{name}' is given twice")).field(name.clone())));
+            return Err(self.fail(
+                ApiError::unprocessable(format!("feature '{name}' is given twice"))
+                    .field(name.clone()),
+            ));
         }
         self.field = Some(i);
         let x = map.next_value_seed(Number)?;
@@ -281,7 +325,8 @@ impl<'f> Reader<'f> {
         if !x.is_finite() {
             let name = &self.features[i];
             return Err(self.fail(
-                ApiError::unprocessable(format!("feature '{name}' is not a finite number")).field(name.clone()),
+                ApiError::unprocessable(format!("feature '{name}' is not a finite number"))
+                    .field(name.clone()),
             ));
         }
         let base = self.values.len() - self.features.len();
@@ -291,13 +336,19 @@ impl<'f> Reader<'f> {
     }
 
     /// Reads the rest of an instance object whose first key was `first`.
-    fn read_map_row<'de, A: MapAccess<'de>>(&mut self, first: Option<Key>, map: &mut A) -> Result<(), A::Error> {
+    fn read_map_row<'de, A: MapAccess<'de>>(
+        &mut self,
+        first: Option<Key>,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
         self.start_row();
         let mut key = first;
         while let Some(k) = key {
             match k {
                 Key::Feature(i) => self.read_value(i, map)?,
-                Key::Instances => return Err(self.fail(unknown_feature("instances", self.features))),
+                Key::Instances => {
+                    return Err(self.fail(unknown_feature("instances", self.features)));
+                }
                 Key::Other(name) => return Err(self.fail(unknown_feature(&name, self.features))),
             }
             key = map.next_key_seed(KeySeed(self.features))?;
@@ -440,8 +491,10 @@ impl<'de> Visitor<'de> for BodySeed<'_, '_> {
                 Ok(())
             }
             (None, Shape::Many) | (Some(_), Shape::Many) => Err(r.fail(
-                ApiError::unprocessable("the body needs an 'instances' list: {\"instances\": [{...}, ...]}")
-                    .field("instances"),
+                ApiError::unprocessable(
+                    "the body needs an 'instances' list: {\"instances\": [{...}, ...]}",
+                )
+                .field("instances"),
             )),
             (first, Shape::OneOrMany) => {
                 r.single = true;
@@ -488,7 +541,10 @@ impl<'de> Visitor<'de> for InstancesSeed<'_, '_> {
         r.row = None;
         if r.values.is_empty() {
             let list = r.list;
-            return Err(r.fail(ApiError::unprocessable(format!("'{list}' is empty: send at least one instance")).field(list)));
+            return Err(r.fail(
+                ApiError::unprocessable(format!("'{list}' is empty: send at least one instance"))
+                    .field(list),
+            ));
         }
         Ok(())
     }
@@ -509,11 +565,16 @@ impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_> {
 impl<'de> Visitor<'de> for RowSeed<'_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an instance: an object of feature values, or a list of numbers in feature order")
+        f.write_str(
+            "an instance: an object of feature values, or a list of numbers in feature order",
+        )
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         if self.r.order.is_some() {
-            return Err(de::Error::invalid_type(de::Unexpected::Map, &"a list of numbers"));
+            return Err(de::Error::invalid_type(
+                de::Unexpected::Map,
+                &"a list of numbers",
+            ));
         }
         let first = map.next_key_seed(KeySeed(self.r.features))?;
         self.r.read_map_row(first, &mut map)
@@ -557,10 +618,20 @@ mod tests {
             (r#"{"a": 1e999, "b": 2}"#, 422, Some("a"), None),
             (r#"{"a": 1, "a": 1, "b": 2}"#, 422, Some("a"), None),
             (r#"{"instances": []}"#, 422, Some("instances"), None),
-            (r#"{"instances": [{"a":1,"b":2}, {"a":1,"b":"x"}]}"#, 422, Some("b"), Some(1)),
+            (
+                r#"{"instances": [{"a":1,"b":2}, {"a":1,"b":"x"}]}"#,
+                422,
+                Some("b"),
+                Some(1),
+            ),
             (r#"{"instances": [[1], [1, 2]]}"#, 422, None, Some(0)),
             (r#"{"instances": [[1, 2, 3]]}"#, 422, None, Some(0)),
-            (r#"{"instances": [[1,2],[1,2],[1,2],[1,2]]}"#, 422, None, None),
+            (
+                r#"{"instances": [[1,2],[1,2],[1,2],[1,2]]}"#,
+                422,
+                None,
+                None,
+            ),
             (r#"{"instances": [[1,2]], "x": 1}"#, 422, Some("x"), None),
             (r#"[1, 2]"#, 422, None, None),
         ];
@@ -570,13 +641,22 @@ mod tests {
             assert_eq!(err.field.as_deref(), *field, "{json}: {err:?}");
             assert_eq!(err.instance, *instance, "{json}: {err:?}");
         }
-        assert_eq!(body(r#"{"a": 1, "b": 2}"#, Shape::Many).unwrap_err().status.as_u16(), 422);
+        assert_eq!(
+            body(r#"{"a": 1, "b": 2}"#, Shape::Many)
+                .unwrap_err()
+                .status
+                .as_u16(),
+            422
+        );
     }
 
     #[test]
     fn reads_values_split_and_columns() {
         let v: Value = serde_json::from_str(r#"[{"a": 1, "b": 2}]"#).unwrap();
-        assert_eq!(parse_instances(&v, &features(), 3, "x").unwrap().values, [1.0, 2.0]);
+        assert_eq!(
+            parse_instances(&v, &features(), 3, "x").unwrap().values,
+            [1.0, 2.0]
+        );
         let data: Value = serde_json::from_str("[[2, 1]]").unwrap();
         let rows = parse_split(&["b".into(), "a".into()], &data, &features(), 3).unwrap();
         assert_eq!(rows.values, [1.0, 2.0]);

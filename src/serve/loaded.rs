@@ -41,8 +41,12 @@ impl LoadedModel {
         Ok(LoadedModel {
             version: crate::hash::digest_bytes(&bytes),
             path: path.to_path_buf(),
-            name: path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned()),
-            loaded_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            name: path
+                .file_stem()
+                .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
+            loaded_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
             class_counters,
             model,
         })
@@ -67,6 +71,8 @@ impl LoadedModel {
 
     /// The predicted class name, if any.
     pub fn class_name(&self, p: &Prediction) -> Option<&str> {
-        p.class.and_then(|c| self.model.classes.get(c)).map(String::as_str)
+        p.class
+            .and_then(|c| self.model.classes.get(c))
+            .map(String::as_str)
     }
 }

@@ -57,31 +57,34 @@ impl Default for Metrics {
     }
 }
 
-/// Decrements the in-flight gauge when dropped, also when the client goes away mid-request.
-pub struct InFlight<'a>(&'a Metrics);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Relaxed);
-    }
-}
-
 impl Metrics {
-    /// Counts a request as in flight until the guard is dropped.
-    pub fn start(&self) -> InFlight<'_> {
+    /// Counts a request as in flight (until [`Metrics::leave`]).
+    pub fn enter(&self) {
         self.in_flight.fetch_add(1, Relaxed);
-        InFlight(self)
+    }
+
+    /// Counts a request as no longer in flight.
+    pub fn leave(&self) {
+        self.in_flight.fetch_sub(1, Relaxed);
     }
 
     /// Records a finished request.
     pub fn record(&self, route: Route, status: u16, elapsed: Duration) {
         let m = &self.routes[route as usize];
-        let slot = STATUSES.iter().position(|s| *s == status).unwrap_or(STATUSES.len() - 1);
+        let slot = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(STATUSES.len() - 1);
         m.by_status[slot].fetch_add(1, Relaxed);
         let secs = elapsed.as_secs_f64();
-        let bucket = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
         m.latency.buckets[bucket].fetch_add(1, Relaxed);
-        m.latency.sum_nanos.fetch_add(elapsed.as_nanos() as u64, Relaxed);
+        m.latency
+            .sum_nanos
+            .fetch_add(elapsed.as_nanos() as u64, Relaxed);
     }
 
     /// Counts `n` predictions.
@@ -107,7 +110,11 @@ impl Metrics {
 
     /// Counts a reload attempt.
     pub fn reloaded(&self, ok: bool) {
-        let counter = if ok { &self.reloads_ok } else { &self.reloads_failed };
+        let counter = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
         counter.fetch_add(1, Relaxed);
     }
 
@@ -119,12 +126,21 @@ impl Metrics {
     /// The Prometheus text exposition; `info` labels the model info series.
     pub fn render(&self, info: &[(&str, &str)]) -> String {
         let mut out = String::with_capacity(8192);
-        header(&mut out, "cairn_http_requests_total", "counter", "HTTP requests by route and status.");
+        header(
+            &mut out,
+            "cairn_http_requests_total",
+            "counter",
+            "HTTP requests by route and status.",
+        );
         for (route, m) in Route::ALL.iter().zip(&self.routes) {
             for (status, n) in STATUSES.iter().zip(&m.by_status) {
                 let n = n.load(Relaxed);
                 if n > 0 {
-                    let status = if *status == 0 { "other".to_string() } else { status.to_string() };
+                    let status = if *status == 0 {
+                        "other".to_string()
+                    } else {
+                        status.to_string()
+                    };
                     let _ = writeln!(
                         out,
                         "cairn_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
@@ -133,7 +149,12 @@ impl Metrics {
                 }
             }
         }
-        header(&mut out, "cairn_http_errors_total", "counter", "HTTP replies with a 4xx or 5xx status, by route.");
+        header(
+            &mut out,
+            "cairn_http_errors_total",
+            "counter",
+            "HTTP replies with a 4xx or 5xx status, by route.",
+        );
         for (route, m) in Route::ALL.iter().zip(&self.routes) {
             let errors: u64 = STATUSES
                 .iter()
@@ -142,7 +163,11 @@ impl Metrics {
                 .map(|(_, n)| n.load(Relaxed))
                 .sum();
             if errors > 0 {
-                let _ = writeln!(out, "cairn_http_errors_total{{route=\"{}\"}} {errors}", route.path());
+                let _ = writeln!(
+                    out,
+                    "cairn_http_errors_total{{route=\"{}\"}} {errors}",
+                    route.path()
+                );
             }
         }
         header(
@@ -168,15 +193,51 @@ impl Metrics {
                 );
             }
             let sum = m.latency.sum_nanos.load(Relaxed) as f64 / 1e9;
-            let _ = writeln!(out, "cairn_http_request_duration_seconds_sum{{route=\"{}\"}} {sum}", route.path());
-            let _ = writeln!(out, "cairn_http_request_duration_seconds_count{{route=\"{}\"}} {total}", route.path());
+            let _ = writeln!(
+                out,
+                "cairn_http_request_duration_seconds_sum{{route=\"{}\"}} {sum}",
+                route.path()
+            );
+            let _ = writeln!(
+                out,
+                "cairn_http_request_duration_seconds_count{{route=\"{}\"}} {total}",
+                route.path()
+            );
         }
-        header(&mut out, "cairn_http_requests_in_flight", "gauge", "Requests being answered.");
-        let _ = writeln!(out, "cairn_http_requests_in_flight {}", self.in_flight.load(Relaxed));
-        header(&mut out, "cairn_predictions_total", "counter", "Instances predicted.");
-        let _ = writeln!(out, "cairn_predictions_total {}", self.predictions.load(Relaxed));
-        header(&mut out, "cairn_predictions_by_class_total", "counter", "Instances predicted, by predicted class.");
-        for (class, n) in self.classes.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        header(
+            &mut out,
+            "cairn_http_requests_in_flight",
+            "gauge",
+            "Requests being answered.",
+        );
+        let _ = writeln!(
+            out,
+            "cairn_http_requests_in_flight {}",
+            self.in_flight.load(Relaxed)
+        );
+        header(
+            &mut out,
+            "cairn_predictions_total",
+            "counter",
+            "Instances predicted.",
+        );
+        let _ = writeln!(
+            out,
+            "cairn_predictions_total {}",
+            self.predictions.load(Relaxed)
+        );
+        header(
+            &mut out,
+            "cairn_predictions_by_class_total",
+            "counter",
+            "Instances predicted, by predicted class.",
+        );
+        for (class, n) in self
+            .classes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "cairn_predictions_by_class_total{{class=\"{}\"}} {}",
@@ -184,18 +245,43 @@ impl Metrics {
                 n.load(Relaxed)
             );
         }
-        header(&mut out, "cairn_model_reloads_total", "counter", "Model reloads, by result.");
-        let _ = writeln!(out, "cairn_model_reloads_total{{result=\"ok\"}} {}", self.reloads_ok.load(Relaxed));
-        let _ = writeln!(out, "cairn_model_reloads_total{{result=\"error\"}} {}", self.reloads_failed.load(Relaxed));
+        header(
+            &mut out,
+            "cairn_model_reloads_total",
+            "counter",
+            "Model reloads, by result.",
+        );
+        let _ = writeln!(
+            out,
+            "cairn_model_reloads_total{{result=\"ok\"}} {}",
+            self.reloads_ok.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "cairn_model_reloads_total{{result=\"error\"}} {}",
+            self.reloads_failed.load(Relaxed)
+        );
         header(
             &mut out,
             "cairn_prediction_log_dropped_total",
             "counter",
             "Prediction-log entries dropped because the SQLite writer fell behind.",
         );
-        let _ = writeln!(out, "cairn_prediction_log_dropped_total {}", self.log_dropped.load(Relaxed));
-        header(&mut out, "cairn_model_info", "gauge", "The model being served (value always 1).");
-        let labels: Vec<String> = info.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+        let _ = writeln!(
+            out,
+            "cairn_prediction_log_dropped_total {}",
+            self.log_dropped.load(Relaxed)
+        );
+        header(
+            &mut out,
+            "cairn_model_info",
+            "gauge",
+            "The model being served (value always 1).",
+        );
+        let labels: Vec<String> = info
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
         let _ = writeln!(out, "cairn_model_info{{{}}} 1", labels.join(","));
         out
     }
@@ -207,5 +293,7 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// Escapes a Prometheus label value.
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

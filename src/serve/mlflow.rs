@@ -16,14 +16,22 @@ use super::routes::{JsonBody, Route};
 use super::state::AppState;
 
 /// The input formats MLflow accepts.
-const FORMATS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances", "inputs"];
+const FORMATS: [&str; 4] = [
+    "dataframe_split",
+    "dataframe_records",
+    "instances",
+    "inputs",
+];
 
 /// `POST /invocations`.
-pub async fn invocations(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+pub async fn invocations(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let model = state.model.load();
-    let request: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let rows = rows(&request, &model.model.features, state.max_batch)?;
     let predictions = state.predict(&model, rows, Route::Invocations, started);
     let out: Vec<Value> = predictions
@@ -37,8 +45,15 @@ pub async fn invocations(State(state): State<AppState>, JsonBody(body): JsonBody
 }
 
 fn rows(request: &Value, features: &[String], max_rows: usize) -> Result<Rows, ApiError> {
-    let expected = || format!("the body must be an object with one of: {}", FORMATS.join(", "));
-    let object = request.as_object().ok_or_else(|| ApiError::unprocessable(expected()))?;
+    let expected = || {
+        format!(
+            "the body must be an object with one of: {}",
+            FORMATS.join(", ")
+        )
+    };
+    let object = request
+        .as_object()
+        .ok_or_else(|| ApiError::unprocessable(expected()))?;
     let mut given = object.keys().filter(|k| k.as_str() != "params");
     let (Some(format), None) = (given.next(), given.next()) else {
         return Err(ApiError::unprocessable(expected()));
@@ -46,27 +61,37 @@ fn rows(request: &Value, features: &[String], max_rows: usize) -> Result<Rows, A
     let value = &object[format.as_str()];
     match format.as_str() {
         "dataframe_split" => {
-            let data = value
-                .get("data")
-                .ok_or_else(|| ApiError::unprocessable("dataframe_split needs \"data\"").field("data"))?;
+            let data = value.get("data").ok_or_else(|| {
+                ApiError::unprocessable("dataframe_split needs \"data\"").field("data")
+            })?;
             let columns = match value.get("columns") {
                 None => features.to_vec(),
                 Some(c) => serde_json::from_value::<Vec<String>>(c.clone()).map_err(|_| {
-                    ApiError::unprocessable("dataframe_split \"columns\" must be a list of feature names").field("columns")
+                    ApiError::unprocessable(
+                        "dataframe_split \"columns\" must be a list of feature names",
+                    )
+                    .field("columns")
                 })?,
             };
             input::parse_split(&columns, data, features, max_rows)
         }
-        "dataframe_records" | "instances" => input::parse_instances(value, features, max_rows, format),
+        "dataframe_records" | "instances" => {
+            input::parse_instances(value, features, max_rows, format)
+        }
         "inputs" => match value.as_object() {
             // Column-oriented: {"feature": [values…], …}.
             Some(columns) => {
-                let columns: Vec<(&str, &Value)> = columns.iter().map(|(k, v)| (k.as_str(), v)).collect();
+                let columns: Vec<(&str, &Value)> =
+                    columns.iter().map(|(k, v)| (k.as_str(), v)).collect();
                 input::parse_columns(&columns, features, max_rows)
             }
             None => input::parse_instances(value, features, max_rows, "inputs"),
         },
-        other => Err(ApiError::unprocessable(format!("unknown input format '{other}'; {}", expected())).field(other)),
+        other => Err(ApiError::unprocessable(format!(
+            "unknown input format '{other}'; {}",
+            expected()
+        ))
+        .field(other)),
     }
 }
 

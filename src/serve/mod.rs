@@ -15,6 +15,7 @@ mod prediction_log;
 mod reply;
 mod routes;
 mod state;
+mod track;
 mod v2;
 
 use std::path::PathBuf;
@@ -56,7 +57,9 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         metrics,
         log,
         max_batch: args.max_batch as usize,
-        reload_token: std::env::var(RELOAD_TOKEN_VAR).ok().filter(|t| !t.is_empty()),
+        reload_token: std::env::var(RELOAD_TOKEN_VAR)
+            .ok()
+            .filter(|t| !t.is_empty()),
         reload_lock: tokio::sync::Mutex::new(()),
     });
 
@@ -71,9 +74,11 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let app = routes::router(Arc::clone(&state), args.max_body);
     let served = runtime.block_on(async {
         let address = format!("{}:{}", args.host, args.port);
-        let listener = tokio::net::TcpListener::bind(&address)
-            .await
-            .map_err(|e| Error::Usage(format!("cannot listen on {address}: {e}; choose another --host or --port")))?;
+        let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
+            Error::Usage(format!(
+                "cannot listen on {address}: {e}; choose another --host or --port"
+            ))
+        })?;
         let bound = listener
             .local_addr()
             .map_err(|e| Error::Failed(format!("cannot read the bound address: {e}")))?;
@@ -106,7 +111,8 @@ fn model_path(args: &ServeArgs) -> Result<PathBuf> {
     if let Some(path) = &args.model {
         return Ok(path.clone());
     }
-    let cwd = std::env::current_dir().map_err(|e| Error::Failed(format!("cannot read the current directory: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Failed(format!("cannot read the current directory: {e}")))?;
     let workspace = Workspace::find(&cwd).map_err(|_| {
         Error::Usage(format!(
             "no --model given and {} is not in a cairn workspace: pass --model FILE",

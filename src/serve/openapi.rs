@@ -29,9 +29,7 @@ pub async fn document(State(state): State<AppState>) -> Response {
     } else {
         json!({"type": "object", "properties": {"value": {"type": "number"}}})
     };
-    let json_body = |schema: &str| {
-        json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
-    };
+    let json_body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
     let ok = |schema: Value| json!({"description": "OK", "content": {"application/json": {"schema": schema}}});
     let errors = json!({
         "400": {"$ref": "#/components/responses/Error"},

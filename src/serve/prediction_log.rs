@@ -82,10 +82,14 @@ impl PredictionLog {
     /// Opens (creating) the database and starts the writer thread; join the handle after
     /// [`PredictionLog::stop`] to be sure everything is written.
     pub fn open(path: &Path) -> Result<(PredictionLog, JoinHandle<()>)> {
-        let fail = |e: rusqlite::Error| Error::data(path, format!("cannot use as prediction log (SQLite): {e}"));
+        let fail = |e: rusqlite::Error| {
+            Error::data(path, format!("cannot use as prediction log (SQLite): {e}"))
+        };
         let conn = Connection::open(path).map_err(fail)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
         let (tx, rx) = sync_channel(QUEUE);
         let shown = path.display().to_string();
@@ -116,8 +120,14 @@ impl PredictionLog {
 
     /// The last `limit` predictions, newest first (blocking: call off the async threads).
     pub fn history(&self, limit: usize) -> Result<Vec<HistoryRow>> {
-        let fail = |e: rusqlite::Error| Error::data(&self.path, format!("reading the prediction log failed: {e}"));
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(fail)?;
+        let fail = |e: rusqlite::Error| {
+            Error::data(
+                &self.path,
+                format!("reading the prediction log failed: {e}"),
+            )
+        };
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(fail)?;
         let mut stmt = conn
             .prepare(
                 "SELECT id, time, model_version, route, inputs, class, probabilities, value, latency_us
@@ -162,7 +172,10 @@ fn write_loop(mut conn: Connection, rx: Receiver<Message>, path: &str) {
             }
         }
         if let Err(e) = write_batch(&mut conn, &batch) {
-            tracing::error!("{path}: writing {} logged predictions failed: {e}", batch.len());
+            tracing::error!(
+                "{path}: writing {} logged predictions failed: {e}",
+                batch.len()
+            );
         }
         if stop {
             return;
@@ -182,7 +195,8 @@ fn write_batch(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
             let width = model.features.len().max(1);
             for (x, p) in e.inputs.chunks_exact(width).zip(&e.predictions) {
                 let inputs = by_name(&model.features, x);
-                let probabilities = (!p.probabilities.is_empty()).then(|| by_name(&model.classes, &p.probabilities));
+                let probabilities = (!p.probabilities.is_empty())
+                    .then(|| by_name(&model.classes, &p.probabilities));
                 insert.execute(params![
                     e.time,
                     e.model.version,
@@ -201,6 +215,10 @@ fn write_batch(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
 
 /// `{"name": value, …}` as JSON text.
 fn by_name(names: &[String], values: &[f64]) -> String {
-    let map: Map<String, Value> = names.iter().cloned().zip(values.iter().map(|v| Value::from(*v))).collect();
+    let map: Map<String, Value> = names
+        .iter()
+        .cloned()
+        .zip(values.iter().map(|v| Value::from(*v)))
+        .collect();
     Value::Object(map).to_string()
 }

@@ -20,7 +20,11 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
         Ok(()) => (status, [(CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(e) => {
             tracing::error!("serialising a reply failed: {e}");
-            (StatusCode::INTERNAL_SERVER_ERROR, "reply could not be serialised").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reply could not be serialised",
+            )
+                .into_response()
         }
     }
 }
@@ -96,7 +100,12 @@ struct Batch<'a> {
 }
 
 /// The native reply: one prediction for a bare instance, else a list.
-pub fn predictions(model: &LoadedModel, predictions: &[Prediction], single: bool, started: Instant) -> Response {
+pub fn predictions(
+    model: &LoadedModel,
+    predictions: &[Prediction],
+    single: bool,
+    started: Instant,
+) -> Response {
     let processing_time_ms = started.elapsed().as_secs_f64() * 1000.0;
     let version = model.version.as_str();
     match predictions {

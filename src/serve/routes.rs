@@ -10,7 +10,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use serde::Deserialize;
@@ -20,6 +19,7 @@ use super::error::ApiError;
 use super::input::{self, Shape};
 use super::loaded::LoadedModel;
 use super::state::AppState;
+use super::track::TrackLayer;
 use super::{mlflow, openapi, reply, v2};
 
 /// Every route, for the metrics' `route` label.
@@ -99,7 +99,7 @@ impl Route {
 /// The service's router.
 pub fn router(state: AppState, max_body: usize) -> Router {
     let tracked = |route: Route, method: MethodRouter<AppState>| {
-        method.layer(from_fn_with_state((state.clone(), route), track))
+        method.layer(TrackLayer::new(state.clone(), route))
     };
     let mut app = Router::new();
     for route in Route::ALL {
@@ -131,22 +131,6 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .with_state(state)
 }
 
-/// Counts, times and logs every request of `route`.
-async fn track(State((state, route)): State<(AppState, Route)>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let _in_flight = state.metrics.start();
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    state.metrics.record(route, status, elapsed);
-    if status >= 500 {
-        tracing::error!(route = route.path(), status, "request failed");
-    } else {
-        tracing::debug!(route = route.path(), status, micros = elapsed.as_micros() as u64, "request");
-    }
-    response
-}
-
 /// A request body that must be JSON: a wrong content type is 415, a body over the limit 413.
 pub struct JsonBody(pub Bytes);
 
@@ -154,7 +138,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
         let is_json = content_type.is_some_and(|ct| {
             let essence = ct.split(';').next().unwrap_or("").trim();
             essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
@@ -169,28 +156,41 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             )
             .field("Content-Type"));
         }
-        let body = Bytes::from_request(request, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "the body is larger than the limit (see `cairn serve --max-body`)".to_string()
-            } else {
-                rejection.body_text()
-            };
-            ApiError::new(status, message)
-        })?;
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "the body is larger than the limit (see `cairn serve --max-body`)".to_string()
+                } else {
+                    rejection.body_text()
+                };
+                ApiError::new(status, message)
+            })?;
         Ok(JsonBody(body))
     }
 }
 
-async fn predict(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+async fn predict(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
     predict_native(&state, &body, Shape::OneOrMany, Route::Predict)
 }
 
-async fn predict_batch(State(state): State<AppState>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+async fn predict_batch(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
     predict_native(&state, &body, Shape::Many, Route::PredictBatch)
 }
 
-fn predict_native(state: &AppState, body: &[u8], shape: Shape, route: Route) -> Result<Response, ApiError> {
+fn predict_native(
+    state: &AppState,
+    body: &[u8],
+    shape: Shape,
+    route: Route,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let model = state.model.load();
     let rows = input::parse_body(body, &model.model.features, shape, state.max_batch)?;
@@ -206,13 +206,20 @@ async fn health() -> Response {
 async fn ready(State(state): State<AppState>) -> Response {
     // A server runs only with a model loaded, so it is ready as soon as it listens.
     let model = state.model.load();
-    reply::json(StatusCode::OK, &json!({"ready": true, "model_version": model.version}))
+    reply::json(
+        StatusCode::OK,
+        &json!({"ready": true, "model_version": model.version}),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let model = state.model.load();
     let path = model.path.display().to_string();
-    let task = if model.is_classifier() { "classification" } else { "regression" };
+    let task = if model.is_classifier() {
+        "classification"
+    } else {
+        "regression"
+    };
     let text = state.metrics.render(&[
         ("version", &model.version),
         ("name", &model.name),
@@ -220,7 +227,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
         ("task", task),
         ("path", &path),
     ]);
-    (StatusCode::OK, [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 /// `GET /model/info`.
@@ -256,7 +268,11 @@ struct ReloadRequest {
     model: Option<std::path::PathBuf>,
 }
 
-async fn reload(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn reload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     if let Some(token) = &state.reload_token {
         let given = headers
             .get(AUTHORIZATION)
@@ -274,7 +290,9 @@ async fn reload(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         ReloadRequest { model: None }
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::unprocessable(format!("the body of /reload is empty or {{\"model\": \"PATH\"}}: {e}"))
+            ApiError::unprocessable(format!(
+                "the body of /reload is empty or {{\"model\": \"PATH\"}}: {e}"
+            ))
         })?
     };
     let _one_at_a_time = state.reload_lock.lock().await;
@@ -283,7 +301,12 @@ async fn reload(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     let loader = Arc::clone(&state);
     let loaded = tokio::task::spawn_blocking(move || LoadedModel::load(&path, &loader.metrics))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reload failed: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reload failed: {e}"),
+            )
+        })?;
     match loaded {
         Ok(new) => {
             let version = new.version.clone();
@@ -328,11 +351,18 @@ async fn history(
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, format!("limit must be a whole number: {}", e.body_text())).field("limit")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be a whole number: {}", e.body_text()),
+        )
+        .field("limit")
     })?;
     let limit = query.limit.unwrap_or(100);
     if limit == 0 || limit > HISTORY_MAX {
-        return Err(ApiError::bad_request(format!("limit must be between 1 and {HISTORY_MAX}")).field("limit"));
+        return Err(
+            ApiError::bad_request(format!("limit must be between 1 and {HISTORY_MAX}"))
+                .field("limit"),
+        );
     }
     if state.log.is_none() {
         return Err(ApiError::not_found(
@@ -340,14 +370,23 @@ async fn history(
         ));
     }
     let reader = Arc::clone(&state);
-    let rows = tokio::task::spawn_blocking(move || reader.log.as_ref().map(|log| log.history(limit)))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("history failed: {e}")))?;
+    let rows =
+        tokio::task::spawn_blocking(move || reader.log.as_ref().map(|log| log.history(limit)))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("history failed: {e}"),
+                )
+            })?;
     match rows {
         Some(Ok(rows)) => Ok(reply::json(StatusCode::OK, &json!({"predictions": rows}))),
         Some(Err(e)) => {
             tracing::error!("{e}");
-            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ))
         }
         None => Err(ApiError::not_found("predictions are not logged")),
     }

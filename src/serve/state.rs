@@ -35,11 +35,19 @@ pub type AppState = Arc<Shared>;
 
 impl Shared {
     /// Predicts `rows` with `model`, counts the predictions and logs them (`--log-db`).
-    pub fn predict(&self, model: &Arc<LoadedModel>, rows: Rows, route: Route, started: Instant) -> Vec<Prediction> {
+    pub fn predict(
+        &self,
+        model: &Arc<LoadedModel>,
+        rows: Rows,
+        route: Route,
+        started: Instant,
+    ) -> Vec<Prediction> {
         let predictions = model.predict_rows(&rows, &self.metrics);
         if let Some(log) = &self.log {
             let entry = Entry {
-                time: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+                time: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
                 model: Arc::clone(model),
                 route: route.path(),
                 inputs: rows.values,

@@ -39,12 +39,19 @@ fn check_name(model: &LoadedModel, name: &str) -> Result<(), ApiError> {
     if model.name == name {
         Ok(())
     } else {
-        Err(ApiError::not_found(format!("no model '{name}' here; this server serves '{}'", model.name)).field("name"))
+        Err(ApiError::not_found(format!(
+            "no model '{name}' here; this server serves '{}'",
+            model.name
+        ))
+        .field("name"))
     }
 }
 
 /// `GET /v2/models/{name}`.
-pub async fn model(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn model(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let model = state.model.load();
     check_name(&model, &name)?;
     let n = model.model.features.len();
@@ -70,10 +77,16 @@ pub async fn model(State(state): State<AppState>, Path(name): Path<String>) -> R
 }
 
 /// `GET /v2/models/{name}/ready`.
-pub async fn model_ready(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn model_ready(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let model = state.model.load();
     check_name(&model, &name)?;
-    Ok(reply::json(StatusCode::OK, &json!({"name": model.name, "ready": true})))
+    Ok(reply::json(
+        StatusCode::OK,
+        &json!({"name": model.name, "ready": true}),
+    ))
 }
 
 /// `POST /v2/models/{name}/infer`.
@@ -85,14 +98,20 @@ pub async fn infer(
     let started = Instant::now();
     let model = state.model.load();
     check_name(&model, &name)?;
-    let request: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let rows = rows(&request, &model.model.features, state.max_batch)?;
     let predictions = state.predict(&model, rows, Route::V2Infer, started);
     let n = predictions.len();
     let outputs = if model.is_classifier() {
-        let classes: Vec<&str> = predictions.iter().filter_map(|p| model.class_name(p)).collect();
-        let probabilities: Vec<f64> = predictions.iter().flat_map(|p| p.probabilities.iter().copied()).collect();
+        let classes: Vec<&str> = predictions
+            .iter()
+            .filter_map(|p| model.class_name(p))
+            .collect();
+        let probabilities: Vec<f64> = predictions
+            .iter()
+            .flat_map(|p| p.probabilities.iter().copied())
+            .collect();
         json!([
             {"name": "class", "datatype": "BYTES", "shape": [n], "data": classes},
             {"name": "probabilities", "datatype": "FP64", "shape": [n, model.model.classes.len()], "data": probabilities},
@@ -101,7 +120,8 @@ pub async fn infer(
         let values: Vec<f64> = predictions.iter().map(|p| p.value).collect();
         json!([{"name": "value", "datatype": "FP64", "shape": [n], "data": values}])
     };
-    let mut reply = json!({"model_name": model.name, "model_version": model.version, "outputs": outputs});
+    let mut reply =
+        json!({"model_name": model.name, "model_version": model.version, "outputs": outputs});
     if let Some(id) = request.get("id") {
         reply["id"] = id.clone();
     }
@@ -113,32 +133,57 @@ fn rows(request: &Value, features: &[String], max_rows: usize) -> Result<Rows, A
         .get("inputs")
         .and_then(Value::as_array)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unprocessable("the body needs \"inputs\": a list of tensors").field("inputs"))?;
+        .ok_or_else(|| {
+            ApiError::unprocessable("the body needs \"inputs\": a list of tensors").field("inputs")
+        })?;
     for (i, t) in tensors.iter().enumerate() {
         let datatype = t.get("datatype").and_then(Value::as_str).unwrap_or("");
-        if !(datatype.starts_with("FP") || datatype.starts_with("INT") || datatype.starts_with("UINT")) {
+        if !(datatype.starts_with("FP")
+            || datatype.starts_with("INT")
+            || datatype.starts_with("UINT"))
+        {
             return Err(ApiError::unprocessable(format!(
                 "inputs[{i}]: datatype '{datatype}' is not numeric; use FP64, FP32 or an INT type"
             ))
             .field("datatype"));
         }
         if t.get("data").is_none() {
-            return Err(ApiError::unprocessable(format!("inputs[{i}] has no \"data\"")).field("data"));
+            return Err(
+                ApiError::unprocessable(format!("inputs[{i}] has no \"data\"")).field("data"),
+            );
         }
     }
-    let named: Vec<&str> = tensors.iter().filter_map(|t| t.get("name").and_then(Value::as_str)).collect();
-    let by_feature = tensors.len() > 1 || named.first().is_some_and(|n| features.iter().any(|f| f == n));
+    let named: Vec<&str> = tensors
+        .iter()
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .collect();
+    let by_feature = tensors.len() > 1
+        || named
+            .first()
+            .is_some_and(|n| features.iter().any(|f| f == n));
     if by_feature {
         if named.len() != tensors.len() {
-            return Err(ApiError::unprocessable("with one tensor per feature, every tensor needs a \"name\"").field("name"));
+            return Err(ApiError::unprocessable(
+                "with one tensor per feature, every tensor needs a \"name\"",
+            )
+            .field("name"));
         }
-        let columns: Vec<(&str, &Value)> = named.iter().copied().zip(tensors.iter().map(|t| &t["data"])).collect();
+        let columns: Vec<(&str, &Value)> = named
+            .iter()
+            .copied()
+            .zip(tensors.iter().map(|t| &t["data"]))
+            .collect();
         return input::parse_columns(&columns, features, max_rows);
     }
     let tensor = &tensors[0];
     let width = features.len();
-    let shape: Vec<usize> = serde_json::from_value(tensor.get("shape").cloned().unwrap_or(Value::Null))
-        .map_err(|_| ApiError::unprocessable("inputs[0].shape must be a list of sizes, like [N, F]").field("shape"))?;
+    let shape: Vec<usize> = serde_json::from_value(
+        tensor.get("shape").cloned().unwrap_or(Value::Null),
+    )
+    .map_err(|_| {
+        ApiError::unprocessable("inputs[0].shape must be a list of sizes, like [N, F]")
+            .field("shape")
+    })?;
     let n = match shape.as_slice() {
         [f] if *f == width => 1,
         [n, f] if *f == width => *n,
@@ -161,7 +206,10 @@ fn rows(request: &Value, features: &[String], max_rows: usize) -> Result<Rows, A
         ))
         .field("data"));
     }
-    let rows: Value = flat.chunks(width).map(|row| Value::from(row.to_vec())).collect();
+    let rows: Value = flat
+        .chunks(width)
+        .map(|row| Value::from(row.to_vec()))
+        .collect();
     input::parse_instances(&rows, features, max_rows, "inputs[0].data")
 }
 

@@ -17,31 +17,50 @@ impl Reply {
     /// The body as JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("reply is not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("reply is not JSON ({e}): {}", self.body))
     }
 
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Asserts the status and returns the body as JSON.
     #[track_caller]
     pub fn expect(&self, status: u16) -> serde_json::Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
         self.json()
     }
 }
 
 /// Sends the start of a request (head and `body`) on a new connection, without reading the reply.
-pub fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> TcpStream {
+pub fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> TcpStream {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
@@ -60,7 +79,12 @@ pub fn receive(mut stream: TcpStream) -> std::io::Result<Reply> {
             Ok(n) => raw.extend_from_slice(&chunk[..n]),
             // A server that replies before reading the whole body (413) may reset the
             // connection after its reply: keep what arrived.
-            Err(e) if raw.windows(4).any(|w| w == b"\r\n\r\n") && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e)
+                if raw.windows(4).any(|w| w == b"\r\n\r\n")
+                    && e.kind() == std::io::ErrorKind::ConnectionReset =>
+            {
+                break;
+            }
             Err(e) => return Err(e),
         }
     }
@@ -81,8 +105,16 @@ pub fn receive(mut stream: TcpStream) -> std::io::Result<Reply> {
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
-    Ok(Reply { status, headers, body })
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -99,7 +131,13 @@ fn dechunk(mut body: &str) -> String {
 }
 
 /// One request, one reply.
-pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Reply> {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Reply> {
     receive(send(addr, method, path, headers, body))
 }
 
@@ -112,5 +150,12 @@ pub fn get(addr: SocketAddr, path: &str) -> Reply {
 /// `POST path` with a JSON body.
 #[track_caller]
 pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> Reply {
-    request(addr, "POST", path, &[("Content-Type", "application/json")], body.as_bytes()).expect("POST")
+    request(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .expect("POST")
 }

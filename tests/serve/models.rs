@@ -64,7 +64,9 @@ pub const REGRESSION: &str = r#"{
 "#;
 
 /// One Iris setosa, as a JSON object.
-pub const SETOSA: &str = r#"{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}"#;
+pub const SETOSA: &str =
+    r#"{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}"#;
 
 /// One Iris virginica, as a JSON object.
-pub const VIRGINICA: &str = r#"{"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}"#;
+pub const VIRGINICA: &str =
+    r#"{"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}"#;

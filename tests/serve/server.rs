@@ -32,10 +32,16 @@ impl Server {
             cmd.env(k, v);
         }
         let stderr = std::fs::File::create(project.join("serve.stderr")).expect("stderr file");
-        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawn cairn serve");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn cairn serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
