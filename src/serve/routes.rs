@@ -124,7 +124,10 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             Route::V2Infer => post(v2::infer),
             Route::Unmatched => continue,
         };
-        app = app.route(route.path(), tracked(route, method));
+        app = app.route(
+            route.path(),
+            tracked(route, method.fallback(method_not_allowed)),
+        );
     }
     app.fallback(tracked(Route::Unmatched, any(not_found)))
         .layer(DefaultBodyLimit::max(max_body))
@@ -390,6 +393,17 @@ async fn history(
         }
         None => Err(ApiError::not_found("predictions are not logged")),
     }
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on {}; see GET /openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
 }
 
 async fn not_found(request: Request) -> ApiError {
