@@ -78,15 +78,11 @@ impl<'a> Item<'a> {
     }
 }
 
-/// The reply to one bare instance.
+/// The reply to one bare instance: the prediction's fields, then the version and time.
 #[derive(Serialize)]
 struct Single<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    class: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    probabilities: Option<Probabilities<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<f64>,
+    #[serde(flatten)]
+    item: Item<'a>,
     model_version: &'a str,
     processing_time_ms: f64,
 }
@@ -109,19 +105,14 @@ pub fn predictions(
     let processing_time_ms = started.elapsed().as_secs_f64() * 1000.0;
     let version = model.version.as_str();
     match predictions {
-        [p] if single => {
-            let item = Item::new(model, p);
-            json(
-                StatusCode::OK,
-                &Single {
-                    class: item.class,
-                    probabilities: item.probabilities,
-                    value: item.value,
-                    model_version: version,
-                    processing_time_ms,
-                },
-            )
-        }
+        [p] if single => json(
+            StatusCode::OK,
+            &Single {
+                item: Item::new(model, p),
+                model_version: version,
+                processing_time_ms,
+            },
+        ),
         _ => json(
             StatusCode::OK,
             &Batch {
