@@ -205,6 +205,36 @@ fn mlflow_scoring_protocol() {
     assert_eq!(err["field"], "sepal_width");
     assert_eq!(err["instance"], 0);
     post_json(s.addr, "/invocations", r#"{"rows": []}"#).expect(422);
+    let csv = |body: &str| {
+        request(
+            s.addr,
+            "POST",
+            "/invocations",
+            &[("Content-Type", "text/csv")],
+            body.as_bytes(),
+        )
+        .expect("POST")
+    };
+    let table =
+        "petal_width,sepal_length,sepal_width,petal_length\n0.2,5.1,3.5,1.4\n2.3,6.7,3.0,5.2\n";
+    assert_eq!(
+        csv(table).expect(200)["predictions"],
+        json!(["setosa", "virginica"])
+    );
+    let err = csv(&table.replace("6.7", "tall")).expect(422);
+    assert_eq!(
+        (err["field"].as_str(), err["instance"].as_u64()),
+        (Some("sepal_length"), Some(1))
+    );
+    csv("petal_width,sepal_length\n0.2\n").expect(400);
+    let plain = request(
+        s.addr,
+        "POST",
+        "/invocations",
+        &[("Content-Type", "text/plain")],
+        b"x",
+    );
+    assert_eq!(plain.expect("POST").expect(415)["field"], "Content-Type");
     assert_eq!(get(s.addr, "/ping").status, 200);
     let version = get(s.addr, "/version");
     assert_eq!(version.status, 200);

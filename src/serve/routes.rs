@@ -134,43 +134,70 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .with_state(state)
 }
 
-/// A request body that must be JSON: a wrong content type is 415, a body over the limit 413.
+/// What a request body holds, by its Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/json` (or `…+json`).
+    Json,
+    /// `text/csv`.
+    Csv,
+}
+
+/// Reads a request body of an accepted kind: another content type is 415, a body over the
+/// limit 413.
+pub async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+    accept_csv: bool,
+) -> Result<(BodyKind, Bytes), ApiError> {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let essence = content_type.map(|ct| ct.split(';').next().unwrap_or("").trim());
+    let kind = match essence {
+        Some(e) if e.eq_ignore_ascii_case("application/json") || e.ends_with("+json") => {
+            BodyKind::Json
+        }
+        Some(e) if accept_csv && e.eq_ignore_ascii_case("text/csv") => BodyKind::Csv,
+        _ => {
+            let wanted = if accept_csv {
+                "application/json or text/csv"
+            } else {
+                "application/json"
+            };
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "the body must be sent with Content-Type: {wanted} (got {})",
+                    content_type.unwrap_or("no Content-Type")
+                ),
+            )
+            .field("Content-Type"));
+        }
+    };
+    let body = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "the body is larger than the limit (see `cairn serve --max-body`)".to_string()
+            } else {
+                rejection.body_text()
+            };
+            ApiError::new(status, message)
+        })?;
+    Ok((kind, body))
+}
+
+/// A request body that must be JSON.
 pub struct JsonBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        let is_json = content_type.is_some_and(|ct| {
-            let essence = ct.split(';').next().unwrap_or("").trim();
-            essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
-        });
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "the body must be JSON with Content-Type: application/json (got {})",
-                    content_type.unwrap_or("no Content-Type")
-                ),
-            )
-            .field("Content-Type"));
-        }
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                let status = rejection.status();
-                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "the body is larger than the limit (see `cairn serve --max-body`)".to_string()
-                } else {
-                    rejection.body_text()
-                };
-                ApiError::new(status, message)
-            })?;
-        Ok(JsonBody(body))
+        Ok(JsonBody(read_body(request, state, false).await?.1))
     }
 }
 
