@@ -284,6 +284,11 @@ fn open_inference_v2_protocol() {
         post_json(s.addr, "/v2/models/model/infer", wrong_shape).expect(422)["field"],
         "shape"
     );
+    let huge = r#"{"inputs": [{"name": "x", "shape": [1000000000000000, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}"#;
+    assert_eq!(
+        post_json(s.addr, "/v2/models/model/infer", huge).expect(422)["field"],
+        "shape"
+    );
     let text = r#"{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "BYTES", "data": ["a", "b", "c", "d"]}]}"#;
     assert_eq!(
         post_json(s.addr, "/v2/models/model/infer", text).expect(422)["field"],

@@ -195,6 +195,13 @@ fn rows(request: &Value, features: &[String], max_rows: usize) -> Result<Rows, A
             .field("shape"));
         }
     };
+    // The shape is the client's word: check it before sizing anything by it.
+    if n == 0 || n > max_rows {
+        return Err(ApiError::unprocessable(format!(
+            "inputs[0].shape {shape:?}: between 1 and {max_rows} rows per request"
+        ))
+        .field("shape"));
+    }
     // Data may be flat or nested by row; flatten it and hand it on as rows of numbers.
     let mut flat = Vec::with_capacity(n * width);
     flatten(&tensor["data"], &mut flat);
