@@ -3,10 +3,11 @@
 #
 # Each server is pinned to CPU 0 and wrk to CPU 1. Measured: requests/s, p50 and p99 for single
 # /predict at concurrency 1, 16, 64; rows/s for batches of 100 (/predict/batch, concurrency 16);
-# start-up time to the first healthy /health; resident memory after the load.
+# start-up time to the first healthy /health; resident memory after the load. The servers take
+# turns, ROUNDS times (default 3) DURATION seconds (default 5) each; the table shows medians.
 #
-#   bench/serve/run.sh            the comparison (DURATION seconds per run, default 10)
-#   bench/serve/run.sh --soak     also 60 s against cairn at concurrency 64: errors and memory over time
+#   bench/serve/run.sh            the comparison
+#   bench/serve/run.sh --soak     then 60 s against cairn at concurrency 64: errors and memory over time
 #
 # Needs wrk and curl (apt-get install -y wrk curl); installs FastAPI, uvicorn and scikit-learn
 # into a venv under ~/.cache/cairn-bench.
@@ -16,7 +17,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${CAIRN_BENCH_CACHE:-$HOME/.cache/cairn-bench}
 VENV=$CACHE/serve-venv
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
 SOAK=0
 [[ "${1:-}" == "--soak" ]] && SOAK=1
 WORK=$(mktemp -d /tmp/cairn-bench-serve.XXXXXX)
@@ -97,45 +99,75 @@ load() {
 
 rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
-declare -A R
-bench() {
+SERVERS=(fastapi floor cairn)
+LOADS=(c1 c16 c64 batch)
+declare -A PORT_OF PID_OF R
+
+echo "== starting (each pinned to CPU 0; start-up = time to the first healthy /health)"
+launch() {
     local name=$1; shift
-    echo "== $name"
     start "$name" "$@"
-    R[$name,startup]=$STARTUP_MS
-    load 16 /predict "$WORK/one.json" >/dev/null # warm-up
-    for c in 1 16 64; do
-        read -r rps p50 p99 err < <(load $c /predict "$WORK/one.json")
-        R[$name,rps$c]=$rps; R[$name,p50_$c]=$p50; R[$name,p99_$c]=$p99; R[$name,err$c]=$err
-        echo "   /predict c=$c: $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $err"
-    done
-    read -r rps p50 p99 err < <(load 16 /predict/batch "$WORK/batch.json")
-    R[$name,rows]=$((rps * 100)); R[$name,errb]=$err
-    echo "   /predict/batch x100 c=16: $((rps * 100)) rows/s, p99 $p99 ms, errors $err"
-    R[$name,rss]=$(rss_mib "$PID")
-    echo "   start-up $STARTUP_MS ms, RSS ${R[$name,rss]} MiB"
-    stop "$PID"
+    PORT_OF[$name]=$PORT; PID_OF[$name]=$PID; R[$name,startup]=$STARTUP_MS
+    echo "   $name: $STARTUP_MS ms"
+}
+launch fastapi "$VENV/bin/uvicorn" --app-dir "$HERE" fastapi_app:app --host 127.0.0.1 --port @PORT@ \
+    --workers 1 --log-level warning --no-access-log
+launch floor "$FLOOR" @PORT@
+launch cairn "$CAIRN" serve --model "$WORK/model.json" --port @PORT@
+
+# run_load NAME LOAD: one wrk run; appends "req/s p50 p99 errors" to $WORK/NAME.LOAD.
+run_load() {
+    PORT=${PORT_OF[$1]}
+    case $2 in
+        c1) load 1 /predict "$WORK/one.json" ;;
+        c16) load 16 /predict "$WORK/one.json" ;;
+        c64) load 64 /predict "$WORK/one.json" ;;
+        batch) load 16 /predict/batch "$WORK/batch.json" ;;
+    esac >>"$WORK/$1.$2"
 }
 
-bench fastapi "$VENV/bin/uvicorn" --app-dir "$HERE" fastapi_app:app --host 127.0.0.1 --port @PORT@ --workers 1 --log-level warning --no-access-log
-bench floor "$FLOOR" @PORT@
-bench cairn "$CAIRN" serve --model "$WORK/model.json" --port @PORT@
+for name in "${SERVERS[@]}"; do
+    DURATION=2 run_load "$name" c16 && rm "$WORK/$name.c16" # warm-up
+done
+# The machine is shared: servers take turns within each round, so a busy spell hits all alike.
+for round in $(seq "$ROUNDS"); do
+    echo "== round $round of $ROUNDS ($DURATION s per run)"
+    for l in "${LOADS[@]}"; do
+        for name in "${SERVERS[@]}"; do run_load "$name" "$l"; done
+    done
+done
+
+# median FILE COLUMN
+median() { awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+for name in "${SERVERS[@]}"; do
+    for l in "${LOADS[@]}"; do
+        R[$name,rps_$l]=$(median "$WORK/$name.$l" 1)
+        R[$name,p50_$l]=$(median "$WORK/$name.$l" 2)
+        R[$name,p99_$l]=$(median "$WORK/$name.$l" 3)
+        R[$name,err_$l]=$(awk '{ s += $4 } END { print s }' "$WORK/$name.$l")
+    done
+    R[$name,rows]=$(( ${R[$name,rps_batch]} * 100 ))
+    R[$name,rss]=$(rss_mib "${PID_OF[$name]}")
+    stop "${PID_OF[$name]}"
+done
 
 echo
-printf "%-22s %12s %12s %12s\n" "" fastapi floor cairn
-row() { printf "%-22s %12s %12s %12s\n" "$1" "${R[fastapi,$2]}" "${R[floor,$2]}" "${R[cairn,$2]}"; }
+echo "medians of $ROUNDS runs of $DURATION s; wrk -t1 on CPU 1, server on CPU 0"
+printf "%-24s %12s %12s %12s\n" "" fastapi floor cairn
+row() { printf "%-24s %12s %12s %12s\n" "$1" "${R[fastapi,$2]}" "${R[floor,$2]}" "${R[cairn,$2]}"; }
 for c in 1 16 64; do
-    row "req/s c=$c" rps$c; row "  p50 ms c=$c" p50_$c; row "  p99 ms c=$c" p99_$c; row "  errors c=$c" err$c
+    row "/predict c=$c req/s" rps_c$c; row "  p50 ms" p50_c$c; row "  p99 ms" p99_c$c; row "  errors (all runs)" err_c$c
 done
-row "rows/s batch 100" rows
+row "batch x100 c=16 rows/s" rows
+row "  p99 ms" p99_batch
+row "  errors (all runs)" err_batch
 row "start-up ms" startup
-row "RSS MiB" rss
+row "RSS MiB after load" rss
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-for c in 1 16 64; do
-    echo "c=$c: cairn/fastapi $(ratio "${R[cairn,rps$c]}" "${R[fastapi,rps$c]}")x, cairn/floor $(ratio "${R[cairn,rps$c]}" "${R[floor,rps$c]}")"
+for l in c1 c16 c64 batch; do
+    echo "$l: cairn/fastapi $(ratio "${R[cairn,rps_$l]}" "${R[fastapi,rps_$l]}")x, cairn/floor $(ratio "${R[cairn,rps_$l]}" "${R[floor,rps_$l]}")"
 done
-echo "batch rows/s: cairn/fastapi $(ratio "${R[cairn,rows]}" "${R[fastapi,rows]}")x, cairn/floor $(ratio "${R[cairn,rows]}" "${R[floor,rows]}")"
 
 if ((SOAK)); then
     echo
