@@ -492,19 +492,20 @@ fn reload_swaps_models_without_failing_a_request_and_refuses_a_broken_one() {
             })
         })
         .collect();
-    let wait_for_requests = || {
-        let start = Instant::now();
-        let count = || {
-            get(s.addr, "/metrics").body.lines().find_map(|l| {
+    let predictions = || {
+        get(s.addr, "/metrics")
+            .body
+            .lines()
+            .find_map(|l| {
                 l.strip_prefix("cairn_predictions_total ")?
                     .parse::<u64>()
                     .ok()
             })
-        };
-        let before = count().unwrap_or(0);
-        while count().unwrap_or(0) < before + 20 && start.elapsed() < Duration::from_secs(20) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            .unwrap_or(0)
+    };
+    let wait_for_requests = || {
+        let before = predictions();
+        wait_until("more predictions", || predictions() >= before + 20);
     };
     wait_for_requests();
 
@@ -601,7 +602,7 @@ fn reload_needs_the_bearer_token_when_one_is_set() {
 
 #[test]
 fn sigterm_finishes_the_request_in_flight_then_exits() {
-    let (_p, mut s) = logistic();
+    let (p, mut s) = logistic();
     // A request whose body has only half arrived is in flight when the signal comes.
     let (head, tail) = SETOSA.split_at(20);
     let len = SETOSA.len().to_string();
@@ -615,9 +616,16 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
         ],
         head.as_bytes(),
     );
-    std::thread::sleep(Duration::from_millis(200));
+    // In flight: this request and the /metrics request asking.
+    wait_until("the request to be in flight", || {
+        get(s.addr, "/metrics")
+            .body
+            .contains("cairn_http_requests_in_flight 2")
+    });
     s.terminate();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until("the server to take the signal", || {
+        std::fs::read_to_string(p.join("serve.stderr")).is_ok_and(|e| e.contains("shutting down"))
+    });
     std::io::Write::write_all(&mut stream, tail.as_bytes()).expect("rest of the body");
     let reply = http::receive(stream).expect("reply after SIGTERM");
     assert_eq!(reply.expect(200)["class"], "setosa");
@@ -627,6 +635,19 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
         std::net::TcpStream::connect(s.addr).is_err(),
         "still listening after shutdown"
     );
+}
+
+/// Polls `done` every 10 ms, for 20 s at most.
+#[track_caller]
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "waited in vain for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -648,15 +669,12 @@ fn history_lists_logged_predictions_newest_first() {
     )
     .expect(200);
     // Logging is asynchronous: wait until all four are written.
-    let start = Instant::now();
-    let rows = loop {
-        let reply = get(s.addr, "/predictions/history?limit=10").expect(200);
-        let rows = reply["predictions"].as_array().cloned().unwrap_or_default();
-        if rows.len() >= 4 || start.elapsed() > Duration::from_secs(20) {
-            break rows;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let history = |limit: usize| {
+        let reply = get(s.addr, &format!("/predictions/history?limit={limit}")).expect(200);
+        reply["predictions"].as_array().cloned().unwrap_or_default()
     };
+    wait_until("four logged predictions", || history(10).len() >= 4);
+    let rows = history(10);
     assert_eq!(rows.len(), 4, "{rows:?}");
     let newest = &rows[0];
     assert_eq!(newest["route"], "/invocations");
@@ -668,12 +686,7 @@ fn history_lists_logged_predictions_newest_first() {
     assert_eq!(rows[3]["class"], "setosa");
     assert!(rows[0]["id"].as_i64() > rows[3]["id"].as_i64());
 
-    assert_eq!(
-        get(s.addr, "/predictions/history?limit=2").expect(200)["predictions"]
-            .as_array()
-            .map(Vec::len),
-        Some(2)
-    );
+    assert_eq!(history(2).len(), 2);
     assert_eq!(
         get(s.addr, "/predictions/history?limit=x").expect(400)["field"],
         "limit"
