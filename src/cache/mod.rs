@@ -47,6 +47,15 @@ impl ObjectStore {
         }
     }
 
+    /// Whether outs should be replaced by links into the cache after a stage stores them (the
+    /// configured first link type is a hard or symbolic link), saving the space of a copy.
+    pub fn links_outs(&self) -> bool {
+        matches!(
+            self.link_types.first(),
+            Some(LinkType::Hardlink | LinkType::Symlink)
+        )
+    }
+
     /// Where the object `digest` lives (whether or not it is there).
     pub fn path(&self, digest: &str) -> PathBuf {
         let (head, tail) = digest.split_at(2.min(digest.len()));
@@ -183,14 +192,24 @@ impl ObjectStore {
 
     /// Makes the directory `dest` hold exactly what manifest `digest` lists. `current` is what
     /// it holds now (if it is a directory), so only files that differ are placed.
-    pub fn checkout_dir(&self, digest: &str, dest: &Path, current: Option<&Manifest>) -> Result<()> {
+    pub fn checkout_dir(
+        &self,
+        digest: &str,
+        dest: &Path,
+        current: Option<&Manifest>,
+    ) -> Result<()> {
         let wanted = self.manifest(digest)?;
         if dest.exists() && !dest.is_dir() {
             fs::remove_file(dest).at(dest)?;
         }
         fs::create_dir_all(dest).at(dest)?;
         let have: std::collections::HashMap<&str, &str> = current
-            .map(|m| m.entries.iter().map(|e| (e.path.as_str(), e.digest.as_str())).collect())
+            .map(|m| {
+                m.entries
+                    .iter()
+                    .map(|e| (e.path.as_str(), e.digest.as_str()))
+                    .collect()
+            })
             .unwrap_or_default();
         {
             use rayon::prelude::*;

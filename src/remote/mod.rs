@@ -6,7 +6,9 @@ use crate::cli::{AddArgs, GcArgs, RemoteCommand, TransferArgs};
 use crate::error::{Error, Result};
 
 fn todo(what: &str) -> Result<ExitCode> {
-    Err(Error::Failed(format!("`cairn {what}` is not implemented yet")))
+    Err(Error::Failed(format!(
+        "`cairn {what}` is not implemented yet"
+    )))
 }
 
 /// `cairn add`.
@@ -32,4 +34,12 @@ pub fn gc(_args: &GcArgs) -> Result<ExitCode> {
 /// `cairn remote …`.
 pub fn remote_command(_cmd: &RemoteCommand) -> Result<ExitCode> {
     todo("remote")
+}
+
+/// Fetches everything `pipeline.lock` references, and the run-cache, from the default remote
+/// into the cache (for `repro --pull`).
+pub fn fetch_for_repro(_ws: &crate::workspace::Workspace) -> Result<()> {
+    Err(Error::Failed(
+        "`cairn repro --pull` is not implemented yet".into(),
+    ))
 }

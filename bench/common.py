@@ -1,0 +1,48 @@
+"""Shared helpers for cairn's side-by-side benchmarks: timing, peak memory, tables."""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run(cmd, cwd, env=None, check=True, quiet=True):
+    """Runs cmd (a list) in cwd; returns (wall seconds, peak RSS in MiB of the process and the
+    children it waited for), measured with wait4 so no wrapper process adds to either."""
+    out = subprocess.DEVNULL if quiet else None
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err if quiet else None)
+        _, status, usage = os.wait4(p.pid, 0)
+        seconds = time.perf_counter() - start
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if check and p.returncode != 0:
+            err.seek(0)
+            sys.exit(f"command failed ({p.returncode}): {' '.join(cmd)} in {cwd}\n{err.read().decode(errors='replace')}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def median_of(n, fn):
+    """Calls fn() n times (fn returns (seconds, rss)); returns (median seconds, max rss)."""
+    results = [fn() for _ in range(n)]
+    return statistics.median(r[0] for r in results), max(r[1] for r in results)
+
+
+def fmt_s(s):
+    return f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def table(rows, anchor):
+    """Prints an aligned table: case, cairn, anchor, ratio (anchor / cairn), memory."""
+    head = ("case", "cairn", anchor, f"{anchor} / cairn", "peak MiB cairn", f"peak MiB {anchor}")
+    cells = [head] + [
+        (case, fmt_s(a), fmt_s(b), f"{b / a:.1f}x", f"{ma:.0f}", f"{mb:.0f}")
+        for case, (a, ma), (b, mb) in rows
+    ]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    for i, r in enumerate(cells):
+        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
