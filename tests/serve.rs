@@ -310,6 +310,8 @@ fn bad_input_gets_a_4xx_naming_the_field_and_the_server_keeps_answering() {
             "3",
             "--max-body",
             "2000",
+            "--workers",
+            "2",
         ],
     );
     let full = |extra: &str| {
@@ -461,6 +463,11 @@ fn bad_input_gets_a_4xx_naming_the_field_and_the_server_keeps_answering() {
     );
     let metrics = get(s.addr, "/metrics").body;
     assert!(!metrics.contains("status=\"5"), "{metrics}");
+    let log = std::fs::read_to_string(p.join("serve.stderr")).unwrap_or_default();
+    assert!(
+        log.contains("missing feature 'petal_width'"),
+        "refusals are logged:\n{log}"
+    );
 }
 
 #[test]

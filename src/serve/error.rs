@@ -57,6 +57,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Every refused request is logged, whatever the level of the per-request lines.
+        tracing::warn!(status = self.status.as_u16(), field = ?self.field, "{}", self.error);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         (self.status, [(CONTENT_TYPE, "application/json")], body).into_response()
     }
