@@ -375,7 +375,7 @@ pub struct SelectArgs {
 /// `cairn serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Model file (default: the model the reference pipeline selects).
+    /// Model file (default: models/model.json of the workspace, which the pipeline's select stage writes).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Address to bind.
@@ -387,7 +387,13 @@ pub struct ServeArgs {
     /// Log every prediction to this SQLite file.
     #[arg(long)]
     pub log_db: Option<PathBuf>,
-    /// Worker threads.
-    #[arg(long)]
-    pub workers: Option<usize>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+    /// Instances per request at most.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_batch: u32,
+    /// Request body size limit in bytes (larger bodies get 413).
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub max_body: usize,
 }

@@ -6,4 +6,5 @@ mod crash;
 mod invalid;
 mod ml;
 mod pipeline;
+mod serve;
 mod workspace;

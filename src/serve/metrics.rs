@@ -1,0 +1,299 @@
+//! Prometheus metrics kept in atomics (no lock on the request path) and rendered as text on
+//! `GET /metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::routes::Route;
+
+/// Statuses counted separately; anything else is counted as `other`.
+const STATUSES: [u16; 12] = [200, 400, 401, 404, 405, 409, 413, 415, 422, 500, 503, 0];
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+];
+
+/// A latency histogram: a count per bucket (not cumulative; summed when rendered).
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+/// Per-route counters.
+#[derive(Default)]
+struct RouteMetrics {
+    by_status: [AtomicU64; STATUSES.len()],
+    latency: Histogram,
+}
+
+/// Every metric of the server.
+pub struct Metrics {
+    routes: Vec<RouteMetrics>,
+    in_flight: AtomicI64,
+    predictions: AtomicU64,
+    /// Class name → counter; a loaded model holds the counters of its classes, so counting is
+    /// one atomic add and a reloaded model with the same classes keeps counting on.
+    classes: Mutex<Vec<(String, Arc<AtomicU64>)>>,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+    log_dropped: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            routes: Route::ALL.iter().map(|_| RouteMetrics::default()).collect(),
+            in_flight: AtomicI64::new(0),
+            predictions: AtomicU64::new(0),
+            classes: Mutex::new(Vec::new()),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            log_dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a request as in flight (until [`Metrics::leave`]).
+    pub fn enter(&self) {
+        self.in_flight.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a request as no longer in flight.
+    pub fn leave(&self) {
+        self.in_flight.fetch_sub(1, Relaxed);
+    }
+
+    /// Records a finished request.
+    pub fn record(&self, route: Route, status: u16, elapsed: Duration) {
+        let m = &self.routes[route as usize];
+        let slot = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(STATUSES.len() - 1);
+        m.by_status[slot].fetch_add(1, Relaxed);
+        let secs = elapsed.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        m.latency.buckets[bucket].fetch_add(1, Relaxed);
+        m.latency
+            .sum_nanos
+            .fetch_add(elapsed.as_nanos() as u64, Relaxed);
+    }
+
+    /// Counts `n` predictions.
+    pub fn predicted(&self, n: usize) {
+        self.predictions.fetch_add(n as u64, Relaxed);
+    }
+
+    /// The counters of `classes`, created on first use.
+    pub fn class_counters(&self, classes: &[String]) -> Vec<Arc<AtomicU64>> {
+        let mut known = self.classes.lock().unwrap_or_else(|e| e.into_inner());
+        classes
+            .iter()
+            .map(|c| match known.iter().find(|(k, _)| k == c) {
+                Some((_, counter)) => counter.clone(),
+                None => {
+                    let counter = Arc::new(AtomicU64::new(0));
+                    known.push((c.clone(), counter.clone()));
+                    counter
+                }
+            })
+            .collect()
+    }
+
+    /// Counts a reload attempt.
+    pub fn reloaded(&self, ok: bool) {
+        let counter = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a prediction-log entry dropped because the writer fell behind.
+    pub fn log_dropped(&self) {
+        self.log_dropped.fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition; `info` labels the model info series.
+    pub fn render(&self, info: &[(&str, &str)]) -> String {
+        let mut out = String::with_capacity(8192);
+        header(
+            &mut out,
+            "cairn_http_requests_total",
+            "counter",
+            "HTTP requests by route and status.",
+        );
+        for (route, m) in Route::ALL.iter().zip(&self.routes) {
+            for (status, n) in STATUSES.iter().zip(&m.by_status) {
+                let n = n.load(Relaxed);
+                if n > 0 {
+                    let status = if *status == 0 {
+                        "other".to_string()
+                    } else {
+                        status.to_string()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "cairn_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                        route.path()
+                    );
+                }
+            }
+        }
+        header(
+            &mut out,
+            "cairn_http_errors_total",
+            "counter",
+            "HTTP replies with a 4xx or 5xx status, by route.",
+        );
+        for (route, m) in Route::ALL.iter().zip(&self.routes) {
+            let errors: u64 = STATUSES
+                .iter()
+                .zip(&m.by_status)
+                .filter(|(s, _)| **s >= 400 || **s == 0)
+                .map(|(_, n)| n.load(Relaxed))
+                .sum();
+            if errors > 0 {
+                let _ = writeln!(
+                    out,
+                    "cairn_http_errors_total{{route=\"{}\"}} {errors}",
+                    route.path()
+                );
+            }
+        }
+        header(
+            &mut out,
+            "cairn_http_request_duration_seconds",
+            "histogram",
+            "Time from request to reply, by route.",
+        );
+        for (route, m) in Route::ALL.iter().zip(&self.routes) {
+            let counts: Vec<u64> = m.latency.buckets.iter().map(|b| b.load(Relaxed)).collect();
+            let total: u64 = counts.iter().sum();
+            if total == 0 {
+                continue;
+            }
+            let mut cumulative = 0;
+            for (i, n) in counts.iter().enumerate() {
+                cumulative += n;
+                let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+                let _ = writeln!(
+                    out,
+                    "cairn_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{le}\"}} {cumulative}",
+                    route.path()
+                );
+            }
+            let sum = m.latency.sum_nanos.load(Relaxed) as f64 / 1e9;
+            let _ = writeln!(
+                out,
+                "cairn_http_request_duration_seconds_sum{{route=\"{}\"}} {sum}",
+                route.path()
+            );
+            let _ = writeln!(
+                out,
+                "cairn_http_request_duration_seconds_count{{route=\"{}\"}} {total}",
+                route.path()
+            );
+        }
+        header(
+            &mut out,
+            "cairn_http_requests_in_flight",
+            "gauge",
+            "Requests being answered.",
+        );
+        let _ = writeln!(
+            out,
+            "cairn_http_requests_in_flight {}",
+            self.in_flight.load(Relaxed)
+        );
+        header(
+            &mut out,
+            "cairn_predictions_total",
+            "counter",
+            "Instances predicted.",
+        );
+        let _ = writeln!(
+            out,
+            "cairn_predictions_total {}",
+            self.predictions.load(Relaxed)
+        );
+        header(
+            &mut out,
+            "cairn_predictions_by_class_total",
+            "counter",
+            "Instances predicted, by predicted class.",
+        );
+        for (class, n) in self
+            .classes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "cairn_predictions_by_class_total{{class=\"{}\"}} {}",
+                escape(class),
+                n.load(Relaxed)
+            );
+        }
+        header(
+            &mut out,
+            "cairn_model_reloads_total",
+            "counter",
+            "Model reloads, by result.",
+        );
+        let _ = writeln!(
+            out,
+            "cairn_model_reloads_total{{result=\"ok\"}} {}",
+            self.reloads_ok.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "cairn_model_reloads_total{{result=\"error\"}} {}",
+            self.reloads_failed.load(Relaxed)
+        );
+        header(
+            &mut out,
+            "cairn_prediction_log_dropped_total",
+            "counter",
+            "Prediction-log entries dropped because the SQLite writer fell behind.",
+        );
+        let _ = writeln!(
+            out,
+            "cairn_prediction_log_dropped_total {}",
+            self.log_dropped.load(Relaxed)
+        );
+        header(
+            &mut out,
+            "cairn_model_info",
+            "gauge",
+            "The model being served (value always 1).",
+        );
+        let labels: Vec<String> = info
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
+        let _ = writeln!(out, "cairn_model_info{{{}}} 1", labels.join(","));
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Escapes a Prometheus label value.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,442 @@
+//! The router: every route, the per-route metrics layer, the JSON body extractor, and the
+//! handlers of the native API (the MLflow and v2 protocols are in their own files).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, any, get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::input::{self, Shape};
+use super::loaded::LoadedModel;
+use super::state::AppState;
+use super::track::TrackLayer;
+use super::{mlflow, openapi, reply, v2};
+
+/// Every route, for the metrics' `route` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Predict,
+    PredictBatch,
+    Health,
+    Ready,
+    Metrics,
+    ModelInfo,
+    Reload,
+    OpenApi,
+    History,
+    Invocations,
+    Ping,
+    Version,
+    V2Server,
+    V2Live,
+    V2Ready,
+    V2Model,
+    V2ModelReady,
+    V2Infer,
+    Unmatched,
+}
+
+impl Route {
+    /// All routes, in the order of their discriminants.
+    pub const ALL: [Route; 19] = [
+        Route::Predict,
+        Route::PredictBatch,
+        Route::Health,
+        Route::Ready,
+        Route::Metrics,
+        Route::ModelInfo,
+        Route::Reload,
+        Route::OpenApi,
+        Route::History,
+        Route::Invocations,
+        Route::Ping,
+        Route::Version,
+        Route::V2Server,
+        Route::V2Live,
+        Route::V2Ready,
+        Route::V2Model,
+        Route::V2ModelReady,
+        Route::V2Infer,
+        Route::Unmatched,
+    ];
+
+    /// The route's path template.
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Predict => "/predict",
+            Route::PredictBatch => "/predict/batch",
+            Route::Health => "/health",
+            Route::Ready => "/ready",
+            Route::Metrics => "/metrics",
+            Route::ModelInfo => "/model/info",
+            Route::Reload => "/reload",
+            Route::OpenApi => "/openapi.json",
+            Route::History => "/predictions/history",
+            Route::Invocations => "/invocations",
+            Route::Ping => "/ping",
+            Route::Version => "/version",
+            Route::V2Server => "/v2",
+            Route::V2Live => "/v2/health/live",
+            Route::V2Ready => "/v2/health/ready",
+            Route::V2Model => "/v2/models/{name}",
+            Route::V2ModelReady => "/v2/models/{name}/ready",
+            Route::V2Infer => "/v2/models/{name}/infer",
+            Route::Unmatched => "unmatched",
+        }
+    }
+}
+
+/// The service's router.
+pub fn router(state: AppState, max_body: usize) -> Router {
+    let tracked = |route: Route, method: MethodRouter<AppState>| {
+        method.layer(TrackLayer::new(state.clone(), route))
+    };
+    let mut app = Router::new();
+    for route in Route::ALL {
+        let method = match route {
+            Route::Predict => post(predict),
+            Route::PredictBatch => post(predict_batch),
+            Route::Health => get(health),
+            Route::Ready => get(ready),
+            Route::Metrics => get(metrics),
+            Route::ModelInfo => get(model_info),
+            Route::Reload => post(reload),
+            Route::OpenApi => get(openapi::document),
+            Route::History => get(history),
+            Route::Invocations => post(mlflow::invocations),
+            Route::Ping => get(mlflow::ping),
+            Route::Version => get(mlflow::version),
+            Route::V2Server => get(v2::server),
+            Route::V2Live => get(v2::live),
+            Route::V2Ready => get(v2::ready),
+            Route::V2Model => get(v2::model),
+            Route::V2ModelReady => get(v2::model_ready),
+            Route::V2Infer => post(v2::infer),
+            Route::Unmatched => continue,
+        };
+        app = app.route(
+            route.path(),
+            tracked(route, method.fallback(method_not_allowed)),
+        );
+    }
+    app.fallback(tracked(Route::Unmatched, any(not_found)))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// What a request body holds, by its Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/json` (or `…+json`).
+    Json,
+    /// `text/csv`.
+    Csv,
+}
+
+/// Reads a request body of an accepted kind: another content type is 415, a body over the
+/// limit 413.
+pub async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+    accept_csv: bool,
+) -> Result<(BodyKind, Bytes), ApiError> {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let essence = content_type.map(|ct| ct.split(';').next().unwrap_or("").trim());
+    let kind = match essence {
+        Some(e) if e.eq_ignore_ascii_case("application/json") || e.ends_with("+json") => {
+            BodyKind::Json
+        }
+        Some(e) if accept_csv && e.eq_ignore_ascii_case("text/csv") => BodyKind::Csv,
+        _ => {
+            let wanted = if accept_csv {
+                "application/json or text/csv"
+            } else {
+                "application/json"
+            };
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "the body must be sent with Content-Type: {wanted} (got {})",
+                    content_type.unwrap_or("no Content-Type")
+                ),
+            )
+            .field("Content-Type"));
+        }
+    };
+    let body = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "the body is larger than the limit (see `cairn serve --max-body`)".to_string()
+            } else {
+                rejection.body_text()
+            };
+            ApiError::new(status, message)
+        })?;
+    Ok((kind, body))
+}
+
+/// A request body that must be JSON.
+pub struct JsonBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(JsonBody(read_body(request, state, false).await?.1))
+    }
+}
+
+async fn predict(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    predict_native(&state, &body, Shape::OneOrMany, Route::Predict)
+}
+
+async fn predict_batch(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    predict_native(&state, &body, Shape::Many, Route::PredictBatch)
+}
+
+fn predict_native(
+    state: &AppState,
+    body: &[u8],
+    shape: Shape,
+    route: Route,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let model = state.model.load();
+    let rows = input::parse_body(body, &model.model.features, shape, state.max_batch)?;
+    let single = rows.single;
+    let predictions = state.predict(&model, rows, route, started);
+    Ok(reply::predictions(&model, &predictions, single, started))
+}
+
+async fn health() -> Response {
+    reply::json(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    // A server runs only with a model loaded, so it is ready as soon as it listens.
+    let model = state.model.load();
+    reply::json(
+        StatusCode::OK,
+        &json!({"ready": true, "model_version": model.version}),
+    )
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let model = state.model.load();
+    let path = model.path.display().to_string();
+    let task = if model.is_classifier() {
+        "classification"
+    } else {
+        "regression"
+    };
+    let text = state.metrics.render(&[
+        ("version", &model.version),
+        ("name", &model.name),
+        ("algorithm", &model.model.algorithm),
+        ("task", task),
+        ("path", &path),
+    ]);
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /model/info`.
+pub fn info(model: &LoadedModel) -> serde_json::Value {
+    let m = &model.model;
+    json!({
+        "name": model.name,
+        "version": model.version,
+        "path": model.path,
+        "loaded_at": model.loaded_at,
+        "task": m.task,
+        "algorithm": m.algorithm,
+        "hyperparameters": m.hyperparameters,
+        "seed": m.seed,
+        "features": m.features,
+        "target": m.target,
+        "classes": m.classes,
+        "data_digest": m.data_digest,
+        "training_metrics": m.training_metrics,
+        "format_version": m.format_version,
+    })
+}
+
+async fn model_info(State(state): State<AppState>) -> Response {
+    reply::json(StatusCode::OK, &info(&state.model.load()))
+}
+
+/// Optional body of `POST /reload`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReloadRequest {
+    /// A model file to serve instead of the current one.
+    model: Option<std::path::PathBuf>,
+}
+
+async fn reload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if let Some(token) = &state.reload_token {
+        let given = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "reloading needs `Authorization: Bearer TOKEN` with the token in CAIRN_RELOAD_TOKEN",
+            )
+            .field("Authorization"));
+        }
+    }
+    let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReloadRequest { model: None }
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::unprocessable(format!(
+                "the body of /reload is empty or {{\"model\": \"PATH\"}}: {e}"
+            ))
+        })?
+    };
+    let _one_at_a_time = state.reload_lock.lock().await;
+    let old = state.model.load_full();
+    let path = request.model.unwrap_or_else(|| old.path.clone());
+    let loader = Arc::clone(&state);
+    let loaded = tokio::task::spawn_blocking(move || LoadedModel::load(&path, &loader.metrics))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reload failed: {e}"),
+            )
+        })?;
+    match loaded {
+        Ok(new) => {
+            let version = new.version.clone();
+            tracing::info!(path = %new.path.display(), from = %old.version, to = %version, "model reloaded");
+            state.model.store(Arc::new(new));
+            state.metrics.reloaded(true);
+            Ok(reply::json(
+                StatusCode::OK,
+                &json!({"reloaded": true, "model_version": version, "previous_version": old.version}),
+            ))
+        }
+        Err(e) => {
+            tracing::error!("reload refused, still serving {}: {e}", old.version);
+            state.metrics.reloaded(false);
+            Ok(reply::json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({
+                    "reloaded": false,
+                    "error": format!("{e}; still serving the previous model"),
+                    "model_version": old.version,
+                }),
+            ))
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Query of `GET /predictions/history`.
+#[derive(Deserialize)]
+struct HistoryQuery {
+    limit: Option<usize>,
+}
+
+/// Most rows `GET /predictions/history` returns.
+const HISTORY_MAX: usize = 10_000;
+
+async fn history(
+    State(state): State<AppState>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be a whole number: {}", e.body_text()),
+        )
+        .field("limit")
+    })?;
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > HISTORY_MAX {
+        return Err(
+            ApiError::bad_request(format!("limit must be between 1 and {HISTORY_MAX}"))
+                .field("limit"),
+        );
+    }
+    if state.log.is_none() {
+        return Err(ApiError::not_found(
+            "predictions are not logged: start `cairn serve` with --log-db FILE",
+        ));
+    }
+    let reader = Arc::clone(&state);
+    let rows =
+        tokio::task::spawn_blocking(move || reader.log.as_ref().map(|log| log.history(limit)))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("history failed: {e}"),
+                )
+            })?;
+    match rows {
+        Some(Ok(rows)) => Ok(reply::json(StatusCode::OK, &json!({"predictions": rows}))),
+        Some(Err(e)) => {
+            tracing::error!("{e}");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ))
+        }
+        None => Err(ApiError::not_found("predictions are not logged")),
+    }
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on {}; see GET /openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no route {} {}; see GET /openapi.json",
+        request.method(),
+        request.uri().path()
+    ))
+}

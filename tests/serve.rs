@@ -1,0 +1,776 @@
+//! `cairn serve` over real HTTP on 127.0.0.1: the built binary with `--port 0`.
+
+mod http;
+mod models;
+mod server;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::Project;
+use http::{get, post_json, request};
+use models::{LOGISTIC, REGRESSION, SETOSA, TREE, VIRGINICA};
+use server::{Server, replace_file};
+
+/// A project with the logistic model in `model.json`, served.
+fn logistic() -> (Project, Server) {
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    let s = Server::start(&p, &["--model", "model.json"]);
+    (p, s)
+}
+
+fn version_of(text: &str) -> String {
+    cairn::hash::digest_bytes(text.as_bytes())
+}
+
+fn close(a: &Value, b: f64) -> bool {
+    a.as_f64().is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+#[test]
+fn predicts_one_instance_and_lists_with_class_names_probabilities_and_version() {
+    let (_p, s) = logistic();
+    let one = post_json(s.addr, "/predict", SETOSA).expect(200);
+    assert_eq!(one["class"], "setosa");
+    let probs = one["probabilities"]
+        .as_object()
+        .expect("probabilities by class");
+    assert_eq!(
+        probs.keys().collect::<Vec<_>>(),
+        ["setosa", "versicolor", "virginica"]
+    );
+    let sum: f64 = probs.values().filter_map(Value::as_f64).sum();
+    assert!((sum - 1.0).abs() < 1e-9);
+    assert_eq!(one["model_version"], version_of(LOGISTIC));
+    assert!(one["processing_time_ms"].as_f64().is_some());
+
+    // Objects by name and arrays in feature order, in /predict and /predict/batch.
+    let body = format!(r#"{{"instances": [{SETOSA}, [6.7, 3.0, 5.2, 2.3]]}}"#);
+    for route in ["/predict", "/predict/batch"] {
+        let many = post_json(s.addr, route, &body).expect(200);
+        let classes: Vec<&str> = many["predictions"]
+            .as_array()
+            .expect("predictions")
+            .iter()
+            .filter_map(|p| p["class"].as_str())
+            .collect();
+        assert_eq!(classes, ["setosa", "virginica"], "{route}");
+        assert_eq!(many["model_version"], version_of(LOGISTIC));
+    }
+}
+
+#[test]
+fn serves_trees_and_regression_models_by_their_own_features() {
+    let p = Project::new();
+    p.write("tree.json", TREE).write("price.json", REGRESSION);
+    let tree = Server::start(&p, &["--model", "tree.json"]);
+    let reply = post_json(tree.addr, "/predict", VIRGINICA).expect(200);
+    assert_eq!(reply["class"], "virginica");
+    assert!(close(&reply["probabilities"]["virginica"], 1.0));
+
+    let price = Server::start(&p, &["--model", "price.json"]);
+    let reply = post_json(price.addr, "/predict", r#"{"rooms": 3, "age": 10}"#).expect(200);
+    assert!(close(&reply["value"], 28.0), "{reply}");
+    assert!(reply.get("class").is_none());
+    let err = post_json(price.addr, "/predict", SETOSA).expect(422);
+    assert!(
+        err["error"].as_str().unwrap_or("").contains("rooms, age"),
+        "{err}"
+    );
+    let info = get(price.addr, "/model/info").expect(200);
+    assert_eq!(info["task"], "regression");
+    assert_eq!(info["features"], json!(["rooms", "age"]));
+}
+
+#[test]
+fn health_ready_info_openapi_and_metrics() {
+    let (_p, s) = logistic();
+    assert_eq!(get(s.addr, "/health").expect(200)["status"], "ok");
+    let ready = get(s.addr, "/ready").expect(200);
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["model_version"], version_of(LOGISTIC));
+
+    let info = get(s.addr, "/model/info").expect(200);
+    assert_eq!(info["version"], version_of(LOGISTIC));
+    assert_eq!(info["algorithm"], "logistic");
+    assert_eq!(
+        info["classes"],
+        json!(["setosa", "versicolor", "virginica"])
+    );
+    assert_eq!(info["hyperparameters"]["max_iterations"], 100);
+    assert!(close(&info["training_metrics"]["accuracy"], 0.97));
+
+    let doc = get(s.addr, "/openapi.json").expect(200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["paths"]["/predict"]["post"].is_object());
+    assert_eq!(
+        doc["components"]["schemas"]["Instance"]["required"],
+        json!(["sepal_length", "sepal_width", "petal_length", "petal_width"])
+    );
+
+    post_json(s.addr, "/predict", SETOSA).expect(200);
+    post_json(s.addr, "/predict", VIRGINICA).expect(200);
+    post_json(s.addr, "/predict", "{").expect(400);
+    let metrics = get(s.addr, "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("text/plain")
+    );
+    let text = &metrics.body;
+    for line in [
+        r#"cairn_http_requests_total{route="/predict",status="200"} 2"#,
+        r#"cairn_http_requests_total{route="/predict",status="400"} 1"#,
+        r#"cairn_http_errors_total{route="/predict"} 1"#,
+        r#"cairn_http_request_duration_seconds_count{route="/predict"} 3"#,
+        r#"cairn_http_request_duration_seconds_bucket{route="/predict",le="+Inf"} 3"#,
+        "cairn_predictions_total 2",
+        r#"cairn_predictions_by_class_total{class="setosa"} 1"#,
+        r#"cairn_predictions_by_class_total{class="virginica"} 1"#,
+        "cairn_http_requests_in_flight 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "metrics lack {line:?}:\n{text}"
+        );
+    }
+    let info_line = format!(r#"cairn_model_info{{version="{}""#, version_of(LOGISTIC));
+    assert!(text.contains(&info_line), "{text}");
+    promtool_check(text);
+}
+
+/// Validates the exposition with `promtool check metrics` when promtool is installed.
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("promtool not installed: metrics format not checked");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn mlflow_scoring_protocol() {
+    let (_p, s) = logistic();
+    let bodies = [
+        r#"{"dataframe_split": {"columns": ["petal_width", "petal_length", "sepal_width", "sepal_length"],
+            "data": [[0.2, 1.4, 3.5, 5.1], [2.3, 5.2, 3.0, 6.7]]}}"#
+            .to_string(),
+        format!(r#"{{"dataframe_records": [{SETOSA}, {VIRGINICA}]}}"#),
+        format!(r#"{{"instances": [{SETOSA}, [6.7, 3.0, 5.2, 2.3]]}}"#),
+        r#"{"inputs": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}"#.to_string(),
+        r#"{"inputs": {"sepal_length": [5.1, 6.7], "sepal_width": [3.5, 3.0],
+            "petal_length": [1.4, 5.2], "petal_width": [0.2, 2.3]}}"#
+            .to_string(),
+    ];
+    for body in &bodies {
+        let reply = post_json(s.addr, "/invocations", body).expect(200);
+        assert_eq!(
+            reply["predictions"],
+            json!(["setosa", "virginica"]),
+            "{body}"
+        );
+    }
+    let err = post_json(
+        s.addr,
+        "/invocations",
+        r#"{"dataframe_records": [{"sepal_length": 1}]}"#,
+    )
+    .expect(422);
+    assert_eq!(err["field"], "sepal_width");
+    assert_eq!(err["instance"], 0);
+    post_json(s.addr, "/invocations", r#"{"rows": []}"#).expect(422);
+    let csv = |body: &str| {
+        request(
+            s.addr,
+            "POST",
+            "/invocations",
+            &[("Content-Type", "text/csv")],
+            body.as_bytes(),
+        )
+        .expect("POST")
+    };
+    let table =
+        "petal_width,sepal_length,sepal_width,petal_length\n0.2,5.1,3.5,1.4\n2.3,6.7,3.0,5.2\n";
+    assert_eq!(
+        csv(table).expect(200)["predictions"],
+        json!(["setosa", "virginica"])
+    );
+    let err = csv(&table.replace("6.7", "tall")).expect(422);
+    assert_eq!(
+        (err["field"].as_str(), err["instance"].as_u64()),
+        (Some("sepal_length"), Some(1))
+    );
+    csv("petal_width,sepal_length\n0.2\n").expect(400);
+    let plain = request(
+        s.addr,
+        "POST",
+        "/invocations",
+        &[("Content-Type", "text/plain")],
+        b"x",
+    );
+    assert_eq!(plain.expect("POST").expect(415)["field"], "Content-Type");
+    assert_eq!(get(s.addr, "/ping").status, 200);
+    let version = get(s.addr, "/version");
+    assert_eq!(version.status, 200);
+    assert!(!version.body.is_empty());
+}
+
+#[test]
+fn open_inference_v2_protocol() {
+    let (_p, s) = logistic();
+    assert_eq!(get(s.addr, "/v2/health/live").expect(200)["live"], true);
+    assert_eq!(get(s.addr, "/v2/health/ready").expect(200)["ready"], true);
+    let meta = get(s.addr, "/v2/models/model").expect(200);
+    assert_eq!(meta["name"], "model");
+    assert_eq!(meta["versions"], json!([version_of(LOGISTIC)]));
+    assert_eq!(meta["inputs"][0]["shape"], json!([-1, 4]));
+    assert_eq!(
+        get(s.addr, "/v2/models/model/ready").expect(200)["ready"],
+        true
+    );
+    get(s.addr, "/v2/models/other").expect(404);
+
+    let flat = r#"{"id": "r1", "inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64",
+        "data": [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]}]}"#;
+    let nested = r#"{"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP32",
+        "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}]}"#;
+    let by_feature = r#"{"inputs": [
+        {"name": "sepal_length", "shape": [2], "datatype": "FP64", "data": [5.1, 6.7]},
+        {"name": "sepal_width", "shape": [2], "datatype": "FP64", "data": [3.5, 3.0]},
+        {"name": "petal_length", "shape": [2], "datatype": "FP64", "data": [1.4, 5.2]},
+        {"name": "petal_width", "shape": [2], "datatype": "FP64", "data": [0.2, 2.3]}]}"#;
+    for body in [flat, nested, by_feature] {
+        let reply = post_json(s.addr, "/v2/models/model/infer", body).expect(200);
+        assert_eq!(reply["model_name"], "model");
+        assert_eq!(reply["model_version"], version_of(LOGISTIC));
+        let outputs = reply["outputs"].as_array().expect("outputs");
+        assert_eq!(outputs[0]["data"], json!(["setosa", "virginica"]), "{body}");
+        assert_eq!(outputs[1]["shape"], json!([2, 3]));
+        assert_eq!(outputs[1]["data"].as_array().map(Vec::len), Some(6));
+    }
+    assert_eq!(
+        post_json(s.addr, "/v2/models/model/infer", flat).json()["id"],
+        "r1"
+    );
+    let wrong_shape =
+        r#"{"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}"#;
+    assert_eq!(
+        post_json(s.addr, "/v2/models/model/infer", wrong_shape).expect(422)["field"],
+        "shape"
+    );
+    let huge = r#"{"inputs": [{"name": "x", "shape": [1000000000000000, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}"#;
+    assert_eq!(
+        post_json(s.addr, "/v2/models/model/infer", huge).expect(422)["field"],
+        "shape"
+    );
+    let text = r#"{"inputs": [{"name": "x", "shape": [1, 4], "datatype": "BYTES", "data": ["a", "b", "c", "d"]}]}"#;
+    assert_eq!(
+        post_json(s.addr, "/v2/models/model/infer", text).expect(422)["field"],
+        "datatype"
+    );
+    post_json(s.addr, "/v2/models/other/infer", flat).expect(404);
+}
+
+#[test]
+fn bad_input_gets_a_4xx_naming_the_field_and_the_server_keeps_answering() {
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    let s = Server::start(
+        &p,
+        &[
+            "--model",
+            "model.json",
+            "--max-batch",
+            "3",
+            "--max-body",
+            "2000",
+            "--workers",
+            "2",
+        ],
+    );
+    let full = |extra: &str| {
+        format!(
+            r#"{{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2{extra}}}"#
+        )
+    };
+    let cases: Vec<(&str, String, u16, Option<&str>)> = vec![
+        (
+            "malformed JSON",
+            "{\"sepal_length\": 5.1,".into(),
+            400,
+            None,
+        ),
+        ("trailing garbage", format!("{SETOSA} }}"), 400, None),
+        (
+            "missing feature",
+            r#"{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4}"#.into(),
+            422,
+            Some("petal_width"),
+        ),
+        (
+            "extra feature",
+            full(r#", "colour": 1"#),
+            422,
+            Some("colour"),
+        ),
+        (
+            "string",
+            SETOSA.replace("5.1", "\"5.1\""),
+            422,
+            Some("sepal_length"),
+        ),
+        (
+            "null",
+            SETOSA.replace("3.5", "null"),
+            422,
+            Some("sepal_width"),
+        ),
+        (
+            "bool",
+            SETOSA.replace("1.4", "true"),
+            422,
+            Some("petal_length"),
+        ),
+        (
+            "non-finite",
+            SETOSA.replace("0.2", "1e999"),
+            422,
+            Some("petal_width"),
+        ),
+        ("NaN literal", SETOSA.replace("0.2", "NaN"), 400, None),
+        (
+            "duplicate",
+            full(r#", "sepal_length": 1"#),
+            422,
+            Some("sepal_length"),
+        ),
+        (
+            "empty batch",
+            r#"{"instances": []}"#.into(),
+            422,
+            Some("instances"),
+        ),
+        (
+            "over-long batch",
+            format!(r#"{{"instances": [{SETOSA}, {SETOSA}, {SETOSA}, {SETOSA}]}}"#),
+            422,
+            None,
+        ),
+        (
+            "short array",
+            r#"{"instances": [[1, 2, 3]]}"#.into(),
+            422,
+            None,
+        ),
+        ("not an object", "[1, 2, 3, 4]".into(), 422, None),
+        ("empty body", String::new(), 400, None),
+    ];
+    for (what, body, status, field) in &cases {
+        let reply = post_json(s.addr, "/predict", body);
+        let err = reply.expect(*status);
+        assert!(
+            err["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {err}"
+        );
+        assert_eq!(err["field"].as_str(), *field, "{what}: {err}");
+    }
+    // The instance at fault is named in a batch.
+    let batch = format!(
+        r#"{{"instances": [{SETOSA}, {}]}}"#,
+        SETOSA.replace("5.1", "\"x\"")
+    );
+    let err = post_json(s.addr, "/predict", &batch).expect(422);
+    assert_eq!(
+        (err["field"].as_str(), err["instance"].as_u64()),
+        (Some("sepal_length"), Some(1))
+    );
+    // /predict/batch wants a list.
+    assert_eq!(
+        post_json(s.addr, "/predict/batch", SETOSA).expect(422)["field"],
+        "instances"
+    );
+
+    // Content type.
+    let form = request(
+        s.addr,
+        "POST",
+        "/predict",
+        &[("Content-Type", "text/plain")],
+        SETOSA.as_bytes(),
+    )
+    .expect("POST");
+    assert_eq!(form.expect(415)["field"], "Content-Type");
+    let none = request(s.addr, "POST", "/predict", &[], SETOSA.as_bytes()).expect("POST");
+    assert_eq!(none.status, 415);
+    let charset = request(
+        s.addr,
+        "POST",
+        "/predict",
+        &[("Content-Type", "application/json; charset=utf-8")],
+        SETOSA.as_bytes(),
+    );
+    assert_eq!(charset.expect("POST").status, 200);
+
+    // Size limit: by Content-Length and by what is actually sent.
+    let big = format!(r#"{{"instances": [{}]}}"#, vec![SETOSA; 40].join(","));
+    assert!(
+        post_json(s.addr, "/predict", &big).expect(413)["error"]
+            .as_str()
+            .is_some()
+    );
+    // Wrong method and unknown route.
+    assert!(
+        get(s.addr, "/predict").expect(405)["error"]
+            .as_str()
+            .is_some()
+    );
+    assert!(
+        get(s.addr, "/nowhere").expect(404)["error"]
+            .as_str()
+            .is_some()
+    );
+
+    // Never a 5xx, and still answering.
+    assert_eq!(
+        post_json(s.addr, "/predict", SETOSA).expect(200)["class"],
+        "setosa"
+    );
+    let metrics = get(s.addr, "/metrics").body;
+    assert!(!metrics.contains("status=\"5"), "{metrics}");
+    let log = std::fs::read_to_string(p.join("serve.stderr")).unwrap_or_default();
+    assert!(
+        log.contains("missing feature 'petal_width'"),
+        "refusals are logged:\n{log}"
+    );
+}
+
+#[test]
+fn reload_swaps_models_without_failing_a_request_and_refuses_a_broken_one() {
+    let (p, s) = logistic();
+    let model = p.join("model.json");
+    let stop = Arc::new(AtomicBool::new(false));
+    // Clients predicting throughout; every reply must be a 200 from one model or the other.
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, addr) = (stop.clone(), s.addr);
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let reply = post_json(addr, "/predict", VIRGINICA);
+                    assert_eq!(
+                        reply.status, 200,
+                        "a request failed during reload: {}",
+                        reply.body
+                    );
+                    seen.push(
+                        reply.json()["model_version"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string(),
+                    );
+                }
+                seen
+            })
+        })
+        .collect();
+    let predictions = || {
+        get(s.addr, "/metrics")
+            .body
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("cairn_predictions_total ")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    let wait_for_requests = || {
+        let before = predictions();
+        wait_until("more predictions", || predictions() >= before + 20);
+    };
+    wait_for_requests();
+
+    replace_file(&model, TREE);
+    let reply = post_json(s.addr, "/reload", "").expect(200);
+    assert_eq!(reply["model_version"], version_of(TREE));
+    assert_eq!(reply["previous_version"], version_of(LOGISTIC));
+    wait_for_requests();
+
+    replace_file(
+        &model,
+        "{\"format\": \"cairn-model\", \"format_version\": 1, \"task\": \"classification\"}",
+    );
+    let refused = post_json(s.addr, "/reload", "").expect(422);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("model.json"),
+        "{refused}"
+    );
+    assert_eq!(refused["model_version"], version_of(TREE));
+    wait_for_requests();
+
+    // Another file, named in the body.
+    p.write("other.json", LOGISTIC);
+    let other = p.join("other.json");
+    let body = json!({"model": other}).to_string();
+    assert_eq!(
+        post_json(s.addr, "/reload", &body).expect(200)["model_version"],
+        version_of(LOGISTIC)
+    );
+    assert_eq!(
+        post_json(s.addr, "/reload", r#"{"model": "missing.json"}"#).status,
+        422
+    );
+    wait_for_requests();
+
+    stop.store(true, Ordering::Relaxed);
+    let mut versions: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("client"))
+        .collect();
+    versions.sort();
+    versions.dedup();
+    assert_eq!(versions.len(), 2, "both models answered: {versions:?}");
+    assert_eq!(
+        get(s.addr, "/model/info").expect(200)["version"],
+        version_of(LOGISTIC)
+    );
+    let metrics = get(s.addr, "/metrics").body;
+    assert!(
+        metrics.contains("cairn_model_reloads_total{result=\"ok\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cairn_model_reloads_total{result=\"error\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn reload_needs_the_bearer_token_when_one_is_set() {
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    let s = Server::start_with_env(
+        &p,
+        &["--model", "model.json"],
+        &[("CAIRN_RELOAD_TOKEN", "s3cret")],
+    );
+    assert_eq!(
+        post_json(s.addr, "/reload", "").expect(401)["field"],
+        "Authorization"
+    );
+    let wrong = request(
+        s.addr,
+        "POST",
+        "/reload",
+        &[("Authorization", "Bearer nope")],
+        b"",
+    )
+    .expect("POST");
+    assert_eq!(wrong.status, 401);
+    let right = request(
+        s.addr,
+        "POST",
+        "/reload",
+        &[("Authorization", "Bearer s3cret")],
+        b"",
+    )
+    .expect("POST");
+    assert_eq!(right.expect(200)["reloaded"], true);
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits() {
+    let (p, mut s) = logistic();
+    // A request whose body has only half arrived is in flight when the signal comes.
+    let (head, tail) = SETOSA.split_at(20);
+    let len = SETOSA.len().to_string();
+    let mut stream = http::send(
+        s.addr,
+        "POST",
+        "/predict",
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Length", &len),
+        ],
+        head.as_bytes(),
+    );
+    // In flight: this request and the /metrics request asking.
+    wait_until("the request to be in flight", || {
+        get(s.addr, "/metrics")
+            .body
+            .contains("cairn_http_requests_in_flight 2")
+    });
+    s.terminate();
+    wait_until("the server to take the signal", || {
+        std::fs::read_to_string(p.join("serve.stderr")).is_ok_and(|e| e.contains("shutting down"))
+    });
+    std::io::Write::write_all(&mut stream, tail.as_bytes()).expect("rest of the body");
+    let reply = http::receive(stream).expect("reply after SIGTERM");
+    assert_eq!(reply.expect(200)["class"], "setosa");
+    let status = s.wait();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        std::net::TcpStream::connect(s.addr).is_err(),
+        "still listening after shutdown"
+    );
+}
+
+/// Polls `done` every 10 ms, for 20 s at most.
+#[track_caller]
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "waited in vain for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn history_lists_logged_predictions_newest_first() {
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    let s = Server::start(&p, &["--model", "model.json", "--log-db", "log.sqlite"]);
+    post_json(s.addr, "/predict", SETOSA).expect(200);
+    post_json(
+        s.addr,
+        "/predict",
+        &format!(r#"{{"instances": [{SETOSA}, {VIRGINICA}]}}"#),
+    )
+    .expect(200);
+    post_json(
+        s.addr,
+        "/invocations",
+        r#"{"inputs": [[6.7, 3.0, 5.2, 2.3]]}"#,
+    )
+    .expect(200);
+    // Logging is asynchronous: wait until all four are written.
+    let history = |limit: usize| {
+        let reply = get(s.addr, &format!("/predictions/history?limit={limit}")).expect(200);
+        reply["predictions"].as_array().cloned().unwrap_or_default()
+    };
+    wait_until("four logged predictions", || history(10).len() >= 4);
+    let rows = history(10);
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    let newest = &rows[0];
+    assert_eq!(newest["route"], "/invocations");
+    assert_eq!(newest["class"], "virginica");
+    assert_eq!(newest["model_version"], version_of(LOGISTIC));
+    assert!(close(&newest["inputs"]["petal_width"], 2.3));
+    assert!(newest["probabilities"]["virginica"].as_f64().is_some());
+    assert!(newest["time"].as_f64().is_some() && newest["latency_ms"].as_f64().is_some());
+    assert_eq!(rows[3]["class"], "setosa");
+    assert!(rows[0]["id"].as_i64() > rows[3]["id"].as_i64());
+
+    assert_eq!(history(2).len(), 2);
+    assert_eq!(
+        get(s.addr, "/predictions/history?limit=x").expect(400)["field"],
+        "limit"
+    );
+    assert_eq!(
+        get(s.addr, "/predictions/history?limit=0").expect(400)["field"],
+        "limit"
+    );
+    assert!(p.exists("log.sqlite"));
+
+    let (_q, plain) = logistic();
+    let off = get(plain.addr, "/predictions/history").expect(404);
+    assert!(
+        off["error"].as_str().unwrap_or("").contains("--log-db"),
+        "{off}"
+    );
+}
+
+#[test]
+fn sigterm_flushes_the_prediction_log() {
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    let mut s = Server::start(&p, &["--model", "model.json", "--log-db", "log.sqlite"]);
+    for _ in 0..50 {
+        post_json(s.addr, "/predict", SETOSA).expect(200);
+    }
+    s.terminate();
+    assert!(s.wait().success());
+    let conn = rusqlite::Connection::open(p.join("log.sqlite")).expect("open log");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM predictions", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 50);
+}
+
+#[test]
+fn serves_the_workspace_model_by_default_and_says_what_to_do_without_one() {
+    let p = Project::new();
+    p.cairn(&["serve", "--port", "0"]).code(2).stderr_has(&[
+        "models/model.json",
+        "cairn repro",
+        "--model",
+    ]);
+    Project::bare()
+        .cairn(&["serve", "--port", "0"])
+        .code(2)
+        .stderr_has(&["--model", "workspace"]);
+
+    p.write("models/model.json", LOGISTIC);
+    p.write("sub/dir/.keep", "");
+    let s = Server::start(&p, &["-C", "sub/dir"]);
+    let info = get(s.addr, "/model/info").expect(200);
+    assert!(
+        info["path"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("models/model.json"),
+        "{info}"
+    );
+    assert_eq!(info["version"], version_of(LOGISTIC));
+}
+
+#[test]
+fn refuses_to_start_with_a_broken_or_missing_model() {
+    let p = Project::new();
+    p.write(
+        "broken.json",
+        LOGISTIC.replace("\"intercepts\": [0.2, 1.0, -1.2]", "\"intercepts\": [0.2]"),
+    );
+    p.cairn(&["serve", "--model", "broken.json", "--port", "0"])
+        .code(2)
+        .stderr_has(&["broken.json", "invalid cairn model"]);
+    p.cairn(&["serve", "--model", "absent.json", "--port", "0"])
+        .code(2)
+        .stderr_has(&["absent.json", "not found"]);
+    p.write("notes.json", "{\"hello\": 1}");
+    p.cairn(&["serve", "--model", "notes.json", "--port", "0"])
+        .code(2)
+        .stderr_has(&["notes.json", "not a cairn model"]);
+}
