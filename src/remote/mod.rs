@@ -1,35 +1,431 @@
-//! Remotes (a folder or S3) and moving cache objects to and from them; `add` and `gc`.
+//! Remotes (a folder or S3) and moving cache objects to and from them: `push`, `fetch`, `pull`;
+//! `remote` (configuration), `add` (tracking data with pointer files) and `gc` (the local cache).
+//!
+//! Only objects the other side lacks move: a push lists the remote once instead of asking per
+//! object, a fetch asks only for what the cache lacks. Every object that arrives is hashed before
+//! it enters the cache ([`ObjectStore::insert_staged`]); a mismatch names the object and the path
+//! that wanted it, and nothing of it is placed.
 
+mod add;
+pub mod backend;
+mod config;
+mod folder;
+mod gc;
+mod refs;
+mod s3;
+mod transfer;
+
+pub use add::add;
+pub use backend::Remote;
+pub use config::remote_command;
+pub use gc::gc;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::{AddArgs, GcArgs, RemoteCommand, TransferArgs};
-use crate::error::{Error, Result};
+use crate::cache::ObjectStore;
+use crate::cli::TransferArgs;
+use crate::error::{Error, IoContext, Result};
+use crate::hash::{Hasher, StateTable};
+use crate::lock::LockedPath;
+use crate::repro::run_cache::{RunCache, RunEntry};
+use crate::workspace::Workspace;
 
-fn todo(what: &str) -> Result<ExitCode> {
-    Err(Error::Failed(format!("`cairn {what}` is not implemented yet")))
+use backend::{Failure, FailureKind, digest_of_key, object_key, objects_prefix, runs_prefix};
+use config::OpenRemote;
+use refs::Tracked;
+use transfer::{Job, Outcome, mib, with_retries};
+
+/// How many failures an error message lists before "and N more".
+const SHOWN_FAILURES: usize = 5;
+
+/// The workspace around the current directory, and that directory.
+fn here() -> Result<(Workspace, PathBuf)> {
+    let cwd = std::env::current_dir().map_err(|e| Error::Failed(format!("current directory: {e}")))?;
+    Ok((Workspace::find(&cwd)?, cwd))
 }
 
-/// `cairn add`.
-pub fn add(_args: &AddArgs) -> Result<ExitCode> {
-    todo("add")
+fn threads(args: &TransferArgs, remote: &OpenRemote) -> usize {
+    args.jobs.map_or(remote.default_jobs, |j| j as usize)
 }
+
+fn remote_error(remote: &OpenRemote, message: String) -> Error {
+    Error::Remote {
+        remote: remote.name.clone(),
+        message,
+    }
+}
+
+fn first_few(items: &[String]) -> String {
+    let mut text = items.iter().take(SHOWN_FAILURES).cloned().collect::<Vec<_>>().join("\n  ");
+    if items.len() > SHOWN_FAILURES {
+        text.push_str(&format!("\n  … and {} more", items.len() - SHOWN_FAILURES));
+    }
+    text
+}
+
+/// Fails when any transfer of the batch failed for good.
+fn check(remote: &OpenRemote, outcome: &Outcome, verb: &str, retry: &str) -> Result<()> {
+    if outcome.failed.is_empty() {
+        return Ok(());
+    }
+    let skipped = if outcome.skipped > 0 {
+        format!(" ({} not attempted)", outcome.skipped)
+    } else {
+        String::new()
+    };
+    Err(remote_error(
+        remote,
+        format!(
+            "{} {verb} failed{skipped}:\n  {}\n{retry}",
+            outcome.failed.len(),
+            first_few(&outcome.failed)
+        ),
+    ))
+}
+
+fn list_on(remote: &OpenRemote, prefix: &str) -> Result<Vec<String>> {
+    with_retries(|| remote.store.list(prefix))
+        .map_err(|f| remote_error(remote, format!("{f}; check the URL, endpoint and credentials")))
+}
+
+fn local_failure(e: Error) -> Failure {
+    Failure::new(FailureKind::Permanent, e.to_string())
+}
+
 /// `cairn push`.
-pub fn push(_args: &TransferArgs) -> Result<ExitCode> {
-    todo("push")
+pub fn push(args: &TransferArgs) -> Result<ExitCode> {
+    let (ws, cwd) = here()?;
+    let remote = config::open(&ws, args.remote.as_deref())?;
+    let store = ObjectStore::open(&ws)?;
+    let mut tracked = refs::tracked(&ws, &args.targets, &cwd)?;
+    if args.run_cache {
+        tracked.extend(refs::run_cache_tracked(&ws)?);
+    }
+    // Directories whose listing the cache lacks show up below as that listing being absent.
+    let (needed, _) = refs::expand(&store, &tracked)?;
+    let mut absent = Vec::new();
+    let on_remote: HashSet<String> = list_on(&remote, &objects_prefix())?
+        .iter()
+        .filter_map(|k| digest_of_key(k))
+        .collect();
+    let mut already = 0u64;
+    let mut jobs = Vec::new();
+    for n in &needed {
+        if on_remote.contains(&n.digest) {
+            already += 1;
+        } else if let Ok(meta) = std::fs::metadata(store.path(&n.digest)) {
+            jobs.push(Job {
+                key: object_key(&n.digest),
+                digest: n.digest.clone(),
+                label: format!("object {} ({})", n.digest, n.wanted_by),
+                size: meta.len(),
+            });
+        } else {
+            absent.push(format!("object {} of {}", n.digest, n.wanted_by));
+        }
+    }
+    let outcome = transfer::run(&jobs, threads(args, &remote), "pushing", |job| {
+        remote.store.put(&job.key, &store.path(&job.digest))?;
+        Ok(job.size)
+    });
+    check(&remote, &outcome, "uploads", "run `cairn push` again: objects already sent are not sent again")?;
+
+    let mut entries_pushed = 0;
+    if args.run_cache {
+        let there: HashSet<String> = list_on(&remote, &runs_prefix())?.into_iter().collect();
+        let runs = RunCache::at(&ws.runs_dir());
+        let jobs: Vec<Job> = runs
+            .entries()?
+            .into_iter()
+            .map(|(key, _)| format!("{}{key}", runs_prefix()))
+            .filter(|k| !there.contains(k))
+            .map(|key| Job {
+                label: format!("run-cache entry {key}"),
+                key,
+                digest: String::new(),
+                size: 0,
+            })
+            .collect();
+        let entries = transfer::run(&jobs, threads(args, &remote), "pushing run-cache", |job| {
+            let name = job.key.rsplit('/').next().unwrap_or_default();
+            remote.store.put(&job.key, &runs.path(name))?;
+            Ok(0)
+        });
+        check(&remote, &entries, "uploads", "run `cairn push --run-cache` again")?;
+        entries_pushed = entries.done;
+    }
+
+    for line in absent.iter().take(SHOWN_FAILURES) {
+        eprintln!("warning: not in the cache, not pushed: {line}");
+    }
+    if absent.len() > SHOWN_FAILURES {
+        eprintln!("warning: … and {} more not in the cache", absent.len() - SHOWN_FAILURES);
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "remote": remote.name,
+                "pushed": outcome.done,
+                "bytes": outcome.bytes,
+                "already_on_remote": already,
+                "not_in_cache": absent.len(),
+                "run_cache_entries": entries_pushed,
+            })
+        );
+    } else {
+        let runs = if args.run_cache {
+            format!(", {entries_pushed} run-cache entries")
+        } else {
+            String::new()
+        };
+        println!(
+            "pushed {} objects ({}), {already} already on remote '{}'{runs}",
+            outcome.done,
+            mib(outcome.bytes),
+            remote.name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
-/// `cairn pull`.
-pub fn pull(_args: &TransferArgs) -> Result<ExitCode> {
-    todo("pull")
+
+
+/// What a fetch did.
+#[derive(Debug, Default)]
+struct Fetched {
+    objects: u64,
+    bytes: u64,
+    already: u64,
+    not_on_remote: Vec<String>,
+    run_entries: u64,
 }
+
+/// Brings into the cache every object behind `tracked` that it lacks (and, with `run_cache`,
+/// every run-cache entry the remote has and the workspace lacks, with its objects).
+fn fetch_into_cache(
+    ws: &Workspace,
+    remote: &OpenRemote,
+    tracked: &mut Vec<Tracked>,
+    run_cache: bool,
+    threads: usize,
+) -> Result<Fetched> {
+    let store = ObjectStore::open(ws)?;
+    let mut report = Fetched::default();
+    if run_cache {
+        report.run_entries = fetch_run_entries(ws, remote, threads)?;
+        tracked.extend(refs::run_cache_tracked(ws)?);
+    }
+    let mut asked: HashSet<String> = HashSet::new();
+    // Twice: the first round brings directory listings, the second the files they list.
+    for _ in 0..2 {
+        let (needed, _) = refs::expand(&store, tracked)?;
+        let jobs: Vec<Job> = needed
+            .iter()
+            .filter(|n| !store.contains(&n.digest) && asked.insert(n.digest.clone()))
+            .map(|n| Job {
+                key: object_key(&n.digest),
+                digest: n.digest.clone(),
+                label: format!("object {} (for {})", n.digest, n.wanted_by),
+                size: n.size,
+            })
+            .collect();
+        let outcome = transfer::run(&jobs, threads, "fetching", |job| download(&store, remote, job));
+        check(remote, &outcome, "downloads", "run the command again: objects already fetched are kept")?;
+        report.objects += outcome.done;
+        report.bytes += outcome.bytes;
+        report.not_on_remote.extend(outcome.not_found);
+    }
+    let (needed, _) = refs::expand(&store, tracked)?;
+    report.already = (needed.len() as u64).saturating_sub(report.objects + report.not_on_remote.len() as u64);
+    Ok(report)
+}
+
+/// Downloads one object into the staging folder and lets the cache verify it.
+fn download(store: &ObjectStore, remote: &OpenRemote, job: &Job) -> backend::RemoteResult<u64> {
+    let staged = store.temp_file().map_err(local_failure)?;
+    remote.store.get(&job.key, staged.path())?;
+    let size = std::fs::metadata(staged.path()).map_or(0, |m| m.len());
+    match store.insert_staged(staged, &job.digest) {
+        Ok(()) => Ok(size),
+        Err(Error::Corrupt { actual, .. }) => Err(Failure::new(
+            FailureKind::Permanent,
+            format!(
+                "corrupted on the remote: its bytes hash to {actual}; refused, nothing placed. \
+                 Push it again from a workspace that has it"
+            ),
+        )),
+        Err(e) => Err(local_failure(e)),
+    }
+}
+
+/// Copies the run-cache entries the remote has and the workspace lacks; returns how many.
+fn fetch_run_entries(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Result<u64> {
+    let runs = RunCache::at(&ws.runs_dir());
+    let jobs: Vec<Job> = list_on(remote, &runs_prefix())?
+        .into_iter()
+        .filter(|key| {
+            let name = key.rsplit('/').next().unwrap_or_default();
+            crate::hash::is_digest(name) && !runs.path(name).is_file()
+        })
+        .map(|key| Job {
+            label: format!("run-cache entry {key}"),
+            key,
+            digest: String::new(),
+            size: 0,
+        })
+        .collect();
+    let store = ObjectStore::open(ws)?;
+    let outcome = transfer::run(&jobs, threads, "fetching run-cache", |job| {
+        let name = job.key.rsplit('/').next().unwrap_or_default();
+        let staged = store.temp_file().map_err(local_failure)?;
+        remote.store.get(&job.key, staged.path())?;
+        let text = std::fs::read_to_string(staged.path()).map_err(|e| local_failure(Error::Io {
+            path: staged.path().to_path_buf(),
+            source: e,
+        }))?;
+        let entry: RunEntry = serde_yaml::from_str(&text).map_err(|e| {
+            Failure::new(FailureKind::Permanent, format!("not a run-cache entry ({e}); refused"))
+        })?;
+        runs.put(name, &entry).map_err(local_failure)?;
+        Ok(0)
+    });
+    check(remote, &outcome, "downloads", "run the command again")?;
+    Ok(outcome.done)
+}
+
+fn fetch_summary(remote: &OpenRemote, report: &Fetched, run_cache: bool, json: bool, placed: Option<u64>) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "remote": remote.name,
+                "fetched": report.objects,
+                "bytes": report.bytes,
+                "already_in_cache": report.already,
+                "run_cache_entries": report.run_entries,
+                "placed": placed,
+            })
+        );
+        return;
+    }
+    let runs = if run_cache {
+        format!(", {} run-cache entries", report.run_entries)
+    } else {
+        String::new()
+    };
+    println!(
+        "fetched {} objects ({}) from remote '{}', {} already in the cache{runs}",
+        report.objects,
+        mib(report.bytes),
+        remote.name,
+        report.already
+    );
+    if let Some(n) = placed {
+        println!("placed {n} paths in the workspace");
+    }
+}
+
+/// Fails when objects the workspace needs are not on the remote.
+fn require_all(remote: &OpenRemote, report: &Fetched) -> Result<()> {
+    if report.not_on_remote.is_empty() {
+        return Ok(());
+    }
+    Err(remote_error(
+        remote,
+        format!(
+            "{} objects are not on the remote:\n  {}\npush them from a workspace that has them (`cairn push`)",
+            report.not_on_remote.len(),
+            first_few(&report.not_on_remote)
+        ),
+    ))
+}
+
 /// `cairn fetch`.
-pub fn fetch(_args: &TransferArgs) -> Result<ExitCode> {
-    todo("fetch")
+pub fn fetch(args: &TransferArgs) -> Result<ExitCode> {
+    let (ws, cwd) = here()?;
+    let remote = config::open(&ws, args.remote.as_deref())?;
+    let mut tracked = refs::tracked(&ws, &args.targets, &cwd)?;
+    let report = fetch_into_cache(&ws, &remote, &mut tracked, args.run_cache, threads(args, &remote))?;
+    require_all(&remote, &report)?;
+    fetch_summary(&remote, &report, args.run_cache, args.json, None);
+    Ok(ExitCode::SUCCESS)
 }
-/// `cairn gc`.
-pub fn gc(_args: &GcArgs) -> Result<ExitCode> {
-    todo("gc")
+
+/// `cairn pull`: fetch, then place the fetched paths in the workspace.
+pub fn pull(args: &TransferArgs) -> Result<ExitCode> {
+    let (ws, cwd) = here()?;
+    let remote = config::open(&ws, args.remote.as_deref())?;
+    let mut tracked = refs::tracked(&ws, &args.targets, &cwd)?;
+    let report = fetch_into_cache(&ws, &remote, &mut tracked, args.run_cache, threads(args, &remote))?;
+    require_all(&remote, &report)?;
+    let _lock = ws.lock("pull")?;
+    let outs: Vec<LockedPath> = tracked.into_iter().filter(|t| !t.run_cache_only).map(|t| t.out).collect();
+    let placed = checkout_all(&ws, &outs)?;
+    fetch_summary(&remote, &report, args.run_cache, args.json, Some(placed));
+    Ok(ExitCode::SUCCESS)
 }
-/// `cairn remote …`.
-pub fn remote_command(_cmd: &RemoteCommand) -> Result<ExitCode> {
-    todo("remote")
+
+/// For `repro --pull`: fetches into the cache (never the workspace) everything the lock and the
+/// pointer files reference, plus the run-cache, from the default remote. Objects the remote does
+/// not have are only reported: the stages that need them will run.
+pub fn fetch_for_repro(ws: &Workspace) -> Result<()> {
+    let remote = config::open(ws, None)?;
+    let mut tracked = refs::tracked(ws, &[], &ws.root)?;
+    let threads = remote.default_jobs;
+    let report = fetch_into_cache(ws, &remote, &mut tracked, true, threads)?;
+    if !report.not_on_remote.is_empty() {
+        eprintln!(
+            "note: {} objects are not on remote '{}'; the stages that make them will run",
+            report.not_on_remote.len(),
+            remote.name
+        );
+    }
+    eprintln!(
+        "fetched {} objects ({}) and {} run-cache entries from remote '{}'",
+        report.objects,
+        mib(report.bytes),
+        report.run_entries,
+        remote.name
+    );
+    Ok(())
+}
+
+/// Makes each of `outs` in the workspace match its digest, placing only files that differ;
+/// returns how many paths were changed. (Used by `pull` until `repro::checkout` takes over.)
+pub fn checkout_all(ws: &Workspace, outs: &[LockedPath]) -> Result<u64> {
+    let store = ObjectStore::open(ws)?;
+    let hasher = Hasher::new(&ws.root, StateTable::load(&ws.state_path())).quiet();
+    let mut placed = 0;
+    for out in outs {
+        let dest = ws.root.join(&out.path);
+        let current = hasher.hash(&out.path)?;
+        if current.as_ref().map(|c| c.digest.as_str()) == Some(out.digest.as_str()) {
+            continue;
+        }
+        if out.is_dir() {
+            let manifest = current.and_then(|c| c.manifest);
+            store.checkout_dir(&out.digest, &dest, manifest.as_ref())?;
+        } else {
+            store.checkout_file(&out.digest, &dest)?;
+        }
+        placed += 1;
+    }
+    hasher.save_state()?;
+    Ok(placed)
+}
+
+/// The folder `path` is in (for messages and .gitignore files).
+fn parent_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new(""))
+}
+
+/// Reads a small text file, empty when missing.
+fn read_or_empty(path: &Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).at(path),
+    }
 }
