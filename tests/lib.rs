@@ -2,5 +2,5 @@
 
 mod support;
 
-mod workspace;
 mod remote;
+mod workspace;

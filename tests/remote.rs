@@ -39,26 +39,32 @@ fn tracked_data(p: &Project, files: usize) {
 /// local config, nothing a .gitignore lists.
 fn clone(p: &Project) -> Project {
     let c = Project::bare();
-    for entry in walkdir::WalkDir::new(p.path()).into_iter().filter_entry(|e| {
-        let rel = e.path().strip_prefix(p.path()).unwrap_or(e.path());
-        let rel = rel.to_string_lossy();
-        if rel.starts_with(".cairn/") {
-            return rel == ".cairn/config.yaml" || rel == ".cairn/.gitignore";
-        }
-        let ignored = e
-            .path()
-            .parent()
-            .and_then(|dir| std::fs::read_to_string(dir.join(".gitignore")).ok())
-            .is_some_and(|text| {
-                let line = format!("/{}", e.file_name().to_string_lossy());
-                text.lines().any(|l| l == line)
-            });
-        !ignored
-    }) {
+    for entry in walkdir::WalkDir::new(p.path())
+        .into_iter()
+        .filter_entry(|e| {
+            let rel = e.path().strip_prefix(p.path()).unwrap_or(e.path());
+            let rel = rel.to_string_lossy();
+            if rel.starts_with(".cairn/") {
+                return rel == ".cairn/config.yaml" || rel == ".cairn/.gitignore";
+            }
+            let ignored = e
+                .path()
+                .parent()
+                .and_then(|dir| std::fs::read_to_string(dir.join(".gitignore")).ok())
+                .is_some_and(|text| {
+                    let line = format!("/{}", e.file_name().to_string_lossy());
+                    text.lines().any(|l| l == line)
+                });
+            !ignored
+        })
+    {
         let entry = entry.expect("walk");
         let rel = entry.path().strip_prefix(p.path()).expect("inside");
         if entry.file_type().is_file() {
-            c.write(&rel.to_string_lossy(), std::fs::read(entry.path()).expect("read"));
+            c.write(
+                &rel.to_string_lossy(),
+                std::fs::read(entry.path()).expect("read"),
+            );
         }
     }
     std::fs::create_dir_all(c.join(".cairn")).expect("mkdir");
@@ -76,7 +82,11 @@ fn assert_same(a: &Project, b: &Project, rel: &str) {
             let inner = entry.path().strip_prefix(a.path()).expect("inside");
             let theirs = std::fs::read(b.path().join(inner))
                 .unwrap_or_else(|e| panic!("{} missing in the clone: {e}", inner.display()));
-            assert!(theirs == std::fs::read(entry.path()).expect("read"), "{} differs", inner.display());
+            assert!(
+                theirs == std::fs::read(entry.path()).expect("read"),
+                "{} differs",
+                inner.display()
+            );
             n += 1;
         }
     }
@@ -84,7 +94,11 @@ fn assert_same(a: &Project, b: &Project, rel: &str) {
 }
 
 fn store(p: &Project) -> ObjectStore {
-    ObjectStore::at(&p.join(".cairn/cache"), &p.join(".cairn/tmp"), vec![LinkType::Copy])
+    ObjectStore::at(
+        &p.join(".cairn/cache"),
+        &p.join(".cairn/tmp"),
+        vec![LinkType::Copy],
+    )
 }
 
 /// Puts `rel` in the cache and returns its lock record (a file).
@@ -113,7 +127,11 @@ fn locked_stage(p: &Project) -> LockedPath {
         },
     );
     lock.write(&p.join("pipeline.lock")).expect("lock");
-    let ignore = if p.exists(".gitignore") { p.read(".gitignore") } else { String::new() };
+    let ignore = if p.exists(".gitignore") {
+        p.read(".gitignore")
+    } else {
+        String::new()
+    };
     p.write(".gitignore", format!("{ignore}/models\n"));
     out
 }
@@ -138,7 +156,10 @@ fn add_tracks_a_directory_and_a_file() {
     let p = Project::new();
     tracked_data(&p, 3);
     let pointer = p.read("data.cairn");
-    assert!(pointer.contains("path: data") && pointer.contains("nfiles: 4"), "{pointer}");
+    assert!(
+        pointer.contains("path: data") && pointer.contains("nfiles: 4"),
+        "{pointer}"
+    );
     assert!(p.read("model.bin.cairn").contains("size: 300000"));
     assert_eq!(p.read(".gitignore"), "/data\n/model.bin\n");
     // Adding again changes nothing in .gitignore; a nested path gets its own .gitignore.
@@ -154,12 +175,20 @@ fn add_tracks_a_directory_and_a_file() {
 #[test]
 fn add_refuses_missing_outside_and_stage_outs() {
     let p = Project::new();
-    p.cairn(&["add", "nope.csv"]).code(2).stderr_has(&["nope.csv", "no such file"]);
+    p.cairn(&["add", "nope.csv"])
+        .code(2)
+        .stderr_has(&["nope.csv", "no such file"]);
     let outside = tempfile::NamedTempFile::new().expect("tmp");
-    p.cairn(&["add", &outside.path().display().to_string()]).code(2).stderr_has(&["outside the workspace"]);
+    p.cairn(&["add", &outside.path().display().to_string()])
+        .code(2)
+        .stderr_has(&["outside the workspace"]);
     locked_stage(&p);
-    p.cairn(&["add", "models"]).code(2).stderr_has(&["models", "stage 'train'"]);
-    p.cairn(&["add", "models/m.json"]).code(2).stderr_has(&["an out of stage 'train'"]);
+    p.cairn(&["add", "models"])
+        .code(2)
+        .stderr_has(&["models", "stage 'train'"]);
+    p.cairn(&["add", "models/m.json"])
+        .code(2)
+        .stderr_has(&["an out of stage 'train'"]);
     assert!(!p.exists("models.cairn"));
 }
 
@@ -168,22 +197,43 @@ fn add_refuses_missing_outside_and_stage_outs() {
 #[test]
 fn remote_config_commands_and_their_errors() {
     let p = Project::new();
-    p.cairn(&["push"]).code(2).stderr_has(&["no remote is configured", "cairn remote add"]);
-    p.cairn(&["remote", "add", "store", "../elsewhere", "--default"]).ok();
-    p.cairn(&["remote", "add", "store", "/x"]).code(2).stderr_has(&["already exists"]);
-    p.cairn(&["remote", "add", "web", "https://example.com/x"]).code(2).stderr_has(&["not supported"]);
+    p.cairn(&["push"])
+        .code(2)
+        .stderr_has(&["no remote is configured", "cairn remote add"]);
+    p.cairn(&["remote", "add", "store", "../elsewhere", "--default"])
+        .ok();
+    p.cairn(&["remote", "add", "store", "/x"])
+        .code(2)
+        .stderr_has(&["already exists"]);
+    p.cairn(&["remote", "add", "web", "https://example.com/x"])
+        .code(2)
+        .stderr_has(&["not supported"]);
     p.cairn(&["remote", "add", "bad name", "/x"]).code(2);
-    p.cairn(&["remote", "add", "s3", "s3://bucket/pre/fix"]).ok();
+    p.cairn(&["remote", "add", "s3", "s3://bucket/pre/fix"])
+        .ok();
     p.cairn(&["remote", "modify", "s3", "colour", "blue"])
         .code(2)
-        .stderr_has(&["unknown remote setting 'colour'", "endpoint_url", "secret_access_key"]);
-    p.cairn(&["remote", "modify", "ghost", "region", "x"]).code(2).stderr_has(&["no remote named 'ghost'"]);
-    p.cairn(&["remote", "modify", "s3", "region", "eu-west-1"]).ok();
-    p.cairn(&["remote", "modify", "s3", "secret_access_key", "TOPSECRET"]).ok();
+        .stderr_has(&[
+            "unknown remote setting 'colour'",
+            "endpoint_url",
+            "secret_access_key",
+        ]);
+    p.cairn(&["remote", "modify", "ghost", "region", "x"])
+        .code(2)
+        .stderr_has(&["no remote named 'ghost'"]);
+    p.cairn(&["remote", "modify", "s3", "region", "eu-west-1"])
+        .ok();
+    p.cairn(&["remote", "modify", "s3", "secret_access_key", "TOPSECRET"])
+        .ok();
     let list = p.cairn(&["remote", "list"]).ok();
-    assert!(list.stdout.contains("* store") && list.stdout.contains("region=eu-west-1"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("* store") && list.stdout.contains("region=eu-west-1"),
+        "{}",
+        list.stdout
+    );
     assert!(!list.stdout.contains("TOPSECRET"));
-    let json: serde_json::Value = serde_json::from_str(&p.cairn(&["remote", "list", "--json"]).ok().stdout).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&p.cairn(&["remote", "list", "--json"]).ok().stdout).expect("json");
     assert_eq!(json[0]["name"], "s3");
     assert_eq!(json[0]["settings"]["secret_access_key"], "***");
     assert_eq!(json[1]["default"], true);
@@ -192,7 +242,10 @@ fn remote_config_commands_and_their_errors() {
     p.cairn(&["remote", "remove", "s3"]).ok();
     p.cairn(&["remote", "remove", "s3"]).code(2);
     let committed = p.read(".cairn/config.yaml");
-    assert!(!committed.contains("s3") && !committed.contains("remote: s3"), "{committed}");
+    assert!(
+        !committed.contains("s3") && !committed.contains("remote: s3"),
+        "{committed}"
+    );
     assert!(!p.read(".cairn/config.local.yaml").contains("TOPSECRET"));
     // With the default gone and one remote left, that one is used.
     p.cairn(&["push"]).ok().stdout_has(&["remote 'store'"]);
@@ -201,8 +254,18 @@ fn remote_config_commands_and_their_errors() {
 // ---------------------------------------------------------------- folder remote
 
 fn with_folder_remote(p: &Project) -> tempfile::TempDir {
-    let remote = tempfile::Builder::new().prefix("cairn-remote-").tempdir().expect("tmp");
-    p.cairn(&["remote", "add", "store", &remote.path().display().to_string(), "--default"]).ok();
+    let remote = tempfile::Builder::new()
+        .prefix("cairn-remote-")
+        .tempdir()
+        .expect("tmp");
+    p.cairn(&[
+        "remote",
+        "add",
+        "store",
+        &remote.path().display().to_string(),
+        "--default",
+    ])
+    .ok();
     remote
 }
 
@@ -216,15 +279,21 @@ fn folder_round_trip_into_a_fresh_clone() {
     let summary: serde_json::Value = serde_json::from_str(&first.stdout).expect("json");
     // 41 data files + their listing + model + the stage's out.
     assert_eq!(summary["pushed"], 44, "{}", first.stdout);
-    p.cairn(&["push"]).ok().stdout_has(&["pushed 0 objects", "44 already on remote"]);
+    p.cairn(&["push"])
+        .ok()
+        .stdout_has(&["pushed 0 objects", "44 already on remote"]);
 
     let c = clone(&p);
     assert!(!c.exists("data") && !c.exists("models/m.json") && c.exists("data.cairn"));
-    c.cairn(&["pull"]).ok().stdout_has(&["fetched 44 objects", "placed 3 paths"]);
+    c.cairn(&["pull"])
+        .ok()
+        .stdout_has(&["fetched 44 objects", "placed 3 paths"]);
     assert_same(&p, &c, "data");
     assert_same(&p, &c, "model.bin");
     assert_same(&p, &c, "models/m.json");
-    c.cairn(&["pull"]).ok().stdout_has(&["fetched 0 objects", "placed 0 paths"]);
+    c.cairn(&["pull"])
+        .ok()
+        .stdout_has(&["fetched 0 objects", "placed 0 paths"]);
     // A changed workspace file is put back.
     c.write("data/part-0001.bin", "edited");
     c.cairn(&["pull"]).ok().stdout_has(&["placed 1 paths"]);
@@ -237,13 +306,23 @@ fn targets_narrow_what_moves() {
     tracked_data(&p, 2);
     let out = locked_stage(&p);
     let remote = with_folder_remote(&p);
-    p.cairn(&["push", "train"]).ok().stdout_has(&["pushed 1 objects"]);
+    p.cairn(&["push", "train"])
+        .ok()
+        .stdout_has(&["pushed 1 objects"]);
     assert!(remote_object(remote.path(), &out.digest).is_file());
-    p.cairn(&["push", "model.bin.cairn"]).ok().stdout_has(&["pushed 1 objects"]);
-    p.cairn(&["push", "data"]).ok().stdout_has(&["pushed 4 objects"]);
-    p.cairn(&["push", "nothing-here"]).code(2).stderr_has(&["'nothing-here' is neither a stage"]);
+    p.cairn(&["push", "model.bin.cairn"])
+        .ok()
+        .stdout_has(&["pushed 1 objects"]);
+    p.cairn(&["push", "data"])
+        .ok()
+        .stdout_has(&["pushed 4 objects"]);
+    p.cairn(&["push", "nothing-here"])
+        .code(2)
+        .stderr_has(&["'nothing-here' is neither a stage"]);
     let c = clone(&p);
-    c.cairn(&["pull", "model.bin"]).ok().stdout_has(&["placed 1 paths"]);
+    c.cairn(&["pull", "model.bin"])
+        .ok()
+        .stdout_has(&["placed 1 paths"]);
     assert!(c.exists("model.bin") && !c.exists("data"));
 }
 
@@ -258,7 +337,9 @@ fn a_corrupted_remote_object_is_refused_and_nothing_is_placed() {
     std::fs::write(&object, b"not the model").expect("corrupt");
 
     let c = clone(&p);
-    c.cairn(&["pull"]).code(1).stderr_has(&[&digest, "model.bin", "corrupted on the remote"]);
+    c.cairn(&["pull"])
+        .code(1)
+        .stderr_has(&[&digest, "model.bin", "corrupted on the remote"]);
     assert!(!c.exists("model.bin"));
     assert!(!store(&c).contains(&digest));
     // The objects that were fine are kept; repairing the remote lets the pull finish.
@@ -279,7 +360,9 @@ fn an_object_missing_on_the_remote_fails_the_pull() {
     let digest = digest_in_pointer(&p, "model.bin.cairn");
     std::fs::remove_file(remote_object(remote.path(), &digest)).expect("rm");
     let c = clone(&p);
-    c.cairn(&["fetch"]).code(1).stderr_has(&["not on the remote", &digest, "cairn push"]);
+    c.cairn(&["fetch"])
+        .code(1)
+        .stderr_has(&["not on the remote", &digest, "cairn push"]);
 }
 
 #[test]
@@ -289,17 +372,31 @@ fn run_cache_entries_travel_with_run_cache() {
     p.write(".gitignore", "/out\n");
     let out = cache_file(&p, "out/result.txt");
     let key = "a".repeat(64);
-    RunCache::at(&p.join(".cairn/runs")).put(&key, &RunEntry { outs: vec![out.clone()] }).expect("put");
+    RunCache::at(&p.join(".cairn/runs"))
+        .put(
+            &key,
+            &RunEntry {
+                outs: vec![out.clone()],
+            },
+        )
+        .expect("put");
     let remote = with_folder_remote(&p);
     p.cairn(&["push"]).ok().stdout_has(&["pushed 0 objects"]);
-    p.cairn(&["push", "--run-cache"]).ok().stdout_has(&["pushed 1 objects", "1 run-cache entries"]);
+    p.cairn(&["push", "--run-cache"])
+        .ok()
+        .stdout_has(&["pushed 1 objects", "1 run-cache entries"]);
     assert!(remote.path().join("runs/v1").join(&key).is_file());
 
     let c = clone(&p);
-    c.cairn(&["fetch", "--run-cache"]).ok().stdout_has(&["fetched 1 objects", "1 run-cache entries"]);
+    c.cairn(&["fetch", "--run-cache"])
+        .ok()
+        .stdout_has(&["fetched 1 objects", "1 run-cache entries"]);
     assert!(store(&c).contains(&out.digest));
     assert!(RunCache::at(&c.join(".cairn/runs")).get(&key).is_some());
-    assert!(!c.exists("out/result.txt"), "run-cache outs are not placed in the workspace");
+    assert!(
+        !c.exists("out/result.txt"),
+        "run-cache outs are not placed in the workspace"
+    );
 }
 
 // ---------------------------------------------------------------- gc
@@ -316,20 +413,38 @@ fn gc_removes_only_unreferenced_objects() {
     p.write("run/out.txt", "kept by the run-cache\n");
     let run_out = cache_file(&p, "run/out.txt");
     RunCache::at(&p.join(".cairn/runs"))
-        .put(&"b".repeat(64), &RunEntry { outs: vec![run_out.clone()] })
+        .put(
+            &"b".repeat(64),
+            &RunEntry {
+                outs: vec![run_out.clone()],
+            },
+        )
         .expect("put");
     let s = store(&p);
     let before = s.all().expect("all").len();
 
-    p.cairn(&["gc", "--dry"]).ok().stdout_has(&["would remove 1 objects"]);
+    p.cairn(&["gc", "--dry"])
+        .ok()
+        .stdout_has(&["would remove 1 objects"]);
     assert_eq!(s.all().expect("all").len(), before);
     p.cairn(&["gc"]).ok().stdout_has(&["removed 1 objects"]);
     assert!(!s.contains(&kept_model), "the old model is unreferenced");
-    for digest in [&new_model, &out.digest, &run_out.digest, &digest_in_pointer(&p, "data.cairn")] {
+    for digest in [
+        &new_model,
+        &out.digest,
+        &run_out.digest,
+        &digest_in_pointer(&p, "data.cairn"),
+    ] {
         assert!(s.contains(digest), "{digest} was referenced");
     }
-    assert_eq!(s.all().expect("all").len(), before - 1, "every data file is kept");
-    p.cairn(&["gc", "--run-cache"]).ok().stdout_has(&["removed 1 objects", "1 run-cache entries"]);
+    assert_eq!(
+        s.all().expect("all").len(),
+        before - 1,
+        "every data file is kept"
+    );
+    p.cairn(&["gc", "--run-cache"])
+        .ok()
+        .stdout_has(&["removed 1 objects", "1 run-cache entries"]);
     assert!(!s.contains(&run_out.digest));
     assert!(s.contains(&new_model));
 }
@@ -352,9 +467,18 @@ fn s3_cairn(p: &Project, args: &[&str]) -> Output {
 }
 
 fn with_s3_remote(p: &Project, moto: &Moto, bucket: &str) {
-    p.cairn(&["remote", "add", "s3", &format!("s3://{bucket}/team/store"), "--default"]).ok();
-    p.cairn(&["remote", "modify", "s3", "endpoint_url", &moto.endpoint()]).ok();
-    p.cairn(&["remote", "modify", "s3", "region", "us-east-1"]).ok();
+    p.cairn(&[
+        "remote",
+        "add",
+        "s3",
+        &format!("s3://{bucket}/team/store"),
+        "--default",
+    ])
+    .ok();
+    p.cairn(&["remote", "modify", "s3", "endpoint_url", &moto.endpoint()])
+        .ok();
+    p.cairn(&["remote", "modify", "s3", "region", "us-east-1"])
+        .ok();
 }
 
 #[test]
@@ -367,12 +491,22 @@ fn s3_round_trip_with_multipart_and_a_no_op_second_push() {
     p.write("big.bin", bytes(42, 70 << 20));
     p.cairn(&["add", "big.bin"]).ok();
     with_s3_remote(&p, moto, &bucket);
-    s3_cairn(&p, &["push"]).ok().stdout_has(&["pushed 34 objects", "0 already"]);
-    assert!(moto.keys(&bucket).iter().all(|k| k.starts_with("team/store/v1/")));
-    s3_cairn(&p, &["push"]).ok().stdout_has(&["pushed 0 objects", "34 already on remote 's3'"]);
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["pushed 34 objects", "0 already"]);
+    assert!(
+        moto.keys(&bucket)
+            .iter()
+            .all(|k| k.starts_with("team/store/v1/"))
+    );
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["pushed 0 objects", "34 already on remote 's3'"]);
 
     let c = clone(&p);
-    s3_cairn(&c, &["pull", "--jobs", "3"]).ok().stdout_has(&["fetched 34 objects", "placed 3 paths"]);
+    s3_cairn(&c, &["pull", "--jobs", "3"])
+        .ok()
+        .stdout_has(&["fetched 34 objects", "placed 3 paths"]);
     for rel in ["data", "model.bin", "big.bin"] {
         assert_same(&p, &c, rel);
     }
@@ -387,10 +521,16 @@ fn s3_corrupted_object_is_refused_on_pull() {
     with_s3_remote(&p, moto, &bucket);
     s3_cairn(&p, &["push"]).ok();
     let digest = digest_in_pointer(&p, "model.bin.cairn");
-    moto.put(&bucket, &format!("team/store/v1/{}/{}", &digest[..2], &digest[2..]), b"garbage");
+    moto.put(
+        &bucket,
+        &format!("team/store/v1/{}/{}", &digest[..2], &digest[2..]),
+        b"garbage",
+    );
 
     let c = clone(&p);
-    s3_cairn(&c, &["pull"]).code(1).stderr_has(&[&digest, "model.bin", "corrupted on the remote"]);
+    s3_cairn(&c, &["pull"])
+        .code(1)
+        .stderr_has(&[&digest, "model.bin", "corrupted on the remote"]);
     assert!(!c.exists("model.bin"));
     assert!(!store(&c).contains(&digest));
 }
@@ -402,11 +542,22 @@ fn s3_credentials_stay_in_the_local_config() {
     let p = Project::new();
     tracked_data(&p, 1);
     with_s3_remote(&p, moto, &bucket);
-    p.cairn(&["remote", "modify", "s3", "access_key_id", "AKIDLOCALONLY"]).ok();
-    p.cairn(&["remote", "modify", "s3", "secret_access_key", "SECRETLOCALONLY"]).ok();
+    p.cairn(&["remote", "modify", "s3", "access_key_id", "AKIDLOCALONLY"])
+        .ok();
+    p.cairn(&[
+        "remote",
+        "modify",
+        "s3",
+        "secret_access_key",
+        "SECRETLOCALONLY",
+    ])
+    .ok();
     let committed = p.read(".cairn/config.yaml");
     assert!(!committed.contains("LOCALONLY"), "{committed}");
-    assert!(p.read(".cairn/config.local.yaml").contains("SECRETLOCALONLY"));
+    assert!(
+        p.read(".cairn/config.local.yaml")
+            .contains("SECRETLOCALONLY")
+    );
     assert!(p.read(".cairn/.gitignore").contains("/config.local.yaml"));
     // The push works with only those credentials (none in the environment).
     let mut cmd = p.command(&["push"]);
@@ -447,13 +598,18 @@ fn s3_server_stopped_mid_push_fails_clearly_and_a_rerun_completes() {
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("remote 's3'") && stderr.contains("uploads failed"), "{stderr}");
+    assert!(
+        stderr.contains("remote 's3'") && stderr.contains("uploads failed"),
+        "{stderr}"
+    );
     assert!(stderr.contains("run `cairn push` again"), "{stderr}");
 
     // moto keeps objects in memory: the restarted server is empty, and the rerun sends all.
     let moto = Moto::start(port);
     moto.create_bucket(bucket);
-    s3_cairn(&p, &["push"]).ok().stdout_has(&["pushed 1503 objects"]);
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["pushed 1503 objects"]);
     let c = clone(&p);
     s3_cairn(&c, &["pull"]).ok();
     assert_same(&p, &c, "data");

@@ -22,9 +22,9 @@ pub fn add(args: &AddArgs) -> Result<ExitCode> {
     for path in &args.paths {
         let rel = checked_path(&ws, &cwd, path, &lock)?;
         let abs = ws.root.join(&rel);
-        let hashed = hasher
-            .hash(&rel)?
-            .ok_or_else(|| Error::Usage(format!("{}: no such file or directory", path.display())))?;
+        let hashed = hasher.hash(&rel)?.ok_or_else(|| {
+            Error::Usage(format!("{}: no such file or directory", path.display()))
+        })?;
         store.insert_path(&abs, &hashed)?;
         let name = abs
             .file_name()
@@ -36,7 +36,9 @@ pub fn add(args: &AddArgs) -> Result<ExitCode> {
         }
         .write(&pointer_path)?;
         ignore(super::parent_of(&abs), &name)?;
-        let files = hashed.nfiles().map_or(String::new(), |n| format!("{n} files, "));
+        let files = hashed
+            .nfiles()
+            .map_or(String::new(), |n| format!("{n} files, "));
         println!(
             "added {rel} ({files}{}) → {rel}{SUFFIX}",
             super::transfer::mib(hashed.size)
@@ -50,7 +52,10 @@ pub fn add(args: &AddArgs) -> Result<ExitCode> {
 fn checked_path(ws: &Workspace, cwd: &Path, path: &Path, lock: &Lock) -> Result<String> {
     let abs = cwd.join(path);
     if std::fs::symlink_metadata(&abs).is_err() {
-        return Err(Error::Usage(format!("{}: no such file or directory", path.display())));
+        return Err(Error::Usage(format!(
+            "{}: no such file or directory",
+            path.display()
+        )));
     }
     // Resolve the folder (not the path itself) so that `..` and symlinked parents are followed.
     let parent = std::fs::canonicalize(super::parent_of(&abs)).at(&abs)?;
@@ -70,10 +75,14 @@ fn checked_path(ws: &Workspace, cwd: &Path, path: &Path, lock: &Lock) -> Result<
         .to_string_lossy()
         .replace('\\', "/");
     if rel.is_empty() {
-        return Err(Error::Usage("the workspace root itself cannot be tracked; name a file or folder in it".into()));
+        return Err(Error::Usage(
+            "the workspace root itself cannot be tracked; name a file or folder in it".into(),
+        ));
     }
     if rel.split('/').next() == Some(DOT_DIR) || rel.ends_with(SUFFIX) {
-        return Err(Error::Usage(format!("{rel}: cairn's own files cannot be tracked")));
+        return Err(Error::Usage(format!(
+            "{rel}: cairn's own files cannot be tracked"
+        )));
     }
     for (stage, locked) in &lock.stages {
         for out in &locked.outs {

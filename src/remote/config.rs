@@ -67,7 +67,11 @@ fn parse_url(url: &str, root: &Path) -> std::result::Result<Location, String> {
 }
 
 fn config_path(ws: &Workspace, local: bool) -> PathBuf {
-    ws.dot().join(if local { "config.local.yaml" } else { "config.yaml" })
+    ws.dot().join(if local {
+        "config.local.yaml"
+    } else {
+        "config.yaml"
+    })
 }
 
 /// The name of the remote to use: `--remote`, else the default, else the only one.
@@ -82,7 +86,9 @@ pub fn resolve_name(config: &Config, wanted: Option<&str>, file: &Path) -> Resul
         if !config.remotes.contains_key(name) {
             return Err(Error::invalid(
                 file,
-                format!("the default remote '{name}' is not configured; run `cairn remote default NAME`"),
+                format!(
+                    "the default remote '{name}' is not configured; run `cairn remote default NAME`"
+                ),
             ));
         }
         return Ok(name.clone());
@@ -105,7 +111,11 @@ fn unknown_remote(config: &Config, name: &str, file: &Path) -> Error {
         file,
         format!(
             "no remote named '{name}' (configured: {}); add it with `cairn remote add {name} URL`",
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         ),
     )
 }
@@ -158,7 +168,8 @@ pub fn open(ws: &Workspace, wanted: Option<&str>) -> Result<OpenRemote> {
 
 /// `cairn remote …`.
 pub fn remote_command(cmd: &RemoteCommand) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Failed(format!("current directory: {e}")))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::Failed(format!("current directory: {e}")))?;
     let ws = Workspace::find(&cwd)?;
     let _lock = ws.lock("remote")?;
     match cmd {
@@ -193,7 +204,11 @@ pub fn remote_command(cmd: &RemoteCommand) -> Result<ExitCode> {
 
 fn add(ws: &Workspace, name: &str, url: &str, default: bool, local: bool) -> Result<()> {
     let path = config_path(ws, local);
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
         return Err(Error::Usage(format!(
             "remote name '{name}': use letters, digits, '-', '_' and '.'"
         )));
@@ -201,7 +216,9 @@ fn add(ws: &Workspace, name: &str, url: &str, default: bool, local: bool) -> Res
     if ws.config()?.remotes.contains_key(name) {
         return Err(Error::invalid(
             &path,
-            format!("remote '{name}' already exists; change it with `cairn remote modify {name} url URL`"),
+            format!(
+                "remote '{name}' already exists; change it with `cairn remote modify {name} url URL`"
+            ),
         ));
     }
     parse_url(url, &ws.root).map_err(Error::Usage)?;
@@ -231,7 +248,11 @@ fn list(ws: &Workspace, json: bool) -> Result<()> {
         r.settings
             .iter()
             .map(|(k, v)| {
-                let v = if SECRET_KEYS.contains(&k.as_str()) { "***".to_string() } else { v.clone() };
+                let v = if SECRET_KEYS.contains(&k.as_str()) {
+                    "***".to_string()
+                } else {
+                    v.clone()
+                };
                 (k.clone(), v)
             })
             .collect()
@@ -254,7 +275,11 @@ fn list(ws: &Workspace, json: bool) -> Result<()> {
     }
     let width = config.remotes.keys().map(String::len).max().unwrap_or(0);
     for (name, r) in &config.remotes {
-        let mark = if default.as_deref() == Some(name.as_str()) { "*" } else { " " };
+        let mark = if default.as_deref() == Some(name.as_str()) {
+            "*"
+        } else {
+            " "
+        };
         let extra: Vec<String> = shown(r).iter().map(|(k, v)| format!("{k}={v}")).collect();
         let line = format!("{mark} {name:width$}  {}  {}", r.url, extra.join(" "));
         println!("{}", line.trim_end());
@@ -334,14 +359,26 @@ mod tests {
         let root = Path::new("/ws");
         assert_eq!(
             parse_url("s3://b/p/q/", root),
-            Ok(Location::S3 { bucket: "b".into(), prefix: "p/q".into() })
+            Ok(Location::S3 {
+                bucket: "b".into(),
+                prefix: "p/q".into()
+            })
         );
         assert_eq!(
             parse_url("s3://b", root),
-            Ok(Location::S3 { bucket: "b".into(), prefix: String::new() })
+            Ok(Location::S3 {
+                bucket: "b".into(),
+                prefix: String::new()
+            })
         );
-        assert_eq!(parse_url("../r", root), Ok(Location::Folder(PathBuf::from("/ws/../r"))));
-        assert_eq!(parse_url("/abs", root), Ok(Location::Folder(PathBuf::from("/abs"))));
+        assert_eq!(
+            parse_url("../r", root),
+            Ok(Location::Folder(PathBuf::from("/ws/../r")))
+        );
+        assert_eq!(
+            parse_url("/abs", root),
+            Ok(Location::Folder(PathBuf::from("/abs")))
+        );
         assert!(parse_url("s3:///x", root).is_err());
         assert!(parse_url("gs://b", root).is_err());
     }

@@ -42,7 +42,8 @@ const SHOWN_FAILURES: usize = 5;
 
 /// The workspace around the current directory, and that directory.
 fn here() -> Result<(Workspace, PathBuf)> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Failed(format!("current directory: {e}")))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::Failed(format!("current directory: {e}")))?;
     Ok((Workspace::find(&cwd)?, cwd))
 }
 
@@ -58,7 +59,12 @@ fn remote_error(remote: &OpenRemote, message: String) -> Error {
 }
 
 fn first_few(items: &[String]) -> String {
-    let mut text = items.iter().take(SHOWN_FAILURES).cloned().collect::<Vec<_>>().join("\n  ");
+    let mut text = items
+        .iter()
+        .take(SHOWN_FAILURES)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n  ");
     if items.len() > SHOWN_FAILURES {
         text.push_str(&format!("\n  … and {} more", items.len() - SHOWN_FAILURES));
     }
@@ -86,8 +92,12 @@ fn check(remote: &OpenRemote, outcome: &Outcome, verb: &str, retry: &str) -> Res
 }
 
 fn list_on(remote: &OpenRemote, prefix: &str) -> Result<Vec<String>> {
-    with_retries(|| remote.store.list(prefix))
-        .map_err(|f| remote_error(remote, format!("{f}; check the URL, endpoint and credentials")))
+    with_retries(|| remote.store.list(prefix)).map_err(|f| {
+        remote_error(
+            remote,
+            format!("{f}; check the URL, endpoint and credentials"),
+        )
+    })
 }
 
 fn local_failure(e: Error) -> Failure {
@@ -130,7 +140,12 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
         remote.store.put(&job.key, &store.path(&job.digest))?;
         Ok(job.size)
     });
-    check(&remote, &outcome, "uploads", "run `cairn push` again: objects already sent are not sent again")?;
+    check(
+        &remote,
+        &outcome,
+        "uploads",
+        "run `cairn push` again: objects already sent are not sent again",
+    )?;
 
     let mut entries_pushed = 0;
     if args.run_cache {
@@ -153,7 +168,12 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
             remote.store.put(&job.key, &runs.path(name))?;
             Ok(0)
         });
-        check(&remote, &entries, "uploads", "run `cairn push --run-cache` again")?;
+        check(
+            &remote,
+            &entries,
+            "uploads",
+            "run `cairn push --run-cache` again",
+        )?;
         entries_pushed = entries.done;
     }
 
@@ -161,7 +181,10 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
         eprintln!("warning: not in the cache, not pushed: {line}");
     }
     if absent.len() > SHOWN_FAILURES {
-        eprintln!("warning: … and {} more not in the cache", absent.len() - SHOWN_FAILURES);
+        eprintln!(
+            "warning: … and {} more not in the cache",
+            absent.len() - SHOWN_FAILURES
+        );
     }
     if args.json {
         println!(
@@ -190,7 +213,6 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-
 
 /// What a fetch did.
 #[derive(Debug, Default)]
@@ -231,14 +253,22 @@ fn fetch_into_cache(
                 size: n.size,
             })
             .collect();
-        let outcome = transfer::run(&jobs, threads, "fetching", |job| download(&store, remote, job));
-        check(remote, &outcome, "downloads", "run the command again: objects already fetched are kept")?;
+        let outcome = transfer::run(&jobs, threads, "fetching", |job| {
+            download(&store, remote, job)
+        });
+        check(
+            remote,
+            &outcome,
+            "downloads",
+            "run the command again: objects already fetched are kept",
+        )?;
         report.objects += outcome.done;
         report.bytes += outcome.bytes;
         report.not_on_remote.extend(outcome.not_found);
     }
     let (needed, _) = refs::expand(&store, tracked)?;
-    report.already = (needed.len() as u64).saturating_sub(report.objects + report.not_on_remote.len() as u64);
+    report.already =
+        (needed.len() as u64).saturating_sub(report.objects + report.not_on_remote.len() as u64);
     Ok(report)
 }
 
@@ -281,12 +311,17 @@ fn fetch_run_entries(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Res
         let name = job.key.rsplit('/').next().unwrap_or_default();
         let staged = store.temp_file().map_err(local_failure)?;
         remote.store.get(&job.key, staged.path())?;
-        let text = std::fs::read_to_string(staged.path()).map_err(|e| local_failure(Error::Io {
-            path: staged.path().to_path_buf(),
-            source: e,
-        }))?;
+        let text = std::fs::read_to_string(staged.path()).map_err(|e| {
+            local_failure(Error::Io {
+                path: staged.path().to_path_buf(),
+                source: e,
+            })
+        })?;
         let entry: RunEntry = serde_yaml::from_str(&text).map_err(|e| {
-            Failure::new(FailureKind::Permanent, format!("not a run-cache entry ({e}); refused"))
+            Failure::new(
+                FailureKind::Permanent,
+                format!("not a run-cache entry ({e}); refused"),
+            )
         })?;
         runs.put(name, &entry).map_err(local_failure)?;
         Ok(0)
@@ -295,7 +330,13 @@ fn fetch_run_entries(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Res
     Ok(outcome.done)
 }
 
-fn fetch_summary(remote: &OpenRemote, report: &Fetched, run_cache: bool, json: bool, placed: Option<u64>) {
+fn fetch_summary(
+    remote: &OpenRemote,
+    report: &Fetched,
+    run_cache: bool,
+    json: bool,
+    placed: Option<u64>,
+) {
     if json {
         println!(
             "{}",
@@ -347,7 +388,13 @@ pub fn fetch(args: &TransferArgs) -> Result<ExitCode> {
     let (ws, cwd) = here()?;
     let remote = config::open(&ws, args.remote.as_deref())?;
     let mut tracked = refs::tracked(&ws, &args.targets, &cwd)?;
-    let report = fetch_into_cache(&ws, &remote, &mut tracked, args.run_cache, threads(args, &remote))?;
+    let report = fetch_into_cache(
+        &ws,
+        &remote,
+        &mut tracked,
+        args.run_cache,
+        threads(args, &remote),
+    )?;
     require_all(&remote, &report)?;
     fetch_summary(&remote, &report, args.run_cache, args.json, None);
     Ok(ExitCode::SUCCESS)
@@ -358,10 +405,20 @@ pub fn pull(args: &TransferArgs) -> Result<ExitCode> {
     let (ws, cwd) = here()?;
     let remote = config::open(&ws, args.remote.as_deref())?;
     let mut tracked = refs::tracked(&ws, &args.targets, &cwd)?;
-    let report = fetch_into_cache(&ws, &remote, &mut tracked, args.run_cache, threads(args, &remote))?;
+    let report = fetch_into_cache(
+        &ws,
+        &remote,
+        &mut tracked,
+        args.run_cache,
+        threads(args, &remote),
+    )?;
     require_all(&remote, &report)?;
     let _lock = ws.lock("pull")?;
-    let outs: Vec<LockedPath> = tracked.into_iter().filter(|t| !t.run_cache_only).map(|t| t.out).collect();
+    let outs: Vec<LockedPath> = tracked
+        .into_iter()
+        .filter(|t| !t.run_cache_only)
+        .map(|t| t.out)
+        .collect();
     let placed = checkout_all(&ws, &outs)?;
     fetch_summary(&remote, &report, args.run_cache, args.json, Some(placed));
     Ok(ExitCode::SUCCESS)

@@ -46,7 +46,8 @@ pub fn tracked(ws: &Workspace, targets: &[String], cwd: &Path) -> Result<Vec<Tra
         })
     };
     if targets.is_empty() {
-        let mut all: Vec<Tracked> = wrap(lock.stages.values().flat_map(|s| s.outs.clone()).collect()).collect();
+        let mut all: Vec<Tracked> =
+            wrap(lock.stages.values().flat_map(|s| s.outs.clone()).collect()).collect();
         all.extend(wrap(pointers.iter().flat_map(pointer_outs).collect()));
         return Ok(all);
     }
@@ -57,7 +58,11 @@ pub fn tracked(ws: &Workspace, targets: &[String], cwd: &Path) -> Result<Vec<Tra
             continue;
         }
         let rel = workspace_relative(ws, cwd, target)?;
-        let pointer_rel = if rel.ends_with(SUFFIX) { rel.clone() } else { format!("{rel}{SUFFIX}") };
+        let pointer_rel = if rel.ends_with(SUFFIX) {
+            rel.clone()
+        } else {
+            format!("{rel}{SUFFIX}")
+        };
         match pointers.iter().find(|(p, _)| *p == pointer_rel) {
             Some(found) => picked.extend(wrap(pointer_outs(found))),
             None => {
@@ -74,7 +79,11 @@ pub fn tracked(ws: &Workspace, targets: &[String], cwd: &Path) -> Result<Vec<Tra
 pub fn workspace_relative(ws: &Workspace, cwd: &Path, target: &str) -> Result<String> {
     let abs = cwd.join(target);
     let rel = abs.strip_prefix(&ws.root).map_err(|_| {
-        Error::Usage(format!("{}: outside the workspace {}", abs.display(), ws.root.display()))
+        Error::Usage(format!(
+            "{}: outside the workspace {}",
+            abs.display(),
+            ws.root.display()
+        ))
     })?;
     normalize_relative(&rel.to_string_lossy()).map_err(|m| Error::Usage(format!("{target}: {m}")))
 }

@@ -99,7 +99,13 @@ impl S3Remote {
         result
     }
 
-    async fn put_parts(&self, full: &str, src: &Path, size: u64, upload_id: &str) -> RemoteResult<()> {
+    async fn put_parts(
+        &self,
+        full: &str,
+        src: &Path,
+        size: u64,
+        upload_id: &str,
+    ) -> RemoteResult<()> {
         let part_size = PART_SIZE.max(size.div_ceil(9_000));
         let mut parts = Vec::new();
         let mut offset = 0;
@@ -113,7 +119,10 @@ impl S3Remote {
                 .build()
                 .await
                 .map_err(|e| {
-                    Failure::new(FailureKind::Permanent, format!("reading {}: {e}", src.display()))
+                    Failure::new(
+                        FailureKind::Permanent,
+                        format!("reading {}: {e}", src.display()),
+                    )
                 })?;
             let part = self
                 .client
@@ -142,7 +151,11 @@ impl S3Remote {
             .bucket(&self.bucket)
             .key(full)
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| classify(&format!("completing the upload of {full}"), e))?;
@@ -256,7 +269,10 @@ impl Remote for S3Remote {
                 return self.put_multipart(&full, src, size).await;
             }
             let body = ByteStream::from_path(src).await.map_err(|e| {
-                Failure::new(FailureKind::Permanent, format!("reading {}: {e}", src.display()))
+                Failure::new(
+                    FailureKind::Permanent,
+                    format!("reading {}: {e}", src.display()),
+                )
             })?;
             self.client
                 .put_object()
@@ -284,7 +300,10 @@ impl Remote for S3Remote {
                 .await
                 .map_err(|e| classify(&what, e))?;
             let local = |e: std::io::Error| {
-                Failure::new(FailureKind::Permanent, format!("writing {}: {e}", dest.display()))
+                Failure::new(
+                    FailureKind::Permanent,
+                    format!("writing {}: {e}", dest.display()),
+                )
             };
             let mut file = std::io::BufWriter::with_capacity(
                 1 << 20,

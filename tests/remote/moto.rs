@@ -22,9 +22,12 @@ fn moto_server() -> PathBuf {
     let path = std::env::var_os("CAIRN_MOTO_SERVER")
         .map(PathBuf::from)
         .or_else(|| {
-            let venv = std::env::var_os("CAIRN_MOTO_VENV").map(PathBuf::from).or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cairn/moto-venv-5.2.5"))
-            })?;
+            let venv = std::env::var_os("CAIRN_MOTO_VENV")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME")
+                        .map(|h| PathBuf::from(h).join(".cache/cairn/moto-venv-5.2.5"))
+                })?;
             Some(venv.join("bin/moto_server"))
         })
         .unwrap_or_default();
@@ -75,7 +78,11 @@ impl Moto {
             .read_line(&mut line)
             .expect("moto pid");
         let pid = line.trim().parse().expect("moto pid");
-        let moto = Moto { port, pid, watchdog };
+        let moto = Moto {
+            port,
+            pid,
+            watchdog,
+        };
         let start = Instant::now();
         while moto.request("GET", "/", b"").is_none() {
             assert!(
@@ -95,7 +102,9 @@ impl Moto {
 
     /// Stops the server at once.
     pub fn kill(&mut self) {
-        let _ = Command::new("kill").args(["-9", &self.pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-9", &self.pid.to_string()])
+            .status();
         let _ = self.watchdog.wait();
     }
 
@@ -117,7 +126,9 @@ impl Moto {
         stream.read_to_end(&mut response).ok()?;
         let text = String::from_utf8_lossy(&response).into_owned();
         let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let body = text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, b)| b.to_string());
         Some((status, body))
     }
 
@@ -132,13 +143,17 @@ impl Moto {
 
     /// Creates bucket `name`.
     pub fn create_bucket(&self, name: &str) {
-        let (status, body) = self.request("PUT", &format!("/{name}"), b"").expect("moto answers");
+        let (status, body) = self
+            .request("PUT", &format!("/{name}"), b"")
+            .expect("moto answers");
         assert_eq!(status, 200, "creating bucket {name}: {body}");
     }
 
     /// Writes `body` under `key`, as a damaged or foreign upload would.
     pub fn put(&self, bucket: &str, key: &str, body: &[u8]) {
-        let (status, text) = self.request("PUT", &format!("/{bucket}/{key}"), body).expect("moto answers");
+        let (status, text) = self
+            .request("PUT", &format!("/{bucket}/{key}"), body)
+            .expect("moto answers");
         assert_eq!(status, 200, "putting {key}: {text}");
     }
 
