@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod cache;
 pub mod cli;
 pub mod error;
+pub mod gitignore;
 pub mod hash;
 pub mod lock;
 pub mod ml;

@@ -89,12 +89,18 @@ impl Lock {
     /// Parses lock text read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Lock> {
         let lock: Lock = serde_yaml::from_str(text).map_err(|e| {
-            Error::invalid(path, format!("{e}; restore it from git or delete it and run `cairn repro`"))
+            Error::invalid(
+                path,
+                format!("{e}; restore it from git or delete it and run `cairn repro`"),
+            )
         })?;
         if lock.schema != SCHEMA {
             return Err(Error::invalid(
                 path,
-                format!("schema '{}' is not '{SCHEMA}'; this cairn cannot read it", lock.schema),
+                format!(
+                    "schema '{}' is not '{SCHEMA}'; this cairn cannot read it",
+                    lock.schema
+                ),
             ));
         }
         Ok(lock)

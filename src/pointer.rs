@@ -24,7 +24,10 @@ impl Pointer {
     pub fn read(path: &Path) -> Result<Pointer> {
         let text = std::fs::read_to_string(path).at(path)?;
         serde_yaml::from_str(&text).map_err(|e| {
-            Error::invalid(path, format!("{e}; restore it from git or run `cairn add` again"))
+            Error::invalid(
+                path,
+                format!("{e}; restore it from git or run `cairn add` again"),
+            )
         })
     }
 
@@ -59,7 +62,9 @@ impl Pointer {
             });
         for entry in walker {
             let entry = entry.map_err(|e| Error::Failed(e.to_string()))?;
-            if !entry.file_type().is_file() || !entry.file_name().to_string_lossy().ends_with(SUFFIX) {
+            if !entry.file_type().is_file()
+                || !entry.file_name().to_string_lossy().ends_with(SUFFIX)
+            {
                 continue;
             }
             let rel = relative(root, entry.path())?;

@@ -237,7 +237,11 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(e).at(path),
         };
-        if text.trim().lines().all(|l| l.trim_start().starts_with('#') || l.trim().is_empty()) {
+        if text
+            .trim()
+            .lines()
+            .all(|l| l.trim_start().starts_with('#') || l.trim().is_empty())
+        {
             return Ok(Config::default());
         }
         serde_yaml::from_str(&text).map_err(|e| Error::invalid(path, e.to_string()))

@@ -27,14 +27,22 @@ impl Output {
     /// Asserts exit code 0 and returns self.
     #[track_caller]
     pub fn ok(self) -> Output {
-        assert_eq!(self.code, 0, "expected success\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Asserts the exit code and returns self.
     #[track_caller]
     pub fn code(self, code: i32) -> Output {
-        assert_eq!(self.code, code, "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -42,7 +50,11 @@ impl Output {
     #[track_caller]
     pub fn stderr_has(self, parts: &[&str]) -> Output {
         for p in parts {
-            assert!(self.stderr.contains(p), "stderr lacks {p:?}:\n{}", self.stderr);
+            assert!(
+                self.stderr.contains(p),
+                "stderr lacks {p:?}:\n{}",
+                self.stderr
+            );
         }
         self
     }
@@ -51,7 +63,11 @@ impl Output {
     #[track_caller]
     pub fn stdout_has(self, parts: &[&str]) -> Output {
         for p in parts {
-            assert!(self.stdout.contains(p), "stdout lacks {p:?}:\n{}", self.stdout);
+            assert!(
+                self.stdout.contains(p),
+                "stdout lacks {p:?}:\n{}",
+                self.stdout
+            );
         }
         self
     }
@@ -61,7 +77,10 @@ impl Project {
     /// An empty folder, not yet a workspace.
     pub fn bare() -> Project {
         Project {
-            dir: tempfile::Builder::new().prefix("cairn-test-").tempdir().expect("tempdir"),
+            dir: tempfile::Builder::new()
+                .prefix("cairn-test-")
+                .tempdir()
+                .expect("tempdir"),
         }
     }
 

@@ -12,5 +12,7 @@ fn init_creates_the_workspace_and_is_idempotent() {
 #[test]
 fn commands_outside_a_workspace_say_so() {
     let p = Project::bare();
-    p.cairn(&["status"]).code(2).stderr_has(&["no cairn workspace", "cairn init"]);
+    p.cairn(&["status"])
+        .code(2)
+        .stderr_has(&["no cairn workspace", "cairn init"]);
 }

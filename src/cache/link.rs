@@ -27,7 +27,9 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
     let parent = dest.parent().unwrap_or(Path::new("."));
     let tmp = parent.join(format!(
         ".{}.cairn-tmp-{}",
-        dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        dest.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let _ = fs::remove_file(&tmp);
@@ -45,8 +47,9 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
                 }
                 Ok(())
             }
-            LinkType::Reflink => verify(object, digest)
-                .and_then(|()| reflink_copy::reflink(object, &tmp).at(&tmp)),
+            LinkType::Reflink => {
+                verify(object, digest).and_then(|()| reflink_copy::reflink(object, &tmp).at(&tmp))
+            }
             LinkType::Hardlink => {
                 verify(object, digest).and_then(|()| fs::hard_link(object, &tmp).at(&tmp))
             }

@@ -183,14 +183,24 @@ impl ObjectStore {
 
     /// Makes the directory `dest` hold exactly what manifest `digest` lists. `current` is what
     /// it holds now (if it is a directory), so only files that differ are placed.
-    pub fn checkout_dir(&self, digest: &str, dest: &Path, current: Option<&Manifest>) -> Result<()> {
+    pub fn checkout_dir(
+        &self,
+        digest: &str,
+        dest: &Path,
+        current: Option<&Manifest>,
+    ) -> Result<()> {
         let wanted = self.manifest(digest)?;
         if dest.exists() && !dest.is_dir() {
             fs::remove_file(dest).at(dest)?;
         }
         fs::create_dir_all(dest).at(dest)?;
         let have: std::collections::HashMap<&str, &str> = current
-            .map(|m| m.entries.iter().map(|e| (e.path.as_str(), e.digest.as_str())).collect())
+            .map(|m| {
+                m.entries
+                    .iter()
+                    .map(|e| (e.path.as_str(), e.digest.as_str()))
+                    .collect()
+            })
             .unwrap_or_default();
         {
             use rayon::prelude::*;

@@ -131,12 +131,17 @@ impl Hasher {
 
     fn hash_dir(&self, rel: &str, abs: &Path) -> Result<PathDigest> {
         let mut files: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
-        for entry in walkdir::WalkDir::new(abs).follow_links(true).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(abs)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(abs).to_path_buf();
                 Error::Io {
                     path,
-                    source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("walk failed")),
+                    source: e
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("walk failed")),
                 }
             })?;
             if entry.file_type().is_dir() {
@@ -144,7 +149,9 @@ impl Hasher {
             }
             let meta = entry.metadata().map_err(|e| Error::Io {
                 path: entry.path().to_path_buf(),
-                source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("stat failed")),
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("stat failed")),
             })?;
             let inner = entry
                 .path()

@@ -48,7 +48,8 @@ impl StateTable {
                 ) else {
                     continue;
                 };
-                let (Ok(size), Ok(mtime_ns), Ok(inode)) = (size.parse(), mtime.parse(), inode.parse())
+                let (Ok(size), Ok(mtime_ns), Ok(inode)) =
+                    (size.parse(), mtime.parse(), inode.parse())
                 else {
                     continue;
                 };
@@ -109,7 +110,11 @@ impl StateTable {
         let mut text = String::with_capacity(rows.len() * 120);
         for (rel, e) in rows {
             use std::fmt::Write;
-            let _ = writeln!(text, "{} {} {} {} {}", e.digest, e.size, e.mtime_ns, e.inode, rel);
+            let _ = writeln!(
+                text,
+                "{} {} {} {} {}",
+                e.digest, e.size, e.mtime_ns, e.inode, rel
+            );
         }
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).at(dir)?;

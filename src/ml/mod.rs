@@ -4,11 +4,15 @@ pub mod model;
 
 use std::process::ExitCode;
 
-use crate::cli::{EvaluateArgs, MetricsCommand, ParamsCommand, PreprocessArgs, SelectArgs, TrainArgs};
+use crate::cli::{
+    EvaluateArgs, MetricsCommand, ParamsCommand, PreprocessArgs, SelectArgs, TrainArgs,
+};
 use crate::error::{Error, Result};
 
 fn todo(what: &str) -> Result<ExitCode> {
-    Err(Error::Failed(format!("`cairn {what}` is not implemented yet")))
+    Err(Error::Failed(format!(
+        "`cairn {what}` is not implemented yet"
+    )))
 }
 
 /// `cairn preprocess`.

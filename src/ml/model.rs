@@ -135,7 +135,9 @@ impl Model {
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(Error::data(
                 path,
-                format!("not a cairn model (no \"format\": \"{FORMAT}\" field); train one with `cairn train`"),
+                format!(
+                    "not a cairn model (no \"format\": \"{FORMAT}\" field); train one with `cairn train`"
+                ),
             ));
         }
         let version = value.get("format_version").and_then(|v| v.as_u64());
@@ -187,14 +189,24 @@ impl Model {
             Scaler::None => {}
             Scaler::Standard { mean: a, std: b } | Scaler::MinMax { min: a, max: b } => {
                 if a.len() != n || b.len() != n {
-                    return Err(format!("scaler has {} / {} values for {n} features", a.len(), b.len()));
+                    return Err(format!(
+                        "scaler has {} / {} values for {n} features",
+                        a.len(),
+                        b.len()
+                    ));
                 }
             }
         }
         match &self.predictor {
-            Predictor::Linear { weights, intercepts } => {
+            Predictor::Linear {
+                weights,
+                intercepts,
+            } => {
                 if weights.len() != outputs || intercepts.len() != outputs {
-                    return Err(format!("linear model has {} rows for {outputs} outputs", weights.len()));
+                    return Err(format!(
+                        "linear model has {} rows for {outputs} outputs",
+                        weights.len()
+                    ));
                 }
                 if weights.iter().any(|w| w.len() != n) {
                     return Err(format!("a weight row does not have {n} values"));
@@ -221,7 +233,10 @@ impl Model {
         assert_eq!(x.len(), self.features.len(), "feature count");
         let scaled = self.scale(x);
         let out = match &self.predictor {
-            Predictor::Linear { weights, intercepts } => {
+            Predictor::Linear {
+                weights,
+                intercepts,
+            } => {
                 let scores: Vec<f64> = weights
                     .iter()
                     .zip(intercepts)
@@ -254,7 +269,9 @@ impl Model {
                 let (class, p) = out
                     .iter()
                     .enumerate()
-                    .fold((0, f64::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best });
+                    .fold((0, f64::NEG_INFINITY), |best, (i, &p)| {
+                        if p > best.1 { (i, p) } else { best }
+                    });
                 Prediction {
                     class: Some(class),
                     probabilities: out,
@@ -276,7 +293,13 @@ impl Model {
             Scaler::MinMax { min, max } => x
                 .iter()
                 .zip(min.iter().zip(max))
-                .map(|(x, (lo, hi))| if hi > lo { (x - lo) / (hi - lo) } else { x - lo })
+                .map(|(x, (lo, hi))| {
+                    if hi > lo {
+                        (x - lo) / (hi - lo)
+                    } else {
+                        x - lo
+                    }
+                })
                 .collect(),
         }
     }
@@ -289,18 +312,32 @@ impl Tree {
         }
         for (i, node) in self.nodes.iter().enumerate() {
             match node {
-                Node::Split { feature, left, right, .. } => {
+                Node::Split {
+                    feature,
+                    left,
+                    right,
+                    ..
+                } => {
                     if *feature >= features {
-                        return Err(format!("tree node {i} splits on feature {feature} of {features}"));
+                        return Err(format!(
+                            "tree node {i} splits on feature {feature} of {features}"
+                        ));
                     }
                     // Children must come after their parent: no cycles, so a walk always ends.
-                    if *left <= i || *right <= i || *left >= self.nodes.len() || *right >= self.nodes.len() {
+                    if *left <= i
+                        || *right <= i
+                        || *left >= self.nodes.len()
+                        || *right >= self.nodes.len()
+                    {
                         return Err(format!("tree node {i} has invalid children"));
                     }
                 }
                 Node::Leaf { value } => {
                     if value.len() != outputs {
-                        return Err(format!("tree leaf {i} has {} values for {outputs} outputs", value.len()));
+                        return Err(format!(
+                            "tree leaf {i} has {} values for {outputs} outputs",
+                            value.len()
+                        ));
                     }
                 }
             }
@@ -313,8 +350,17 @@ impl Tree {
         let mut i = 0;
         loop {
             match &self.nodes[i] {
-                Node::Split { feature, threshold, left, right } => {
-                    i = if x[*feature] <= *threshold { *left } else { *right };
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                } => {
+                    i = if x[*feature] <= *threshold {
+                        *left
+                    } else {
+                        *right
+                    };
                 }
                 Node::Leaf { value } => return value,
             }

@@ -1,5 +1,204 @@
 //! pipeline.yaml and params.yaml: parse, template, validate, build the DAG.
 
+mod definition;
+mod expand;
+mod graph;
+pub mod params;
+pub mod template;
+
+use std::path::{Path, PathBuf};
+
+pub use expand::DEFAULT_PARAMS;
+pub use graph::{Graph, overlaps};
+pub use params::Params;
+
+use crate::error::{Error, IoContext, Result};
+use crate::workspace::Workspace;
+use definition::{PipelineFile, VarsEntry};
+use template::Context;
+
+/// The validated pipeline: concrete stages in file order, their graph, and the params files they
+/// read.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// `pipeline.yaml`.
+    pub file: PathBuf,
+    /// Concrete stages (foreach/matrix expanded), in file order.
+    pub stages: Vec<Stage>,
+    /// Which stage feeds which.
+    pub graph: Graph,
+    /// Params files the stages track, loaded.
+    pub params: Params,
+}
+
+impl Pipeline {
+    /// Reads, templates and validates `pipeline.yaml` of the workspace. Every problem is
+    /// [`Error::Invalid`] naming the file, the stage and what is wrong.
+    pub fn load(ws: &Workspace) -> Result<Pipeline> {
+        let file = ws.pipeline_path();
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::invalid(
+                    &file,
+                    "does not exist; write the stages there (see `cairn --help` and DESIGN.md)",
+                ));
+            }
+            Err(e) => return Err(e).at(&file),
+        };
+        Pipeline::parse(ws, &file, &text)
+    }
+
+    /// Parses pipeline text as if read from `file` in the workspace.
+    pub fn parse(ws: &Workspace, file: &Path, text: &str) -> Result<Pipeline> {
+        let invalid = |m: String| Error::invalid(file, m);
+        let def: PipelineFile = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+
+        // Variables: params.yaml (as DVC loads it), then `vars:` entries in order.
+        let mut params = Params::default();
+        let mut ctx = Context::default();
+        if let Some(serde_yaml::Value::Mapping(m)) = params.load(&ws.root, DEFAULT_PARAMS)? {
+            ctx.extend(m);
+        }
+        add_vars(ws, &mut params, &mut ctx, &def.vars)
+            .map_err(|m| invalid(format!("vars: {m}")))?;
+
+        let mut stages = Vec::new();
+        for (name, stage_def) in &def.stages {
+            let mut stage_ctx = ctx.clone();
+            add_vars(ws, &mut params, &mut stage_ctx, &stage_def.vars)
+                .map_err(|m| invalid(format!("stage '{name}': vars: {m}")))?;
+            stages.extend(expand::expand(name, stage_def, &stage_ctx).map_err(invalid)?);
+        }
+        if stages.is_empty() {
+            return Err(invalid("no stages under 'stages:'".into()));
+        }
+
+        // Every tracked param must exist.
+        for stage in &stages {
+            for p in &stage.params {
+                if params.load(&ws.root, &p.file)?.is_none() {
+                    return Err(invalid(format!(
+                        "stage '{}': params file '{}' does not exist",
+                        stage.name, p.file
+                    )));
+                }
+                if params.get(&p.file, &p.key).is_none() {
+                    return Err(invalid(format!(
+                        "stage '{}': param '{}' is not in {}; add it there or remove it from the stage's params",
+                        stage.name, p.key, p.file
+                    )));
+                }
+            }
+        }
+        let graph = Graph::build(&stages).map_err(invalid)?;
+        Ok(Pipeline {
+            file: file.to_path_buf(),
+            stages,
+            graph,
+            params,
+        })
+    }
+
+    /// Index of the stage called `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+
+    /// The stages to work on, in topological order: `targets` (stage names, or a foreach group's
+    /// name for all its items) with their upstream unless `single`, and their downstream if asked.
+    /// No targets means every stage.
+    pub fn select(&self, targets: &[String], single: bool, downstream: bool) -> Result<Vec<usize>> {
+        let mut chosen = vec![false; self.stages.len()];
+        if targets.is_empty() {
+            chosen.iter_mut().for_each(|c| *c = true);
+        }
+        for target in targets {
+            let group = format!("{target}@");
+            let hits: Vec<usize> = (0..self.stages.len())
+                .filter(|&i| {
+                    self.stages[i].name == *target || self.stages[i].name.starts_with(&group)
+                })
+                .collect();
+            if hits.is_empty() {
+                let names: Vec<&str> = self.stages.iter().map(|s| s.name.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "no stage '{target}' in {}; stages are: {}",
+                    self.file.display(),
+                    names.join(", ")
+                )));
+            }
+            for i in hits {
+                chosen[i] = true;
+                if !single {
+                    self.graph
+                        .ancestors(i)
+                        .into_iter()
+                        .for_each(|a| chosen[a] = true);
+                }
+                if downstream {
+                    self.graph
+                        .descendants(i)
+                        .into_iter()
+                        .for_each(|d| chosen[d] = true);
+                }
+            }
+        }
+        Ok(self
+            .graph
+            .order()
+            .iter()
+            .copied()
+            .filter(|&i| chosen[i])
+            .collect())
+    }
+
+    /// The value of a tracked param now.
+    pub fn param_value(&self, p: &ParamRef) -> Option<&serde_yaml::Value> {
+        self.params.get(&p.file, &p.key)
+    }
+}
+
+/// Adds `vars:` entries to the context: files (whole, or `file:key1,key2`) or inline mappings.
+fn add_vars(
+    ws: &Workspace,
+    params: &mut Params,
+    ctx: &mut Context,
+    vars: &[VarsEntry],
+) -> std::result::Result<(), String> {
+    for entry in vars {
+        match entry {
+            VarsEntry::Inline(m) => ctx.extend(m),
+            VarsEntry::File(spec) => {
+                let (file, keys) = match spec.split_once(':') {
+                    Some((f, k)) => (f, Some(k)),
+                    None => (spec.as_str(), None),
+                };
+                let rel = crate::workspace::normalize_relative(file)?;
+                let value = params
+                    .load(&ws.root, &rel)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("file '{rel}' does not exist"))?;
+                let serde_yaml::Value::Mapping(m) = value else {
+                    return Err(format!("'{rel}' is not a mapping"));
+                };
+                match keys {
+                    None => ctx.extend(m),
+                    Some(keys) => {
+                        for key in keys.split(',').map(str::trim) {
+                            let v = m
+                                .get(key)
+                                .ok_or_else(|| format!("'{key}' is not in '{rel}'"))?;
+                            ctx.set(key, v.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A stage after templating and validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {

@@ -45,7 +45,11 @@ impl RunCache {
         }
         inputs.outs.sort_by(|a, b| a.path.cmp(&b.path));
         inputs.deps.sort_by(|a, b| a.path.cmp(&b.path));
-        crate::hash::digest_bytes(serde_json::to_string(&inputs).unwrap_or_default().as_bytes())
+        crate::hash::digest_bytes(
+            serde_json::to_string(&inputs)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
     }
 
     /// Where the entry for `key` lives.

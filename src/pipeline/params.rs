@@ -1,0 +1,108 @@
+//! Params files (`params.yaml` and others a stage names): loaded once, looked up by dotted key,
+//! compared by value — so reformatting a file, or writing `1.0` as `1.00`, changes nothing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_yaml::Value;
+
+use crate::error::{Error, IoContext, Result};
+
+/// Parsed params files by workspace-relative path.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    files: BTreeMap<String, Value>,
+}
+
+impl Params {
+    /// Loads `rel` (once) from the workspace at `root`. A missing file is `Ok(None)`.
+    pub fn load(&mut self, root: &Path, rel: &str) -> Result<Option<&Value>> {
+        if !self.files.contains_key(rel) {
+            let path = root.join(rel);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e).at(&path),
+            };
+            let value: Value = if text.trim().is_empty() {
+                Value::Mapping(Default::default())
+            } else {
+                serde_yaml::from_str(&text).map_err(|e| Error::invalid(&path, e.to_string()))?
+            };
+            if !matches!(value, Value::Mapping(_)) {
+                return Err(Error::invalid(
+                    &path,
+                    "a params file must be a mapping of names to values",
+                ));
+            }
+            self.files.insert(rel.to_string(), value);
+        }
+        Ok(self.files.get(rel))
+    }
+
+    /// The value at dotted `key` of an already loaded file (`""` is the whole file).
+    pub fn get(&self, file: &str, key: &str) -> Option<&Value> {
+        let mut value = self.files.get(file)?;
+        if key.is_empty() {
+            return Some(value);
+        }
+        for part in key.split('.') {
+            value = match value {
+                Value::Mapping(m) => m.get(part)?,
+                Value::Sequence(s) => s.get(part.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(value)
+    }
+}
+
+/// Whether two param values are the same value: numbers compare numerically, mappings by key
+/// regardless of order.
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y || (x.is_nan() && y.is_nan()),
+            _ => x == y,
+        },
+        (Value::Sequence(x), Value::Sequence(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_value(a, b))
+        }
+        (Value::Mapping(x), Value::Mapping(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        (Value::Tagged(x), Value::Tagged(y)) => x.tag == y.tag && same_value(&x.value, &y.value),
+        _ => a == b,
+    }
+}
+
+/// Short one-line text of a value, for status and diff tables.
+pub fn show(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        other => serde_json::to_string(other).unwrap_or_else(|_| "?".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Value {
+        serde_yaml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn values_compare_by_value_not_text() {
+        assert!(same_value(&v("1.0"), &v("1.00")));
+        assert!(same_value(&v("1"), &v("1.0")));
+        assert!(same_value(&v("{a: 1, b: 2}"), &v("{b: 2, a: 1}")));
+        assert!(!same_value(&v("{a: 1}"), &v("{a: 2}")));
+        assert!(!same_value(&v("'1'"), &v("1")));
+    }
+}

@@ -1,0 +1,275 @@
+//! Why a stage is stale, as DESIGN.md fixes it: no lock entry; cmd changed; a dep's digest
+//! changed; a param's value changed; an out missing or different from the lock; an upstream
+//! stage stale. Also what the stage's inputs are now, to record or to key the run-cache.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::hash::{Hasher, PathDigest};
+use crate::lock::{LockedPath, LockedStage};
+use crate::pipeline::params::{same_value, show};
+use crate::pipeline::{Pipeline, Stage};
+
+/// One reason a stage must run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    /// The lock has no entry for it.
+    NeverRun,
+    /// `always_changed: true`.
+    AlwaysChanged,
+    /// Its command text changed.
+    CmdChanged,
+    /// A dep was added to or removed from its list.
+    DepsListChanged {
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    /// A dep's content changed.
+    DepModified { path: String },
+    /// A dep does not exist.
+    DepMissing { path: String },
+    /// A tracked param's value changed (or appeared, or went away).
+    ParamChanged {
+        file: String,
+        key: String,
+        old: Option<String>,
+        new: Option<String>,
+    },
+    /// The list of declared outs changed.
+    OutsListChanged,
+    /// An out does not exist.
+    OutMissing { path: String },
+    /// An out's content differs from the lock.
+    OutModified { path: String },
+    /// A stage it depends on is stale.
+    UpstreamStale { stage: String },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NeverRun => write!(f, "never run"),
+            Reason::AlwaysChanged => write!(f, "always changed"),
+            Reason::CmdChanged => write!(f, "cmd changed"),
+            Reason::DepsListChanged { added, removed } => {
+                write!(f, "deps changed:")?;
+                for a in added {
+                    write!(f, " +{a}")?;
+                }
+                for r in removed {
+                    write!(f, " -{r}")?;
+                }
+                Ok(())
+            }
+            Reason::DepModified { path } => write!(f, "dep {path} changed"),
+            Reason::DepMissing { path } => write!(f, "dep {path} missing"),
+            Reason::ParamChanged {
+                file,
+                key,
+                old,
+                new,
+            } => {
+                let file = if file == crate::pipeline::DEFAULT_PARAMS {
+                    String::new()
+                } else {
+                    format!("{file}:")
+                };
+                match (old, new) {
+                    (Some(o), Some(n)) => write!(f, "param {file}{key} {o} → {n}"),
+                    (None, Some(n)) => write!(f, "param {file}{key} added ({n})"),
+                    (Some(o), None) => write!(f, "param {file}{key} removed (was {o})"),
+                    (None, None) => write!(f, "param {file}{key} changed"),
+                }
+            }
+            Reason::OutsListChanged => write!(f, "outs changed"),
+            Reason::OutMissing { path } => write!(f, "out {path} missing"),
+            Reason::OutModified { path } => write!(f, "out {path} modified"),
+            Reason::UpstreamStale { stage } => write!(f, "upstream {stage} stale"),
+        }
+    }
+}
+
+/// A stage's inputs as they are now, and its outs on disk.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// cmd, deps (existing ones) and params now; `outs` lists the declared paths with empty digests.
+    pub inputs: LockedStage,
+    /// Each declared out as hashed now (None when missing), in declaration order.
+    pub outs: Vec<(String, Option<PathDigest>)>,
+}
+
+/// Looks at `stage` now and says why it is stale compared with its lock entry (empty: up to
+/// date). Upstream staleness is the caller's business.
+pub fn check(
+    stage: &Stage,
+    pipeline: &Pipeline,
+    locked: Option<&LockedStage>,
+    hasher: &Hasher,
+) -> Result<(Vec<Reason>, Observed)> {
+    let mut reasons = Vec::new();
+    let mut deps = Vec::new();
+    for dep in &stage.deps {
+        match hasher.hash(dep)? {
+            Some(h) => deps.push(LockedPath::new(dep, &h)),
+            None => reasons.push(Reason::DepMissing { path: dep.clone() }),
+        }
+    }
+    let mut params: BTreeMap<String, BTreeMap<String, serde_yaml::Value>> = BTreeMap::new();
+    for p in &stage.params {
+        if let Some(v) = pipeline.param_value(p) {
+            params
+                .entry(p.file.clone())
+                .or_default()
+                .insert(p.key.clone(), v.clone());
+        }
+    }
+    let mut outs = Vec::new();
+    for out in &stage.outs {
+        outs.push((out.path.clone(), hasher.hash(&out.path)?));
+    }
+    let inputs = LockedStage {
+        cmd: stage.cmd.clone(),
+        deps,
+        params,
+        outs: stage
+            .outs
+            .iter()
+            .map(|o| LockedPath {
+                path: o.path.clone(),
+                digest: String::new(),
+                size: 0,
+                nfiles: None,
+            })
+            .collect(),
+    };
+    let observed = Observed { inputs, outs };
+    if stage.frozen {
+        return Ok((Vec::new(), observed));
+    }
+    if stage.always_changed {
+        reasons.push(Reason::AlwaysChanged);
+    }
+    let Some(locked) = locked else {
+        reasons.insert(0, Reason::NeverRun);
+        return Ok((reasons, observed));
+    };
+    if locked.cmd != stage.cmd {
+        reasons.push(Reason::CmdChanged);
+    }
+    compare_deps(&observed.inputs.deps, stage, locked, &mut reasons);
+    compare_params(&observed.inputs.params, locked, &mut reasons);
+    compare_outs(&observed.outs, locked, &mut reasons);
+    Ok((reasons, observed))
+}
+
+fn compare_deps(
+    now: &[LockedPath],
+    stage: &Stage,
+    locked: &LockedStage,
+    reasons: &mut Vec<Reason>,
+) {
+    let added: Vec<String> = stage
+        .deps
+        .iter()
+        .filter(|d| !locked.deps.iter().any(|l| &l.path == *d))
+        .cloned()
+        .collect();
+    let removed: Vec<String> = locked
+        .deps
+        .iter()
+        .filter(|l| !stage.deps.contains(&l.path))
+        .map(|l| l.path.clone())
+        .collect();
+    if !added.is_empty() || !removed.is_empty() {
+        reasons.push(Reason::DepsListChanged { added, removed });
+    }
+    for dep in now {
+        if locked
+            .deps
+            .iter()
+            .any(|l| l.path == dep.path && l.digest != dep.digest)
+        {
+            reasons.push(Reason::DepModified {
+                path: dep.path.clone(),
+            });
+        }
+    }
+}
+
+fn compare_params(
+    now: &BTreeMap<String, BTreeMap<String, serde_yaml::Value>>,
+    locked: &LockedStage,
+    reasons: &mut Vec<Reason>,
+) {
+    let empty = BTreeMap::new();
+    let files: std::collections::BTreeSet<&String> =
+        now.keys().chain(locked.params.keys()).collect();
+    for file in files {
+        let a = locked.params.get(file).unwrap_or(&empty);
+        let b = now.get(file).unwrap_or(&empty);
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for key in keys {
+            diff_value(file, key, a.get(key), b.get(key), reasons);
+        }
+    }
+}
+
+/// Reports a changed param; when a whole section changed, names the keys inside it that did.
+fn diff_value(
+    file: &str,
+    key: &str,
+    old: Option<&serde_yaml::Value>,
+    new: Option<&serde_yaml::Value>,
+    reasons: &mut Vec<Reason>,
+) {
+    use serde_yaml::Value;
+    match (old, new) {
+        (Some(o), Some(n)) if same_value(o, n) => {}
+        (Some(Value::Mapping(o)), Some(Value::Mapping(n))) => {
+            let keys: std::collections::BTreeSet<String> =
+                o.keys().chain(n.keys()).map(show).collect();
+            for k in keys {
+                let sub = format!("{key}.{k}");
+                diff_value(file, &sub, o.get(k.as_str()), n.get(k.as_str()), reasons);
+            }
+        }
+        (old, new) => reasons.push(Reason::ParamChanged {
+            file: file.to_string(),
+            key: key.to_string(),
+            old: old.map(show),
+            new: new.map(show),
+        }),
+    }
+}
+
+fn compare_outs(
+    now: &[(String, Option<PathDigest>)],
+    locked: &LockedStage,
+    reasons: &mut Vec<Reason>,
+) {
+    let mut declared: Vec<&str> = now.iter().map(|(p, _)| p.as_str()).collect();
+    let mut recorded: Vec<&str> = locked.outs.iter().map(|o| o.path.as_str()).collect();
+    declared.sort_unstable();
+    recorded.sort_unstable();
+    if declared != recorded {
+        reasons.push(Reason::OutsListChanged);
+    }
+    for (path, hashed) in now {
+        match hashed {
+            None => reasons.push(Reason::OutMissing { path: path.clone() }),
+            Some(h) => {
+                if locked
+                    .outs
+                    .iter()
+                    .any(|l| &l.path == path && l.digest != h.digest)
+                {
+                    reasons.push(Reason::OutModified { path: path.clone() });
+                }
+            }
+        }
+    }
+}
