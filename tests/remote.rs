@@ -6,7 +6,7 @@ mod moto;
 use std::path::Path;
 
 use cairn::cache::{LinkType, ObjectStore};
-use cairn::lock::{Lock, LockedPath, LockedStage};
+use cairn::lock::{Lock, LockedPath};
 use cairn::repro::run_cache::{RunCache, RunEntry};
 
 use crate::support::{Output, Project, run};
@@ -113,27 +113,23 @@ fn cache_file(p: &Project, rel: &str) -> LockedPath {
     }
 }
 
-/// A pipeline.lock with one stage `train` whose out is `models/m.json`, as repro would leave it.
+/// A pipeline with one stage `train` run by `cairn repro`: a cached out folder `models` and an
+/// uncached metrics file. Returns the lock record of `models`.
 fn locked_stage(p: &Project) -> LockedPath {
-    p.write("models/m.json", "{\"weights\": [1, 2, 3]}\n");
-    let out = cache_file(p, "models/m.json");
-    let mut lock = Lock::empty();
-    lock.stages.insert(
-        "train".into(),
-        LockedStage {
-            cmd: vec!["cairn train".into()],
-            outs: vec![out.clone()],
-            ..LockedStage::default()
-        },
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  train:\n    cmd: mkdir -p models && echo weights > models/m.json \
+         && echo 0.9 > metrics.json\n    outs: [models]\n    metrics:\n      \
+         - metrics.json: {cache: false}\n",
     );
-    lock.write(&p.join("pipeline.lock")).expect("lock");
-    let ignore = if p.exists(".gitignore") {
-        p.read(".gitignore")
-    } else {
-        String::new()
-    };
-    p.write(".gitignore", format!("{ignore}/models\n"));
-    out
+    p.cairn(&["repro"]).ok();
+    let lock = Lock::read(&p.join("pipeline.lock")).expect("lock");
+    lock.stages["train"]
+        .outs
+        .iter()
+        .find(|o| o.path == "models")
+        .expect("models in the lock")
+        .clone()
 }
 
 /// The object file of `digest` inside a folder remote.
@@ -277,23 +273,29 @@ fn folder_round_trip_into_a_fresh_clone() {
     let _remote = with_folder_remote(&p);
     let first = p.cairn(&["push", "--json"]).ok();
     let summary: serde_json::Value = serde_json::from_str(&first.stdout).expect("json");
-    // 41 data files + their listing + model + the stage's out.
-    assert_eq!(summary["pushed"], 44, "{}", first.stdout);
+    // 41 data files + their listing + model + the stage's out folder (a listing and a file);
+    // not metrics.json, which is `cache: false`.
+    assert_eq!(summary["pushed"], 45, "{}", first.stdout);
     p.cairn(&["push"])
         .ok()
-        .stdout_has(&["pushed 0 objects", "44 already on remote"]);
+        .stdout_has(&["pushed 0 objects", "45 already on remote"]);
 
     let c = clone(&p);
-    assert!(!c.exists("data") && !c.exists("models/m.json") && c.exists("data.cairn"));
+    assert!(!c.exists("data") && !c.exists("models") && c.exists("data.cairn"));
     c.cairn(&["pull"])
         .ok()
-        .stdout_has(&["fetched 44 objects", "placed 3 paths"]);
+        .stdout_has(&["fetched 45 objects", "placed 3 paths"]);
     assert_same(&p, &c, "data");
     assert_same(&p, &c, "model.bin");
-    assert_same(&p, &c, "models/m.json");
+    assert_same(&p, &c, "models");
     c.cairn(&["pull"])
         .ok()
         .stdout_has(&["fetched 0 objects", "placed 0 paths"]);
+    // The clone is up to date: nothing is stale and nothing reruns.
+    c.cairn(&["status", "--check"]).ok();
+    c.cairn(&["repro"]).ok();
+    assert_eq!(c.read("pipeline.lock"), p.read("pipeline.lock"));
+    assert_same(&p, &c, "models");
     // A changed workspace file is put back.
     c.write("data/part-0001.bin", "edited");
     c.cairn(&["pull"]).ok().stdout_has(&["placed 1 paths"]);
@@ -308,7 +310,7 @@ fn targets_narrow_what_moves() {
     let remote = with_folder_remote(&p);
     p.cairn(&["push", "train"])
         .ok()
-        .stdout_has(&["pushed 1 objects"]);
+        .stdout_has(&["pushed 2 objects"]);
     assert!(remote_object(remote.path(), &out.digest).is_file());
     p.cairn(&["push", "model.bin.cairn"])
         .ok()

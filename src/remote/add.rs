@@ -9,6 +9,7 @@ use crate::cli::AddArgs;
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{Hasher, StateTable};
 use crate::lock::{Lock, LockedPath};
+use crate::pipeline::Pipeline;
 use crate::pointer::{Pointer, SUFFIX};
 use crate::workspace::{DOT_DIR, Workspace};
 
@@ -17,10 +18,10 @@ pub fn add(args: &AddArgs) -> Result<ExitCode> {
     let (ws, cwd) = super::here()?;
     let _lock = ws.lock("add")?;
     let store = ObjectStore::open(&ws)?;
-    let lock = Lock::read(&ws.lock_path())?;
+    let stage_outs = stage_outs(&ws)?;
     let hasher = Hasher::new(&ws.root, StateTable::load(&ws.state_path()));
     for path in &args.paths {
-        let rel = checked_path(&ws, &cwd, path, &lock)?;
+        let rel = checked_path(&ws, &cwd, path, &stage_outs)?;
         let abs = ws.root.join(&rel);
         let hashed = hasher.hash(&rel)?.ok_or_else(|| {
             Error::Usage(format!("{}: no such file or directory", path.display()))
@@ -35,7 +36,7 @@ pub fn add(args: &AddArgs) -> Result<ExitCode> {
             outs: vec![LockedPath::new(&name, &hashed)],
         }
         .write(&pointer_path)?;
-        ignore(super::parent_of(&abs), &name)?;
+        crate::gitignore::ignore(&ws.root, &rel)?;
         let files = hashed
             .nfiles()
             .map_or(String::new(), |n| format!("{n} files, "));
@@ -49,7 +50,12 @@ pub fn add(args: &AddArgs) -> Result<ExitCode> {
 }
 
 /// `path` (relative to `cwd`) as a workspace-relative path cairn may track with a pointer file.
-fn checked_path(ws: &Workspace, cwd: &Path, path: &Path, lock: &Lock) -> Result<String> {
+fn checked_path(
+    ws: &Workspace,
+    cwd: &Path,
+    path: &Path,
+    stage_outs: &[(String, String)],
+) -> Result<String> {
     let abs = cwd.join(path);
     if std::fs::symlink_metadata(&abs).is_err() {
         return Err(Error::Usage(format!(
@@ -58,7 +64,7 @@ fn checked_path(ws: &Workspace, cwd: &Path, path: &Path, lock: &Lock) -> Result<
         )));
     }
     // Resolve the folder (not the path itself) so that `..` and symlinked parents are followed.
-    let parent = std::fs::canonicalize(super::parent_of(&abs)).at(&abs)?;
+    let parent = std::fs::canonicalize(abs.parent().unwrap_or(Path::new(""))).at(&abs)?;
     let full = match abs.file_name() {
         Some(name) if name != ".." && name != "." => parent.join(name),
         _ => std::fs::canonicalize(&abs).at(&abs)?,
@@ -84,36 +90,31 @@ fn checked_path(ws: &Workspace, cwd: &Path, path: &Path, lock: &Lock) -> Result<
             "{rel}: cairn's own files cannot be tracked"
         )));
     }
-    for (stage, locked) in &lock.stages {
-        for out in &locked.outs {
-            let overlaps = out.path == rel
-                || rel.starts_with(&format!("{}/", out.path))
-                || out.path.starts_with(&format!("{rel}/"));
-            if overlaps {
-                return Err(Error::Usage(format!(
-                    "{rel}: overlaps '{}', an out of stage '{stage}', which pipeline.lock already tracks; \
-                     remove it from the stage's outs first",
-                    out.path
-                )));
-            }
+    for (stage, out) in stage_outs {
+        let overlaps = *out == rel
+            || rel.starts_with(&format!("{out}/"))
+            || out.starts_with(&format!("{rel}/"));
+        if overlaps {
+            return Err(Error::Usage(format!(
+                "{rel}: overlaps '{out}', an out of stage '{stage}', which the pipeline already \
+                 tracks; remove it from the stage's outs first"
+            )));
         }
     }
     Ok(rel)
 }
 
-/// Adds `/name` to the `.gitignore` in `dir`, unless it is there.
-fn ignore(dir: &Path, name: &str) -> Result<()> {
-    let path = dir.join(".gitignore");
-    let text = super::read_or_empty(&path)?;
-    let line = format!("/{name}");
-    if text.lines().any(|l| l.trim() == line) {
-        return Ok(());
+/// (stage, out path) for every out of `pipeline.yaml` and of `pipeline.lock`.
+fn stage_outs(ws: &Workspace) -> Result<Vec<(String, String)>> {
+    let mut outs: Vec<(String, String)> = Lock::read(&ws.lock_path())?
+        .stages
+        .into_iter()
+        .flat_map(|(name, s)| s.outs.into_iter().map(move |o| (name.clone(), o.path)))
+        .collect();
+    if ws.pipeline_path().exists() {
+        for stage in Pipeline::load(ws)?.stages {
+            outs.extend(stage.outs.into_iter().map(|o| (stage.name.clone(), o.path)));
+        }
     }
-    let mut new = text;
-    if !new.is_empty() && !new.ends_with('\n') {
-        new.push('\n');
-    }
-    new.push_str(&line);
-    new.push('\n');
-    crate::atomic::write(&path, new.as_bytes())
+    Ok(outs)
 }

@@ -17,7 +17,7 @@ pub fn gc(args: &GcArgs) -> Result<ExitCode> {
     let (ws, _) = super::here()?;
     let _lock = ws.lock("gc")?;
     let store = ObjectStore::open(&ws)?;
-    let mut tracked = super::refs::tracked(&ws, &[], &ws.root)?;
+    let mut tracked = super::refs::select(&ws, &[], &ws.root)?.tracked;
     if !args.run_cache {
         tracked.extend(super::refs::run_cache_tracked(&ws)?);
     }

@@ -21,20 +21,19 @@ pub use config::remote_command;
 pub use gc::gc;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cache::ObjectStore;
 use crate::cli::TransferArgs;
-use crate::error::{Error, IoContext, Result};
-use crate::hash::{Hasher, StateTable};
+use crate::error::{Error, Result};
 use crate::lock::LockedPath;
+use crate::repro::checkout_workspace;
 use crate::repro::run_cache::{RunCache, RunEntry};
 use crate::workspace::Workspace;
 
 use backend::{Failure, FailureKind, digest_of_key, object_key, objects_prefix, runs_prefix};
 use config::OpenRemote;
-use refs::Tracked;
 use transfer::{Job, Outcome, mib, with_retries};
 
 /// How many failures an error message lists before "and N more".
@@ -109,7 +108,7 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
     let (ws, cwd) = here()?;
     let remote = config::open(&ws, args.remote.as_deref())?;
     let store = ObjectStore::open(&ws)?;
-    let mut tracked = refs::tracked(&ws, &args.targets, &cwd)?;
+    let mut tracked = refs::select(&ws, &args.targets, &cwd)?.tracked;
     if args.run_cache {
         tracked.extend(refs::run_cache_tracked(&ws)?);
     }
@@ -229,7 +228,7 @@ struct Fetched {
 fn fetch_into_cache(
     ws: &Workspace,
     remote: &OpenRemote,
-    tracked: &mut Vec<Tracked>,
+    tracked: &mut Vec<LockedPath>,
     run_cache: bool,
     threads: usize,
 ) -> Result<Fetched> {
@@ -387,7 +386,7 @@ fn require_all(remote: &OpenRemote, report: &Fetched) -> Result<()> {
 pub fn fetch(args: &TransferArgs) -> Result<ExitCode> {
     let (ws, cwd) = here()?;
     let remote = config::open(&ws, args.remote.as_deref())?;
-    let mut tracked = refs::tracked(&ws, &args.targets, &cwd)?;
+    let mut tracked = refs::select(&ws, &args.targets, &cwd)?.tracked;
     let report = fetch_into_cache(
         &ws,
         &remote,
@@ -404,7 +403,8 @@ pub fn fetch(args: &TransferArgs) -> Result<ExitCode> {
 pub fn pull(args: &TransferArgs) -> Result<ExitCode> {
     let (ws, cwd) = here()?;
     let remote = config::open(&ws, args.remote.as_deref())?;
-    let mut tracked = refs::tracked(&ws, &args.targets, &cwd)?;
+    let selection = refs::select(&ws, &args.targets, &cwd)?;
+    let mut tracked = selection.tracked;
     let report = fetch_into_cache(
         &ws,
         &remote,
@@ -414,12 +414,9 @@ pub fn pull(args: &TransferArgs) -> Result<ExitCode> {
     )?;
     require_all(&remote, &report)?;
     let _lock = ws.lock("pull")?;
-    let outs: Vec<LockedPath> = tracked
-        .into_iter()
-        .filter(|t| !t.run_cache_only)
-        .map(|t| t.out)
-        .collect();
-    let placed = checkout_all(&ws, &outs)?;
+    let placed = checkout_workspace(&ws, &selection.checkout_targets)?
+        .restored
+        .len() as u64;
     fetch_summary(&remote, &report, args.run_cache, args.json, Some(placed));
     Ok(ExitCode::SUCCESS)
 }
@@ -429,7 +426,7 @@ pub fn pull(args: &TransferArgs) -> Result<ExitCode> {
 /// not have are only reported: the stages that need them will run.
 pub fn fetch_for_repro(ws: &Workspace) -> Result<()> {
     let remote = config::open(ws, None)?;
-    let mut tracked = refs::tracked(ws, &[], &ws.root)?;
+    let mut tracked = refs::select(ws, &[], &ws.root)?.tracked;
     let threads = remote.default_jobs;
     let report = fetch_into_cache(ws, &remote, &mut tracked, true, threads)?;
     if !report.not_on_remote.is_empty() {
@@ -447,42 +444,4 @@ pub fn fetch_for_repro(ws: &Workspace) -> Result<()> {
         remote.name
     );
     Ok(())
-}
-
-/// Makes each of `outs` in the workspace match its digest, placing only files that differ;
-/// returns how many paths were changed. (Used by `pull` until `repro::checkout` takes over.)
-pub fn checkout_all(ws: &Workspace, outs: &[LockedPath]) -> Result<u64> {
-    let store = ObjectStore::open(ws)?;
-    let hasher = Hasher::new(&ws.root, StateTable::load(&ws.state_path())).quiet();
-    let mut placed = 0;
-    for out in outs {
-        let dest = ws.root.join(&out.path);
-        let current = hasher.hash(&out.path)?;
-        if current.as_ref().map(|c| c.digest.as_str()) == Some(out.digest.as_str()) {
-            continue;
-        }
-        if out.is_dir() {
-            let manifest = current.and_then(|c| c.manifest);
-            store.checkout_dir(&out.digest, &dest, manifest.as_ref())?;
-        } else {
-            store.checkout_file(&out.digest, &dest)?;
-        }
-        placed += 1;
-    }
-    hasher.save_state()?;
-    Ok(placed)
-}
-
-/// The folder `path` is in (for messages and .gitignore files).
-fn parent_of(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new(""))
-}
-
-/// Reads a small text file, empty when missing.
-fn read_or_empty(path: &Path) -> Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(e).at(path),
-    }
 }

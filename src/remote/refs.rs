@@ -9,18 +9,10 @@ use std::path::Path;
 use crate::cache::ObjectStore;
 use crate::error::{Error, Result};
 use crate::lock::{Lock, LockedPath};
+use crate::pipeline::Pipeline;
 use crate::pointer::{Pointer, SUFFIX};
 use crate::repro::run_cache::RunCache;
 use crate::workspace::{Workspace, normalize_relative};
-
-/// A tracked path and where it is recorded.
-#[derive(Debug, Clone)]
-pub struct Tracked {
-    /// The path (workspace-relative) with its digest.
-    pub out: LockedPath,
-    /// True when it comes from a run-cache entry only: it is not placed in the workspace.
-    pub run_cache_only: bool,
-}
 
 /// One object to move, and the first workspace path that wants it (for messages).
 #[derive(Debug, Clone)]
@@ -33,28 +25,67 @@ pub struct Needed {
     pub size: u64,
 }
 
-/// Every path the lock and the pointer files track, narrowed to `targets` (stage names, pointer
-/// files or the paths they track, relative to `cwd`). Unknown targets are an error.
-pub fn tracked(ws: &Workspace, targets: &[String], cwd: &Path) -> Result<Vec<Tracked>> {
+/// What a set of targets selects.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// The tracked paths (workspace-relative) with their digests.
+    pub tracked: Vec<LockedPath>,
+    /// The same targets as `checkout` takes them: stage names, workspace-relative pointer files.
+    pub checkout_targets: Vec<String>,
+}
+
+/// The cached outs `pipeline.lock` records for each stage. With a `pipeline.yaml`, only its
+/// stages' outs that are cached (`cache: false` outs live in git, not in the cache).
+fn locked_outs(ws: &Workspace) -> Result<BTreeMap<String, Vec<LockedPath>>> {
     let lock = Lock::read(&ws.lock_path())?;
+    if !ws.pipeline_path().exists() {
+        return Ok(lock
+            .stages
+            .into_iter()
+            .map(|(name, s)| (name, s.outs))
+            .collect());
+    }
+    let pipeline = Pipeline::load(ws)?;
+    let mut outs = BTreeMap::new();
+    for stage in &pipeline.stages {
+        let Some(locked) = lock.stages.get(&stage.name) else {
+            continue;
+        };
+        let cached = locked
+            .outs
+            .iter()
+            .filter(|o| stage.outs.iter().any(|out| out.path == o.path && out.cache))
+            .cloned()
+            .collect();
+        outs.insert(stage.name.clone(), cached);
+    }
+    Ok(outs)
+}
+
+/// Every path the lock and the pointer files track, narrowed to `targets`: stage names (or a
+/// foreach group's name), pointer files or the paths they track, relative to `cwd`. Unknown
+/// targets are an error.
+pub fn select(ws: &Workspace, targets: &[String], cwd: &Path) -> Result<Selection> {
+    let stages = locked_outs(ws)?;
     let pointers = Pointer::find_all(&ws.root)?;
     let pointer_outs = |(rel, p): &(String, Pointer)| p.workspace_outs(rel);
-    let wrap = |outs: Vec<LockedPath>| {
-        outs.into_iter().map(|out| Tracked {
-            out,
-            run_cache_only: false,
-        })
-    };
+    let mut selection = Selection::default();
+    let mut take = |outs: Vec<LockedPath>| selection.tracked.extend(outs);
     if targets.is_empty() {
-        let mut all: Vec<Tracked> =
-            wrap(lock.stages.values().flat_map(|s| s.outs.clone()).collect()).collect();
-        all.extend(wrap(pointers.iter().flat_map(pointer_outs).collect()));
-        return Ok(all);
+        stages.values().for_each(|outs| take(outs.clone()));
+        pointers.iter().for_each(|p| take(pointer_outs(p)));
+        return Ok(selection);
     }
-    let mut picked = Vec::new();
     for target in targets {
-        if let Some(stage) = lock.stages.get(target) {
-            picked.extend(wrap(stage.outs.clone()));
+        let group = format!("{target}@");
+        let hits: Vec<&Vec<LockedPath>> = stages
+            .iter()
+            .filter(|(name, _)| *name == target || name.starts_with(&group))
+            .map(|(_, outs)| outs)
+            .collect();
+        if !hits.is_empty() {
+            hits.into_iter().for_each(|outs| take(outs.clone()));
+            selection.checkout_targets.push(target.clone());
             continue;
         }
         let rel = workspace_relative(ws, cwd, target)?;
@@ -64,7 +95,10 @@ pub fn tracked(ws: &Workspace, targets: &[String], cwd: &Path) -> Result<Vec<Tra
             format!("{rel}{SUFFIX}")
         };
         match pointers.iter().find(|(p, _)| *p == pointer_rel) {
-            Some(found) => picked.extend(wrap(pointer_outs(found))),
+            Some(found) => {
+                take(pointer_outs(found));
+                selection.checkout_targets.push(pointer_rel);
+            }
             None => {
                 return Err(Error::Usage(format!(
                     "'{target}' is neither a stage in pipeline.lock nor a .cairn pointer file (nor a path one tracks)"
@@ -72,7 +106,7 @@ pub fn tracked(ws: &Workspace, targets: &[String], cwd: &Path) -> Result<Vec<Tra
             }
         }
     }
-    Ok(picked)
+    Ok(selection)
 }
 
 /// `target` (relative to `cwd`) as a workspace-relative path.
@@ -88,8 +122,9 @@ pub fn workspace_relative(ws: &Workspace, cwd: &Path, target: &str) -> Result<St
     normalize_relative(&rel.to_string_lossy()).map_err(|m| Error::Usage(format!("{target}: {m}")))
 }
 
-/// The outs of every run-cache entry, tagged with the entry's key.
-pub fn run_cache_tracked(ws: &Workspace) -> Result<Vec<Tracked>> {
+/// The outs of every run-cache entry, their paths tagged with the entry's key (they are only
+/// moved between caches, never placed in the workspace).
+pub fn run_cache_tracked(ws: &Workspace) -> Result<Vec<LockedPath>> {
     let runs = RunCache::at(&ws.runs_dir());
     Ok(runs
         .entries()?
@@ -97,10 +132,7 @@ pub fn run_cache_tracked(ws: &Workspace) -> Result<Vec<Tracked>> {
         .flat_map(|(key, entry)| {
             entry.outs.into_iter().map(move |mut out| {
                 out.path = format!("{} (run-cache entry {})", out.path, &key[..12]);
-                Tracked {
-                    out,
-                    run_cache_only: true,
-                }
+                out
             })
         })
         .collect())
@@ -108,7 +140,10 @@ pub fn run_cache_tracked(ws: &Workspace) -> Result<Vec<Tracked>> {
 
 /// The objects behind `tracked` whose manifests are in `store`: each path's own object and, for
 /// directories, every listed file. Directories whose manifest `store` lacks are returned apart.
-pub fn expand(store: &ObjectStore, tracked: &[Tracked]) -> Result<(Vec<Needed>, Vec<LockedPath>)> {
+pub fn expand(
+    store: &ObjectStore,
+    tracked: &[LockedPath],
+) -> Result<(Vec<Needed>, Vec<LockedPath>)> {
     let mut needed: BTreeMap<String, Needed> = BTreeMap::new();
     let mut no_manifest = Vec::new();
     let mut want = |digest: &str, wanted_by: String, size: u64| {
@@ -118,8 +153,7 @@ pub fn expand(store: &ObjectStore, tracked: &[Tracked]) -> Result<(Vec<Needed>, 
             size,
         });
     };
-    for t in tracked {
-        let out = &t.out;
+    for out in tracked {
         if !out.is_dir() {
             want(&out.digest, out.path.clone(), out.size);
             continue;
