@@ -2,5 +2,8 @@
 
 mod support;
 
+mod crash;
+mod invalid;
+mod pipeline;
 mod remote;
 mod workspace;

@@ -47,6 +47,15 @@ impl ObjectStore {
         }
     }
 
+    /// Whether outs should be replaced by links into the cache after a stage stores them (the
+    /// configured first link type is a hard or symbolic link), saving the space of a copy.
+    pub fn links_outs(&self) -> bool {
+        matches!(
+            self.link_types.first(),
+            Some(LinkType::Hardlink | LinkType::Symlink)
+        )
+    }
+
     /// Where the object `digest` lives (whether or not it is there).
     pub fn path(&self, digest: &str) -> PathBuf {
         let (head, tail) = digest.split_at(2.min(digest.len()));

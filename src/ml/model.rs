@@ -266,12 +266,12 @@ impl Model {
             },
             Task::Classification => {
                 // Ties go to the first class, so the answer is deterministic.
-                let (class, p) = out
-                    .iter()
-                    .enumerate()
-                    .fold((0, f64::NEG_INFINITY), |best, (i, &p)| {
-                        if p > best.1 { (i, p) } else { best }
-                    });
+                let (class, p) =
+                    out.iter()
+                        .enumerate()
+                        .fold((0, f64::NEG_INFINITY), |best, (i, &p)| {
+                            if p > best.1 { (i, p) } else { best }
+                        });
                 Prediction {
                     class: Some(class),
                     probabilities: out,

@@ -244,14 +244,30 @@ impl<'a> Executor<'a> {
         }
 
         let key = RunCache::key(&observed.inputs);
+        // A forced or always-changed stage runs for real.
+        let may_restore = !self.options.force && !stage.always_changed;
         if let Some(entry) = self
             .restorable(&key, locked.as_ref())
-            .filter(|_| !self.options.force)
+            .filter(|_| may_restore)
         {
-            self.restore(stage, &observed, &entry)?;
-            self.record(stage, observed.inputs, entry.outs)?;
-            println!("Stage '{}' restored from run-cache", stage.name);
-            return Ok(Outcome::Restored);
+            match self.restore(stage, &observed, &entry) {
+                Ok(()) => {
+                    self.record(stage, observed.inputs, entry.outs)?;
+                    println!("Stage '{}' restored from run-cache", stage.name);
+                    return Ok(Outcome::Restored);
+                }
+                // A damaged object is dropped (so the run below stores good bytes again) and
+                // the stage runs instead.
+                Err(Error::Corrupt { digest, path, .. }) => {
+                    eprintln!(
+                        "warning: cache object {} is corrupted; removing it and running stage '{}' instead",
+                        path.display(),
+                        stage.name
+                    );
+                    self.store.remove(&digest)?;
+                }
+                Err(e) => return Err(e),
+            }
         }
 
         let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
@@ -314,6 +330,12 @@ impl<'a> Executor<'a> {
             if out.cache {
                 self.store.insert_path(&abs, &hashed)?;
                 crate::gitignore::ignore(&self.ws.root, &out.path)?;
+                if self.store.links_outs() {
+                    match &hashed.manifest {
+                        None => self.store.checkout_file(&hashed.digest, &abs)?,
+                        Some(_) => self.store.checkout_dir(&hashed.digest, &abs, None)?,
+                    }
+                }
             }
             outs.push(LockedPath::new(&out.path, &hashed));
         }

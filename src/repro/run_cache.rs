@@ -21,6 +21,21 @@ pub struct RunEntry {
     pub outs: Vec<LockedPath>,
 }
 
+/// Makes equal param values key equally: numbers as floats (`1` and `1.0` are one value);
+/// object keys come out sorted from `serde_json::Map`.
+fn canonicalize(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().and_then(serde_json::Number::from_f64) {
+                *n = f;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(canonicalize),
+        serde_json::Value::Object(map) => map.values_mut().for_each(canonicalize),
+        _ => {}
+    }
+}
+
 /// The run-cache folder.
 #[derive(Debug, Clone)]
 pub struct RunCache {
@@ -45,11 +60,9 @@ impl RunCache {
         }
         inputs.outs.sort_by(|a, b| a.path.cmp(&b.path));
         inputs.deps.sort_by(|a, b| a.path.cmp(&b.path));
-        crate::hash::digest_bytes(
-            serde_json::to_string(&inputs)
-                .unwrap_or_default()
-                .as_bytes(),
-        )
+        let mut doc = serde_json::to_value(&inputs).unwrap_or_default();
+        canonicalize(&mut doc);
+        crate::hash::digest_bytes(doc.to_string().as_bytes())
     }
 
     /// Where the entry for `key` lives.
