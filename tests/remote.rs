@@ -616,3 +616,22 @@ fn s3_server_stopped_mid_push_fails_clearly_and_a_rerun_completes() {
     s3_cairn(&c, &["pull"]).ok();
     assert_same(&p, &c, "data");
 }
+
+#[test]
+fn repro_pull_restores_from_the_remote_run_cache_instead_of_running() {
+    let p = Project::new();
+    // Only stages whose outs are all cached get run-cache entries.
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  train:\n    cmd: mkdir -p models && echo weights > models/m.json\n    outs: [models]\n",
+    );
+    p.cairn(&["repro"]).ok();
+    let _remote = with_folder_remote(&p);
+    p.cairn(&["push", "--run-cache"]).ok();
+    let c = clone(&p);
+    assert!(!c.exists("models"));
+    let out = c.cairn(&["repro", "--pull"]).ok();
+    assert!(!out.stdout.contains("Running stage"), "{}", out.stdout);
+    assert_same(&p, &c, "models");
+    assert_eq!(c.read("pipeline.lock"), p.read("pipeline.lock"));
+}
