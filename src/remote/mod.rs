@@ -384,41 +384,31 @@ fn require_all(remote: &OpenRemote, report: &Fetched) -> Result<()> {
 
 /// `cairn fetch`.
 pub fn fetch(args: &TransferArgs) -> Result<ExitCode> {
-    let (ws, cwd) = here()?;
-    let remote = config::open(&ws, args.remote.as_deref())?;
-    let mut tracked = refs::select(&ws, &args.targets, &cwd)?.tracked;
-    let report = fetch_into_cache(
-        &ws,
-        &remote,
-        &mut tracked,
-        args.run_cache,
-        threads(args, &remote),
-    )?;
-    require_all(&remote, &report)?;
+    let (_, remote, _, report) = fetch_selected(args)?;
     fetch_summary(&remote, &report, args.run_cache, args.json, None);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `cairn pull`: fetch, then place the fetched paths in the workspace.
 pub fn pull(args: &TransferArgs) -> Result<ExitCode> {
+    let (ws, remote, checkout_targets, report) = fetch_selected(args)?;
+    let _lock = ws.lock("pull")?;
+    let placed = checkout_workspace(&ws, &checkout_targets)?.restored.len() as u64;
+    fetch_summary(&remote, &report, args.run_cache, args.json, Some(placed));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fetches what the targets select; fails unless every object arrived. Returns the targets as
+/// `checkout` takes them.
+fn fetch_selected(args: &TransferArgs) -> Result<(Workspace, OpenRemote, Vec<String>, Fetched)> {
     let (ws, cwd) = here()?;
     let remote = config::open(&ws, args.remote.as_deref())?;
     let selection = refs::select(&ws, &args.targets, &cwd)?;
     let mut tracked = selection.tracked;
-    let report = fetch_into_cache(
-        &ws,
-        &remote,
-        &mut tracked,
-        args.run_cache,
-        threads(args, &remote),
-    )?;
+    let threads = threads(args, &remote);
+    let report = fetch_into_cache(&ws, &remote, &mut tracked, args.run_cache, threads)?;
     require_all(&remote, &report)?;
-    let _lock = ws.lock("pull")?;
-    let placed = checkout_workspace(&ws, &selection.checkout_targets)?
-        .restored
-        .len() as u64;
-    fetch_summary(&remote, &report, args.run_cache, args.json, Some(placed));
-    Ok(ExitCode::SUCCESS)
+    Ok((ws, remote, selection.checkout_targets, report))
 }
 
 /// For `repro --pull`: fetches into the cache (never the workspace) everything the lock and the

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::backend::{Failure, FailureKind, RemoteResult};
 
@@ -125,14 +125,7 @@ pub fn with_retries<T>(mut op: impl FnMut() -> RemoteResult<T>) -> RemoteResult<
 }
 
 fn bar(total: u64, verb: &str, objects: usize) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:28} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = crate::progress::bytes_bar(total, "");
     bar.set_message(format!("{verb} 0/{objects} objects"));
     bar
 }
