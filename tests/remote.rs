@@ -612,6 +612,10 @@ fn s3_server_stopped_mid_push_fails_clearly_and_a_rerun_completes() {
     s3_cairn(&p, &["push"])
         .ok()
         .stdout_has(&["pushed 1503 objects"]);
+    // Over 1000 objects, the remote is listed shard by shard.
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["pushed 0 objects", "1503 already on remote"]);
     let c = clone(&p);
     s3_cairn(&c, &["pull"]).ok();
     assert_same(&p, &c, "data");

@@ -48,6 +48,11 @@ pub type RemoteResult<T> = std::result::Result<T, Failure>;
 pub trait Remote: Send + Sync {
     /// Every key under `prefix` (itself `/`-terminated), relative to the remote's root.
     fn list(&self, prefix: &str) -> RemoteResult<Vec<String>>;
+    /// Up to about `max` keys under `prefix`, and whether there are more. Stores whose full
+    /// listing is cheap return everything.
+    fn list_first(&self, prefix: &str, _max: usize) -> RemoteResult<(Vec<String>, bool)> {
+        self.list(prefix).map(|keys| (keys, false))
+    }
     /// Stores the file `src` under `key`, replacing it; a reader never sees a partial object.
     fn put(&self, key: &str, src: &Path) -> RemoteResult<()>;
     /// Writes the object `key` into the (existing, empty) file `dest`, streaming.

@@ -27,6 +27,11 @@ pub const KEYS: &[&str] = &[
 /// Settings that are secrets: written to the local config only, never printed.
 pub const SECRET_KEYS: &[&str] = &["access_key_id", "secret_access_key", "session_token"];
 
+/// Requests in flight to an S3 remote when `--jobs` is not given. Each one mostly waits on the
+/// network (tens of milliseconds per small object), not on the CPU, so many more than the
+/// cores pay off: on loopback, 201 small downloads took 1.0 s with 8 and 0.22 s with 64.
+const S3_JOBS: usize = 64;
+
 /// A remote ready to use.
 pub struct OpenRemote {
     /// Its name in the config.
@@ -160,7 +165,7 @@ pub fn open(ws: &Workspace, wanted: Option<&str>) -> Result<OpenRemote> {
             OpenRemote {
                 name,
                 store: Box::new(S3Remote::new(&s3)?),
-                default_jobs: 4 * cores,
+                default_jobs: S3_JOBS,
             }
         }
     })

@@ -23,6 +23,8 @@ pub use gc::gc;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::cache::ObjectStore;
 use crate::cli::TransferArgs;
@@ -99,6 +101,47 @@ fn list_on(remote: &OpenRemote, prefix: &str) -> Result<Vec<String>> {
     })
 }
 
+/// Every object digest on the remote. One request answers for a small remote; a big one is
+/// listed shard by shard (`v1/00/` … `v1/ff/`) in parallel, as a serial walk through its pages
+/// would take one round trip per thousand objects.
+fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<String>> {
+    let prefix = objects_prefix();
+    let failed = |f: Failure| {
+        remote_error(
+            remote,
+            format!("{f}; check the URL, endpoint and credentials"),
+        )
+    };
+    let (first, more) = with_retries(|| remote.store.list_first(&prefix, 1000)).map_err(failed)?;
+    let mut keys = first;
+    if more {
+        let shards: Vec<String> = (0..=255u8).map(|i| format!("{prefix}{i:02x}/")).collect();
+        let next = AtomicUsize::new(0);
+        let found = Mutex::new(Vec::new());
+        let error = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..threads.clamp(1, 32) {
+                scope.spawn(|| {
+                    while let Some(shard) = shards.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        match with_retries(|| remote.store.list(shard)) {
+                            Ok(k) => found.lock().unwrap_or_else(|p| p.into_inner()).extend(k),
+                            Err(f) => {
+                                *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(f) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(failed(f));
+        }
+        keys = found.into_inner().unwrap_or_else(|p| p.into_inner());
+    }
+    Ok(keys.iter().filter_map(|k| digest_of_key(k)).collect())
+}
+
 fn local_failure(e: Error) -> Failure {
     Failure::new(FailureKind::Permanent, e.to_string())
 }
@@ -115,10 +158,7 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
     // Directories whose listing the cache lacks show up below as that listing being absent.
     let (needed, _) = refs::expand(&store, &tracked)?;
     let mut absent = Vec::new();
-    let on_remote: HashSet<String> = list_on(&remote, &objects_prefix())?
-        .iter()
-        .filter_map(|k| digest_of_key(k))
-        .collect();
+    let on_remote = objects_on(&remote, threads(args, &remote))?;
     let mut already = 0u64;
     let mut jobs = Vec::new();
     for n in &needed {

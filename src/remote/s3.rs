@@ -66,6 +66,15 @@ impl S3Remote {
         })
     }
 
+    /// What to strip from a listed key to make it relative to the remote's prefix.
+    fn strip(&self) -> String {
+        if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        }
+    }
+
     fn full_key(&self, key: &str) -> String {
         if self.prefix.is_empty() {
             key.to_string()
@@ -231,12 +240,8 @@ where
 impl Remote for S3Remote {
     fn list(&self, prefix: &str) -> RemoteResult<Vec<String>> {
         let full_prefix = self.full_key(prefix);
-        let strip = if self.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.prefix)
-        };
-        self.runtime.block_on(async {
+        let strip = self.strip();
+        self.runtime.handle().block_on(async {
             let mut keys = Vec::new();
             let mut pages = self
                 .client
@@ -256,6 +261,28 @@ impl Remote for S3Remote {
                 }
             }
             Ok(keys)
+        })
+    }
+
+    fn list_first(&self, prefix: &str, max: usize) -> RemoteResult<(Vec<String>, bool)> {
+        let full_prefix = self.full_key(prefix);
+        self.runtime.handle().block_on(async {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&full_prefix)
+                .max_keys(i32::try_from(max).unwrap_or(1000))
+                .send()
+                .await
+                .map_err(|e| classify(&format!("listing s3://{}/{full_prefix}", self.bucket), e))?;
+            let keys = page
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().and_then(|k| k.strip_prefix(&self.strip())))
+                .map(str::to_string)
+                .collect();
+            Ok((keys, page.is_truncated().unwrap_or(false)))
         })
     }
 
@@ -306,7 +333,7 @@ impl Remote for S3Remote {
                 )
             };
             let mut file = std::io::BufWriter::with_capacity(
-                1 << 20,
+                256 << 10,
                 std::fs::OpenOptions::new()
                     .write(true)
                     .truncate(true)
