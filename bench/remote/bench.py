@@ -108,6 +108,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--skip-s3", action="store_true")
+    ap.add_argument("--skip-folder", action="store_true")
+    ap.add_argument("--ceiling-jobs", default="64", help="requests in flight for the ceiling")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -143,7 +145,7 @@ def main():
             record(f"{kind}: pull (fresh clone)", tool.name, pulled if ok else None)
             shutil.rmtree(clone)
 
-    for i in range(args.runs):
+    for i in range(0 if args.skip_folder else args.runs):
         remotes = work / "folder-remotes"
         transfer_round("folder", lambda name, i: str(fresh(remotes / f"{name}-{i}")), i=i)
         shutil.rmtree(remotes, ignore_errors=True)
@@ -166,9 +168,9 @@ def main():
                     time.sleep(0.1)
             for i in range(args.runs):
                 transfer_round("s3s-fs", lambda name, i: f"s3://bench/{name}-{i}", endpoint, i)
-                up = run([args.ceiling, "up", endpoint, "bench", f"ceiling-{i}", str(data / "data"), "32"], work, env)
+                up = run([args.ceiling, "up", endpoint, "bench", f"ceiling-{i}", str(data / "data"), args.ceiling_jobs], work, env)
                 down_dir = fresh(work / "ceiling-down")
-                down = run([args.ceiling, "down", endpoint, "bench", f"ceiling-{i}", str(down_dir), "32"], work, env)
+                down = run([args.ceiling, "down", endpoint, "bench", f"ceiling-{i}", str(down_dir), args.ceiling_jobs], work, env)
                 record("s3s-fs: push", "ceiling", up)
                 record("s3s-fs: pull (fresh clone)", "ceiling", down)
                 shutil.rmtree(down_dir)

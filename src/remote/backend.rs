@@ -46,7 +46,8 @@ pub type RemoteResult<T> = std::result::Result<T, Failure>;
 
 /// A remote store. Implementations are shared by the transfer threads.
 pub trait Remote: Send + Sync {
-    /// Every key under `prefix` (itself `/`-terminated), relative to the remote's root.
+    /// Every key directly under `prefix` (itself `/`-terminated), relative to the remote's
+    /// root. cairn's layouts are flat below the prefixes it lists (`v1/ab/`, `runs/v1/`).
     fn list(&self, prefix: &str) -> RemoteResult<Vec<String>>;
     /// Up to about `max` keys under `prefix`, and whether there are more. Stores whose full
     /// listing is cheap return everything.

@@ -248,6 +248,9 @@ impl Remote for S3Remote {
                 .list_objects_v2()
                 .bucket(&self.bucket)
                 .prefix(&full_prefix)
+                // Keys below a listed prefix are flat; with a delimiter, file-backed servers
+                // (s3s-fs) read one folder instead of walking the whole bucket.
+                .delimiter("/")
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
