@@ -47,7 +47,11 @@ async fn main() -> Result<(), Error> {
             if !entry.file_type().is_file() {
                 continue;
             }
-            let rel = entry.path().strip_prefix(&dir)?.to_string_lossy().into_owned();
+            let rel = entry
+                .path()
+                .strip_prefix(&dir)?
+                .to_string_lossy()
+                .into_owned();
             let (client, bucket, gate) = (client.clone(), bucket.clone(), gate.clone());
             let key = format!("{prefix}/{rel}");
             let path = entry.path().to_path_buf();
@@ -55,7 +59,13 @@ async fn main() -> Result<(), Error> {
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await?;
                 let body = ByteStream::from_path(&path).await?;
-                client.put_object().bucket(bucket).key(key).body(body).send().await?;
+                client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(body)
+                    .send()
+                    .await?;
                 Ok(())
             });
         }
@@ -68,14 +78,22 @@ async fn main() -> Result<(), Error> {
             .send();
         while let Some(page) = pages.next().await {
             for object in page?.contents() {
-                let Some(key) = object.key().map(str::to_string) else { continue };
+                let Some(key) = object.key().map(str::to_string) else {
+                    continue;
+                };
                 let rel = key.trim_start_matches(&format!("{prefix}/")).to_string();
                 let dest = dir.join(rel);
                 let (client, bucket, gate) = (client.clone(), bucket.clone(), gate.clone());
                 count += 1;
                 tasks.spawn(async move {
                     let _permit = gate.acquire_owned().await?;
-                    let mut body = client.get_object().bucket(bucket).key(key).send().await?.body;
+                    let mut body = client
+                        .get_object()
+                        .bucket(bucket)
+                        .key(key)
+                        .send()
+                        .await?
+                        .body;
                     if let Some(parent) = dest.parent() {
                         tokio::fs::create_dir_all(parent).await?;
                     }
@@ -92,6 +110,9 @@ async fn main() -> Result<(), Error> {
     while let Some(done) = tasks.join_next().await {
         done??;
     }
-    println!("{mode} {count} objects in {:.3} s", start.elapsed().as_secs_f64());
+    println!(
+        "{mode} {count} objects in {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
