@@ -142,6 +142,16 @@ fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<String>> {
     Ok(keys.iter().filter_map(|k| digest_of_key(k)).collect())
 }
 
+/// Moving the run-cache entry at remote key `key`.
+fn run_entry_job(key: String) -> Job {
+    Job {
+        label: format!("run-cache entry {key}"),
+        key,
+        digest: String::new(),
+        size: 0,
+    }
+}
+
 fn local_failure(e: Error) -> Failure {
     Failure::new(FailureKind::Permanent, e.to_string())
 }
@@ -195,12 +205,7 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
             .into_iter()
             .map(|(key, _)| format!("{}{key}", runs_prefix()))
             .filter(|k| !there.contains(k))
-            .map(|key| Job {
-                label: format!("run-cache entry {key}"),
-                key,
-                digest: String::new(),
-                size: 0,
-            })
+            .map(run_entry_job)
             .collect();
         let entries = transfer::run(&jobs, threads(args, &remote), "pushing run-cache", |job| {
             let name = job.key.rsplit('/').next().unwrap_or_default();
@@ -338,12 +343,7 @@ fn fetch_run_entries(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Res
             let name = key.rsplit('/').next().unwrap_or_default();
             crate::hash::is_digest(name) && !runs.path(name).is_file()
         })
-        .map(|key| Job {
-            label: format!("run-cache entry {key}"),
-            key,
-            digest: String::new(),
-            size: 0,
-        })
+        .map(run_entry_job)
         .collect();
     let store = ObjectStore::open(ws)?;
     let outcome = transfer::run(&jobs, threads, "fetching run-cache", |job| {
