@@ -1,43 +1,27 @@
 """Shared helpers for cairn's side-by-side benchmarks: timing, peak memory, tables."""
 
 import os
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
 def run(cmd, cwd, env=None, check=True, quiet=True):
-    """Runs cmd (a list) in cwd; returns (seconds, peak RSS in MiB of that process tree)."""
-    wrapped = [sys.executable, "-c", _MEASURE, *cmd]
-    start = time.perf_counter()
-    p = subprocess.run(
-        wrapped,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE if quiet else None,
-        stderr=subprocess.PIPE if quiet else None,
-        text=True,
-    )
-    seconds = time.perf_counter() - start
-    if check and p.returncode != 0:
-        sys.exit(f"command failed ({p.returncode}): {' '.join(cmd)} in {cwd}\n{p.stdout}\n{p.stderr}")
-    rss = 0.0
-    for line in (p.stderr or "").splitlines():
-        if line.startswith("__peak_rss_kib__ "):
-            rss = int(line.split()[1]) / 1024
-    return seconds, rss
-
-
-# Runs the command as a child and reports the child's peak RSS (children only, so the python
-# wrapper itself does not count).
-_MEASURE = r"""
-import resource, subprocess, sys
-rc = subprocess.call(sys.argv[1:])
-print("__peak_rss_kib__", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
-sys.exit(rc)
-"""
+    """Runs cmd (a list) in cwd; returns (wall seconds, peak RSS in MiB of the process and the
+    children it waited for), measured with wait4 so no wrapper process adds to either."""
+    out = subprocess.DEVNULL if quiet else None
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err if quiet else None)
+        _, status, usage = os.wait4(p.pid, 0)
+        seconds = time.perf_counter() - start
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if check and p.returncode != 0:
+            err.seek(0)
+            sys.exit(f"command failed ({p.returncode}): {' '.join(cmd)} in {cwd}\n{err.read().decode(errors='replace')}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def median_of(n, fn):

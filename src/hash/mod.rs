@@ -199,11 +199,6 @@ impl Hasher {
         })
     }
 
-    /// Gives back the state table, to be saved.
-    pub fn into_state(self) -> StateTable {
-        self.state.into_inner().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Saves the state table if it changed.
     pub fn save_state(&self) -> Result<()> {
         self.lock_state().save()
