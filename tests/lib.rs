@@ -6,5 +6,6 @@ mod crash;
 mod invalid;
 mod ml;
 mod pipeline;
+mod remote;
 mod serve;
 mod workspace;

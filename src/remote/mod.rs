@@ -1,45 +1,477 @@
-//! Remotes (a folder or S3) and moving cache objects to and from them; `add` and `gc`.
+//! Remotes (a folder or S3) and moving cache objects to and from them: `push`, `fetch`, `pull`;
+//! `remote` (configuration), `add` (tracking data with pointer files) and `gc` (the local cache).
+//!
+//! Only objects the other side lacks move: a push lists the remote once instead of asking per
+//! object, a fetch asks only for what the cache lacks. Every object that arrives is hashed before
+//! it enters the cache ([`ObjectStore::insert_staged`]); a mismatch names the object and the path
+//! that wanted it, and nothing of it is placed.
 
+mod add;
+pub mod backend;
+mod config;
+mod folder;
+mod gc;
+mod refs;
+mod s3;
+mod transfer;
+
+pub use add::add;
+pub use backend::Remote;
+pub use config::remote_command;
+pub use gc::gc;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::cli::{AddArgs, GcArgs, RemoteCommand, TransferArgs};
+use crate::cache::ObjectStore;
+use crate::cli::TransferArgs;
 use crate::error::{Error, Result};
+use crate::lock::LockedPath;
+use crate::repro::checkout_workspace;
+use crate::repro::run_cache::{RunCache, RunEntry};
+use crate::workspace::Workspace;
 
-fn todo(what: &str) -> Result<ExitCode> {
-    Err(Error::Failed(format!(
-        "`cairn {what}` is not implemented yet"
-    )))
-}
+use backend::{Failure, FailureKind, digest_of_key, object_key, objects_prefix, runs_prefix};
+use config::OpenRemote;
+use transfer::{Job, Outcome, mib, with_retries};
 
-/// `cairn add`.
-pub fn add(_args: &AddArgs) -> Result<ExitCode> {
-    todo("add")
-}
-/// `cairn push`.
-pub fn push(_args: &TransferArgs) -> Result<ExitCode> {
-    todo("push")
-}
-/// `cairn pull`.
-pub fn pull(_args: &TransferArgs) -> Result<ExitCode> {
-    todo("pull")
-}
-/// `cairn fetch`.
-pub fn fetch(_args: &TransferArgs) -> Result<ExitCode> {
-    todo("fetch")
-}
-/// `cairn gc`.
-pub fn gc(_args: &GcArgs) -> Result<ExitCode> {
-    todo("gc")
-}
-/// `cairn remote …`.
-pub fn remote_command(_cmd: &RemoteCommand) -> Result<ExitCode> {
-    todo("remote")
+/// How many failures an error message lists before "and N more".
+const SHOWN_FAILURES: usize = 5;
+
+/// The workspace around the current directory, and that directory.
+fn here() -> Result<(Workspace, PathBuf)> {
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::Failed(format!("current directory: {e}")))?;
+    Ok((Workspace::find(&cwd)?, cwd))
 }
 
-/// Fetches everything `pipeline.lock` references, and the run-cache, from the default remote
-/// into the cache (for `repro --pull`).
-pub fn fetch_for_repro(_ws: &crate::workspace::Workspace) -> Result<()> {
-    Err(Error::Failed(
-        "`cairn repro --pull` is not implemented yet".into(),
+fn threads(args: &TransferArgs, remote: &OpenRemote) -> usize {
+    args.jobs.map_or(remote.default_jobs, |j| j as usize)
+}
+
+fn remote_error(remote: &OpenRemote, message: String) -> Error {
+    Error::Remote {
+        remote: remote.name.clone(),
+        message,
+    }
+}
+
+fn first_few(items: &[String]) -> String {
+    let mut text = items
+        .iter()
+        .take(SHOWN_FAILURES)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    if items.len() > SHOWN_FAILURES {
+        text.push_str(&format!("\n  … and {} more", items.len() - SHOWN_FAILURES));
+    }
+    text
+}
+
+/// Fails when any transfer of the batch failed for good.
+fn check(remote: &OpenRemote, outcome: &Outcome, verb: &str, retry: &str) -> Result<()> {
+    if outcome.failed.is_empty() {
+        return Ok(());
+    }
+    let skipped = if outcome.skipped > 0 {
+        format!(" ({} not attempted)", outcome.skipped)
+    } else {
+        String::new()
+    };
+    Err(remote_error(
+        remote,
+        format!(
+            "{} {verb} failed{skipped}:\n  {}\n{retry}",
+            outcome.failed.len(),
+            first_few(&outcome.failed)
+        ),
     ))
+}
+
+fn list_on(remote: &OpenRemote, prefix: &str) -> Result<Vec<String>> {
+    with_retries(|| remote.store.list(prefix)).map_err(|f| {
+        remote_error(
+            remote,
+            format!("{f}; check the URL, endpoint and credentials"),
+        )
+    })
+}
+
+/// Every object digest on the remote. One request answers for a small remote; a big one is
+/// listed shard by shard (`v1/00/` … `v1/ff/`) in parallel, as a serial walk through its pages
+/// would take one round trip per thousand objects.
+fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<String>> {
+    let prefix = objects_prefix();
+    let failed = |f: Failure| {
+        remote_error(
+            remote,
+            format!("{f}; check the URL, endpoint and credentials"),
+        )
+    };
+    let (first, more) = with_retries(|| remote.store.list_first(&prefix, 1000)).map_err(failed)?;
+    let mut keys = first;
+    if more {
+        let shards: Vec<String> = (0..=255u8).map(|i| format!("{prefix}{i:02x}/")).collect();
+        let next = AtomicUsize::new(0);
+        let found = Mutex::new(Vec::new());
+        let error = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..threads.clamp(1, 32) {
+                scope.spawn(|| {
+                    while let Some(shard) = shards.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        match with_retries(|| remote.store.list(shard)) {
+                            Ok(k) => found.lock().unwrap_or_else(|p| p.into_inner()).extend(k),
+                            Err(f) => {
+                                *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(f) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(failed(f));
+        }
+        keys = found.into_inner().unwrap_or_else(|p| p.into_inner());
+    }
+    Ok(keys.iter().filter_map(|k| digest_of_key(k)).collect())
+}
+
+/// Moving the run-cache entry at remote key `key`.
+fn run_entry_job(key: String) -> Job {
+    Job {
+        label: format!("run-cache entry {key}"),
+        key,
+        digest: String::new(),
+        size: 0,
+    }
+}
+
+fn local_failure(e: Error) -> Failure {
+    Failure::new(FailureKind::Permanent, e.to_string())
+}
+
+/// `cairn push`.
+pub fn push(args: &TransferArgs) -> Result<ExitCode> {
+    let (ws, cwd) = here()?;
+    let remote = config::open(&ws, args.remote.as_deref())?;
+    let store = ObjectStore::open(&ws)?;
+    let mut tracked = refs::select(&ws, &args.targets, &cwd)?.tracked;
+    if args.run_cache {
+        tracked.extend(refs::run_cache_tracked(&ws)?);
+    }
+    // Directories whose listing the cache lacks show up below as that listing being absent.
+    let (needed, _) = refs::expand(&store, &tracked)?;
+    let mut absent = Vec::new();
+    let on_remote = objects_on(&remote, threads(args, &remote))?;
+    let mut already = 0u64;
+    let mut jobs = Vec::new();
+    for n in &needed {
+        if on_remote.contains(&n.digest) {
+            already += 1;
+        } else if let Ok(meta) = std::fs::metadata(store.path(&n.digest)) {
+            jobs.push(Job {
+                key: object_key(&n.digest),
+                digest: n.digest.clone(),
+                label: format!("object {} ({})", n.digest, n.wanted_by),
+                size: meta.len(),
+            });
+        } else {
+            absent.push(format!("object {} of {}", n.digest, n.wanted_by));
+        }
+    }
+    let outcome = transfer::run(&jobs, threads(args, &remote), "pushing", |job| {
+        remote.store.put(&job.key, &store.path(&job.digest))?;
+        Ok(job.size)
+    });
+    check(
+        &remote,
+        &outcome,
+        "uploads",
+        "run `cairn push` again: objects already sent are not sent again",
+    )?;
+
+    let mut entries_pushed = 0;
+    if args.run_cache {
+        let there: HashSet<String> = list_on(&remote, &runs_prefix())?.into_iter().collect();
+        let runs = RunCache::at(&ws.runs_dir());
+        let jobs: Vec<Job> = runs
+            .entries()?
+            .into_iter()
+            .map(|(key, _)| format!("{}{key}", runs_prefix()))
+            .filter(|k| !there.contains(k))
+            .map(run_entry_job)
+            .collect();
+        let entries = transfer::run(&jobs, threads(args, &remote), "pushing run-cache", |job| {
+            let name = job.key.rsplit('/').next().unwrap_or_default();
+            remote.store.put(&job.key, &runs.path(name))?;
+            Ok(0)
+        });
+        check(
+            &remote,
+            &entries,
+            "uploads",
+            "run `cairn push --run-cache` again",
+        )?;
+        entries_pushed = entries.done;
+    }
+
+    for line in absent.iter().take(SHOWN_FAILURES) {
+        eprintln!("warning: not in the cache, not pushed: {line}");
+    }
+    if absent.len() > SHOWN_FAILURES {
+        eprintln!(
+            "warning: … and {} more not in the cache",
+            absent.len() - SHOWN_FAILURES
+        );
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "remote": remote.name,
+                "pushed": outcome.done,
+                "bytes": outcome.bytes,
+                "already_on_remote": already,
+                "not_in_cache": absent.len(),
+                "run_cache_entries": entries_pushed,
+            })
+        );
+    } else {
+        let runs = if args.run_cache {
+            format!(", {entries_pushed} run-cache entries")
+        } else {
+            String::new()
+        };
+        println!(
+            "pushed {} objects ({}), {already} already on remote '{}'{runs}",
+            outcome.done,
+            mib(outcome.bytes),
+            remote.name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a fetch did.
+#[derive(Debug, Default)]
+struct Fetched {
+    objects: u64,
+    bytes: u64,
+    already: u64,
+    not_on_remote: Vec<String>,
+    run_entries: u64,
+}
+
+/// Brings into the cache every object behind `tracked` that it lacks (and, with `run_cache`,
+/// every run-cache entry the remote has and the workspace lacks, with its objects).
+fn fetch_into_cache(
+    ws: &Workspace,
+    remote: &OpenRemote,
+    tracked: &mut Vec<LockedPath>,
+    run_cache: bool,
+    threads: usize,
+) -> Result<Fetched> {
+    let store = ObjectStore::open(ws)?;
+    let mut report = Fetched::default();
+    if run_cache {
+        report.run_entries = fetch_run_entries(ws, remote, threads)?;
+        tracked.extend(refs::run_cache_tracked(ws)?);
+    }
+    let mut asked: HashSet<String> = HashSet::new();
+    // Twice: the first round brings directory listings, the second the files they list.
+    for _ in 0..2 {
+        let (needed, _) = refs::expand(&store, tracked)?;
+        let jobs: Vec<Job> = needed
+            .iter()
+            .filter(|n| !store.contains(&n.digest) && asked.insert(n.digest.clone()))
+            .map(|n| Job {
+                key: object_key(&n.digest),
+                digest: n.digest.clone(),
+                label: format!("object {} (for {})", n.digest, n.wanted_by),
+                size: n.size,
+            })
+            .collect();
+        let outcome = transfer::run(&jobs, threads, "fetching", |job| {
+            download(&store, remote, job)
+        });
+        check(
+            remote,
+            &outcome,
+            "downloads",
+            "run the command again: objects already fetched are kept",
+        )?;
+        report.objects += outcome.done;
+        report.bytes += outcome.bytes;
+        report.not_on_remote.extend(outcome.not_found);
+    }
+    let (needed, _) = refs::expand(&store, tracked)?;
+    report.already =
+        (needed.len() as u64).saturating_sub(report.objects + report.not_on_remote.len() as u64);
+    Ok(report)
+}
+
+/// Downloads one object into the staging folder and lets the cache verify it.
+fn download(store: &ObjectStore, remote: &OpenRemote, job: &Job) -> backend::RemoteResult<u64> {
+    let staged = store.temp_file().map_err(local_failure)?;
+    remote.store.get(&job.key, staged.path())?;
+    let size = std::fs::metadata(staged.path()).map_or(0, |m| m.len());
+    match store.insert_staged(staged, &job.digest) {
+        Ok(()) => Ok(size),
+        Err(Error::Corrupt { actual, .. }) => Err(Failure::new(
+            FailureKind::Permanent,
+            format!(
+                "corrupted on the remote: its bytes hash to {actual}; refused, nothing placed. \
+                 Push it again from a workspace that has it"
+            ),
+        )),
+        Err(e) => Err(local_failure(e)),
+    }
+}
+
+/// Copies the run-cache entries the remote has and the workspace lacks; returns how many.
+fn fetch_run_entries(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Result<u64> {
+    let runs = RunCache::at(&ws.runs_dir());
+    let jobs: Vec<Job> = list_on(remote, &runs_prefix())?
+        .into_iter()
+        .filter(|key| {
+            let name = key.rsplit('/').next().unwrap_or_default();
+            crate::hash::is_digest(name) && !runs.path(name).is_file()
+        })
+        .map(run_entry_job)
+        .collect();
+    let store = ObjectStore::open(ws)?;
+    let outcome = transfer::run(&jobs, threads, "fetching run-cache", |job| {
+        let name = job.key.rsplit('/').next().unwrap_or_default();
+        let staged = store.temp_file().map_err(local_failure)?;
+        remote.store.get(&job.key, staged.path())?;
+        let text = std::fs::read_to_string(staged.path()).map_err(|e| {
+            local_failure(Error::Io {
+                path: staged.path().to_path_buf(),
+                source: e,
+            })
+        })?;
+        let entry: RunEntry = serde_yaml::from_str(&text).map_err(|e| {
+            Failure::new(
+                FailureKind::Permanent,
+                format!("not a run-cache entry ({e}); refused"),
+            )
+        })?;
+        runs.put(name, &entry).map_err(local_failure)?;
+        Ok(0)
+    });
+    check(remote, &outcome, "downloads", "run the command again")?;
+    Ok(outcome.done)
+}
+
+fn fetch_summary(
+    remote: &OpenRemote,
+    report: &Fetched,
+    run_cache: bool,
+    json: bool,
+    placed: Option<u64>,
+) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "remote": remote.name,
+                "fetched": report.objects,
+                "bytes": report.bytes,
+                "already_in_cache": report.already,
+                "run_cache_entries": report.run_entries,
+                "placed": placed,
+            })
+        );
+        return;
+    }
+    let runs = if run_cache {
+        format!(", {} run-cache entries", report.run_entries)
+    } else {
+        String::new()
+    };
+    println!(
+        "fetched {} objects ({}) from remote '{}', {} already in the cache{runs}",
+        report.objects,
+        mib(report.bytes),
+        remote.name,
+        report.already
+    );
+    if let Some(n) = placed {
+        println!("placed {n} paths in the workspace");
+    }
+}
+
+/// Fails when objects the workspace needs are not on the remote.
+fn require_all(remote: &OpenRemote, report: &Fetched) -> Result<()> {
+    if report.not_on_remote.is_empty() {
+        return Ok(());
+    }
+    Err(remote_error(
+        remote,
+        format!(
+            "{} objects are not on the remote:\n  {}\npush them from a workspace that has them (`cairn push`)",
+            report.not_on_remote.len(),
+            first_few(&report.not_on_remote)
+        ),
+    ))
+}
+
+/// `cairn fetch`.
+pub fn fetch(args: &TransferArgs) -> Result<ExitCode> {
+    let (_, remote, _, report) = fetch_selected(args)?;
+    fetch_summary(&remote, &report, args.run_cache, args.json, None);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cairn pull`: fetch, then place the fetched paths in the workspace.
+pub fn pull(args: &TransferArgs) -> Result<ExitCode> {
+    let (ws, remote, checkout_targets, report) = fetch_selected(args)?;
+    let _lock = ws.lock("pull")?;
+    let placed = checkout_workspace(&ws, &checkout_targets)?.restored.len() as u64;
+    fetch_summary(&remote, &report, args.run_cache, args.json, Some(placed));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fetches what the targets select; fails unless every object arrived. Returns the targets as
+/// `checkout` takes them.
+fn fetch_selected(args: &TransferArgs) -> Result<(Workspace, OpenRemote, Vec<String>, Fetched)> {
+    let (ws, cwd) = here()?;
+    let remote = config::open(&ws, args.remote.as_deref())?;
+    let selection = refs::select(&ws, &args.targets, &cwd)?;
+    let mut tracked = selection.tracked;
+    let threads = threads(args, &remote);
+    let report = fetch_into_cache(&ws, &remote, &mut tracked, args.run_cache, threads)?;
+    require_all(&remote, &report)?;
+    Ok((ws, remote, selection.checkout_targets, report))
+}
+
+/// For `repro --pull`: fetches into the cache (never the workspace) everything the lock and the
+/// pointer files reference, plus the run-cache, from the default remote. Objects the remote does
+/// not have are only reported: the stages that need them will run.
+pub fn fetch_for_repro(ws: &Workspace) -> Result<()> {
+    let remote = config::open(ws, None)?;
+    let mut tracked = refs::select(ws, &[], &ws.root)?.tracked;
+    let threads = remote.default_jobs;
+    let report = fetch_into_cache(ws, &remote, &mut tracked, true, threads)?;
+    if !report.not_on_remote.is_empty() {
+        eprintln!(
+            "note: {} objects are not on remote '{}'; the stages that make them will run",
+            report.not_on_remote.len(),
+            remote.name
+        );
+    }
+    eprintln!(
+        "fetched {} objects ({}) and {} run-cache entries from remote '{}'",
+        report.objects,
+        mib(report.bytes),
+        report.run_entries,
+        remote.name
+    );
+    Ok(())
 }

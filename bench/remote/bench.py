@@ -1,0 +1,203 @@
+"""cairn vs DVC: push, pull into a fresh clone, and no-op push of the same data, to a folder
+remote and to s3s-fs on 127.0.0.1, with the S3 server's ceiling (a bare parallel upload and
+download of the same files, no hashing, no cache). Run through bench/remote/run.sh."""
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import fmt_s, run  # noqa: E402
+
+KEY, SECRET = "cairnbench", "cairnbench-secret-key"
+
+
+def generate(root: Path, files: int, total_mib: int, seed: int) -> Path:
+    """`files` files of random bytes (sizes vary ±50 % around the mean), 100 per folder."""
+    data = root / f"data-{files}-{total_mib}-{seed}"
+    if (data / ".complete").exists():
+        return data
+    shutil.rmtree(data, ignore_errors=True)
+    rng = random.Random(seed)
+    mean = total_mib * 1024 * 1024 // files
+    for i in range(files):
+        path = data / "data" / f"d{i // 100:03d}" / f"f{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(rng.randint(mean // 2, mean * 3 // 2)))
+    (data / ".complete").touch()
+    return data
+
+
+def sh(cmd, cwd, env=None):
+    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(map(str, cmd))} in {cwd}\n{p.stdout}\n{p.stderr}")
+    return p.stdout
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Tool:
+    """One tool's workspace and how to clone it (its committed files only)."""
+
+    def __init__(self, name, exe, work: Path, data: Path, env):
+        self.name, self.exe, self.env = name, str(exe), env
+        self.ws = fresh(work / f"{name}-ws")
+        if name == "cairn":
+            sh([self.exe, "init"], self.ws, env)
+        else:
+            sh([self.exe, "init", "--no-scm", "-q"], self.ws, env)
+            sh([self.exe, "config", "core.autostage", "false"], self.ws, env)
+        sh(["cp", "-al", str(data / "data"), str(self.ws / "data")], self.ws)
+        self.add = run([self.exe, "add", "data"], self.ws, env)
+
+    def set_remote(self, url, endpoint=None):
+        if self.name == "cairn":
+            sh(["sh", "-c", "rm -f .cairn/config.yaml"], self.ws)
+            sh([self.exe, "remote", "add", "r", url, "--default"], self.ws, self.env)
+            if endpoint:
+                sh([self.exe, "remote", "modify", "r", "endpoint_url", endpoint], self.ws, self.env)
+        else:
+            sh([self.exe, "remote", "add", "-f", "-d", "r", url], self.ws, self.env)
+            if endpoint:
+                sh([self.exe, "remote", "modify", "r", "endpointurl", endpoint], self.ws, self.env)
+
+    def clone(self, dest: Path) -> Path:
+        fresh(dest)
+        if self.name == "cairn":
+            (dest / ".cairn").mkdir()
+            shutil.copy(self.ws / ".cairn/config.yaml", dest / ".cairn/config.yaml")
+            shutil.copy(self.ws / "data.cairn", dest / "data.cairn")
+        else:
+            (dest / ".dvc").mkdir()
+            shutil.copy(self.ws / ".dvc/config", dest / ".dvc/config")
+            shutil.copy(self.ws / "data.dvc", dest / "data.dvc")
+        return dest
+
+    def time(self, args, cwd=None, check=True):
+        return run([self.exe, *args], cwd or self.ws, self.env, check=check)
+
+
+def same_tree(a: Path, b: Path):
+    return subprocess.run(["diff", "-rq", str(a), str(b)], capture_output=True).returncode == 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for a in ("--cairn", "--dvc", "--s3s", "--ceiling", "--work"):
+        ap.add_argument(a, required=True)
+    ap.add_argument("--files", type=int, default=10_000)
+    ap.add_argument("--total-mib", type=int, default=1024)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--skip-s3", action="store_true")
+    ap.add_argument("--skip-folder", action="store_true")
+    ap.add_argument("--ceiling-jobs", default="64", help="requests in flight for the ceiling")
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", AWS_ACCESS_KEY_ID=KEY,
+               AWS_SECRET_ACCESS_KEY=SECRET, AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
+               AWS_EC2_METADATA_DISABLED="true")
+    env.pop("AWS_PROFILE", None)
+    env.pop("AWS_ENDPOINT_URL", None)
+
+    print(f"data: {args.files} files, {args.total_mib} MiB, seed {args.seed}; {args.runs} runs, medians")
+    data = generate(work, args.files, args.total_mib, args.seed)
+    cairn = Tool("cairn", Path(args.cairn).resolve(), work, data, env)
+    dvc = Tool("dvc", Path(args.dvc).resolve(), work, data, env)
+    results = {}  # case -> tool -> [(seconds, rss)]
+
+    def record(case, tool, measured):
+        results.setdefault(case, {}).setdefault(tool, []).append(measured)
+
+    record("add (not a remote op)", "cairn", cairn.add)
+    record("add (not a remote op)", "dvc", dvc.add)
+
+    def transfer_round(kind, url_of, endpoint=None, i=0):
+        for tool in (cairn, dvc):
+            tool.set_remote(url_of(tool.name, i), endpoint)
+            record(f"{kind}: push", tool.name, tool.time(["push"]))
+            record(f"{kind}: no-op push", tool.name, tool.time(["push"]))
+            clone = tool.clone(work / f"{tool.name}-clone-{kind}-{i}")
+            pulled = tool.time(["pull"], clone, check=False)
+            # A pull that fails or leaves different bytes is shown as failed, not timed.
+            ok = same_tree(data / "data", clone / "data")
+            if not ok and tool is cairn:
+                sys.exit(f"cairn pull into {clone} did not reproduce the data")
+            record(f"{kind}: pull (fresh clone)", tool.name, pulled if ok else None)
+            shutil.rmtree(clone)
+
+    for i in range(0 if args.skip_folder else args.runs):
+        remotes = work / "folder-remotes"
+        transfer_round("folder", lambda name, i: str(fresh(remotes / f"{name}-{i}")), i=i)
+        shutil.rmtree(remotes, ignore_errors=True)
+
+    if not args.skip_s3:
+        root = fresh(work / "s3s-root")
+        (root / "bench").mkdir()
+        port = free_port()
+        endpoint = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [args.s3s, "--host", "127.0.0.1", "--port", str(port), "--access-key", KEY,
+             "--secret-key", SECRET, str(root)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            for i in range(args.runs):
+                transfer_round("s3s-fs", lambda name, i: f"s3://bench/{name}-{i}", endpoint, i)
+                up = run([args.ceiling, "up", endpoint, "bench", f"ceiling-{i}", str(data / "data"), args.ceiling_jobs], work, env)
+                down_dir = fresh(work / "ceiling-down")
+                down = run([args.ceiling, "down", endpoint, "bench", f"ceiling-{i}", str(down_dir), args.ceiling_jobs], work, env)
+                record("s3s-fs: push", "ceiling", up)
+                record("s3s-fs: pull (fresh clone)", "ceiling", down)
+                shutil.rmtree(down_dir)
+                for p in (root / "bench").iterdir():
+                    shutil.rmtree(p, ignore_errors=True)
+        finally:
+            server.terminate()
+            server.wait()
+
+    head = ("case", "cairn", "dvc", "dvc / cairn", "server ceiling", "ceiling / cairn",
+            "peak MiB cairn", "peak MiB dvc")
+    rows = [head]
+    for case, by_tool in results.items():
+        med = {t: None if None in v else statistics.median(s for s, _ in v) for t, v in by_tool.items()}
+        rss = {t: max((m[1] for m in v if m), default=0) for t, v in by_tool.items()}
+        ceiling = med.get("ceiling")
+        dvc_s = med["dvc"]
+        rows.append((case, fmt_s(med["cairn"]), fmt_s(dvc_s) if dvc_s else "failed",
+                     f"{dvc_s / med['cairn']:.1f}x" if dvc_s else "",
+                     fmt_s(ceiling) if ceiling else "", f"{ceiling / med['cairn']:.0%}" if ceiling else "",
+                     f"{rss['cairn']:.0f}", f"{rss['dvc']:.0f}" if dvc_s else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for n, r in enumerate(rows):
+        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+if __name__ == "__main__":
+    main()

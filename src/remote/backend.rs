@@ -1,0 +1,100 @@
+//! The one interface every remote store offers: list keys under a prefix, put a file under a key,
+//! get a key into a file. Keys are `/`-separated and relative to the remote's root or prefix:
+//! objects are `v1/ab/cdef…` (the cache's own naming), run-cache entries `runs/v1/<key>`.
+
+use std::fmt;
+use std::path::Path;
+
+/// Why one remote operation failed; [`Transient`](FailureKind::Transient) ones are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The key is not on the remote.
+    NotFound,
+    /// Worth trying again: a dropped connection, a timeout, a 5xx, throttling.
+    Transient,
+    /// Trying again will not help (access denied, no such bucket, a local disk error).
+    Permanent,
+}
+
+/// A failed remote operation.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Whether to retry.
+    pub kind: FailureKind,
+    /// What happened, naming the key or file.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure of `kind`.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Result of a remote operation.
+pub type RemoteResult<T> = std::result::Result<T, Failure>;
+
+/// A remote store. Implementations are shared by the transfer threads.
+pub trait Remote: Send + Sync {
+    /// Every key directly under `prefix` (itself `/`-terminated), relative to the remote's
+    /// root. cairn's layouts are flat below the prefixes it lists (`v1/ab/`, `runs/v1/`).
+    fn list(&self, prefix: &str) -> RemoteResult<Vec<String>>;
+    /// Up to about `max` keys under `prefix`, and whether there are more. Stores whose full
+    /// listing is cheap return everything.
+    fn list_first(&self, prefix: &str, _max: usize) -> RemoteResult<(Vec<String>, bool)> {
+        self.list(prefix).map(|keys| (keys, false))
+    }
+    /// Stores the file `src` under `key`, replacing it; a reader never sees a partial object.
+    fn put(&self, key: &str, src: &Path) -> RemoteResult<()>;
+    /// Writes the object `key` into the (existing, empty) file `dest`, streaming.
+    fn get(&self, key: &str, dest: &Path) -> RemoteResult<()>;
+}
+
+/// The remote key of cache object `digest`.
+pub fn object_key(digest: &str) -> String {
+    let (head, tail) = digest.split_at(2.min(digest.len()));
+    format!("{}/{head}/{tail}", crate::cache::LAYOUT)
+}
+
+/// The object digest a remote key names, if it names one.
+pub fn digest_of_key(key: &str) -> Option<String> {
+    let rest = key.strip_prefix(crate::cache::LAYOUT)?.strip_prefix('/')?;
+    let (head, tail) = rest.split_once('/')?;
+    let digest = format!("{head}{tail}");
+    crate::hash::is_digest(&digest).then_some(digest)
+}
+
+/// Prefix of object keys.
+pub fn objects_prefix() -> String {
+    format!("{}/", crate::cache::LAYOUT)
+}
+
+/// Prefix of run-cache keys.
+pub fn runs_prefix() -> String {
+    format!("runs/{}/", crate::repro::run_cache::LAYOUT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_keys_round_trip() {
+        let d = "ab".repeat(32);
+        let key = object_key(&d);
+        assert_eq!(key, format!("v1/ab/{}", &d[2..]));
+        assert_eq!(digest_of_key(&key), Some(d));
+        assert_eq!(digest_of_key("v1/ab/short"), None);
+        assert_eq!(digest_of_key("runs/v1/x"), None);
+    }
+}

@@ -1,0 +1,390 @@
+//! `cairn remote add | list | remove | modify | default`, and opening a configured remote.
+//! Remotes live in `.cairn/config.yaml` (committed); credentials only ever in
+//! `.cairn/config.local.yaml` (git-ignored), whatever the command line says.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::cli::RemoteCommand;
+use crate::error::{Error, Result};
+use crate::workspace::{Config, RemoteSettings, Workspace};
+
+use super::backend::Remote;
+use super::folder::FolderRemote;
+use super::s3::{S3Remote, S3Settings};
+
+/// Settings a remote accepts besides `url`.
+pub const KEYS: &[&str] = &[
+    "url",
+    "endpoint_url",
+    "region",
+    "profile",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+];
+
+/// Settings that are secrets: written to the local config only, never printed.
+pub const SECRET_KEYS: &[&str] = &["access_key_id", "secret_access_key", "session_token"];
+
+/// Requests in flight to an S3 remote when `--jobs` is not given. Each one mostly waits on the
+/// network (tens of milliseconds per small object), not on the CPU, so many more than the
+/// cores pay off: on loopback, 201 small downloads took 1.0 s with 8 and 0.22 s with 64.
+const S3_JOBS: usize = 64;
+
+/// A remote ready to use.
+pub struct OpenRemote {
+    /// Its name in the config.
+    pub name: String,
+    /// The store.
+    pub store: Box<dyn Remote>,
+    /// Transfers at once when `--jobs` is not given.
+    pub default_jobs: usize,
+}
+
+/// Where a remote URL points.
+#[derive(Debug, PartialEq, Eq)]
+enum Location {
+    Folder(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+fn parse_url(url: &str, root: &Path) -> std::result::Result<Location, String> {
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("'{url}' names no bucket; write s3://BUCKET/PREFIX"));
+        }
+        return Ok(Location::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        });
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        return Err(format!(
+            "'{url}': scheme '{scheme}' is not supported; use a folder path or s3://bucket/prefix"
+        ));
+    }
+    if url.is_empty() {
+        return Err("the URL is empty; use a folder path or s3://bucket/prefix".into());
+    }
+    Ok(Location::Folder(root.join(url)))
+}
+
+fn config_path(ws: &Workspace, local: bool) -> PathBuf {
+    ws.dot().join(if local {
+        "config.local.yaml"
+    } else {
+        "config.yaml"
+    })
+}
+
+/// The name of the remote to use: `--remote`, else the default, else the only one.
+pub fn resolve_name(config: &Config, wanted: Option<&str>, file: &Path) -> Result<String> {
+    if let Some(name) = wanted {
+        if !config.remotes.contains_key(name) {
+            return Err(unknown_remote(config, name, file));
+        }
+        return Ok(name.to_string());
+    }
+    if let Some(name) = &config.core.remote {
+        if !config.remotes.contains_key(name) {
+            return Err(Error::invalid(
+                file,
+                format!(
+                    "the default remote '{name}' is not configured; run `cairn remote default NAME`"
+                ),
+            ));
+        }
+        return Ok(name.clone());
+    }
+    match config.remotes.keys().collect::<Vec<_>>().as_slice() {
+        [only] => Ok((*only).clone()),
+        [] => Err(Error::Usage(
+            "no remote is configured: run `cairn remote add NAME URL --default`".into(),
+        )),
+        _ => Err(Error::Usage(
+            "several remotes and no default: pass --remote NAME or run `cairn remote default NAME`"
+                .into(),
+        )),
+    }
+}
+
+fn unknown_remote(config: &Config, name: &str, file: &Path) -> Error {
+    let known: Vec<&str> = config.remotes.keys().map(String::as_str).collect();
+    Error::invalid(
+        file,
+        format!(
+            "no remote named '{name}' (configured: {}); add it with `cairn remote add {name} URL`",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ),
+    )
+}
+
+/// Opens the remote named `wanted` (or the default one).
+pub fn open(ws: &Workspace, wanted: Option<&str>) -> Result<OpenRemote> {
+    let config = ws.config()?;
+    let file = config_path(ws, false);
+    let name = resolve_name(&config, wanted, &file)?;
+    let settings = &config.remotes[&name];
+    let location = parse_url(&settings.url, &ws.root)
+        .map_err(|m| Error::invalid(&file, format!("remote '{name}': {m}")))?;
+    let get = |k: &str| settings.settings.get(k).cloned().filter(|v| !v.is_empty());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Ok(match location {
+        Location::Folder(dir) => OpenRemote {
+            name,
+            store: Box::new(FolderRemote::new(dir)),
+            default_jobs: 2 * cores,
+        },
+        Location::S3 { bucket, prefix } => {
+            let credentials = match (get("access_key_id"), get("secret_access_key")) {
+                (Some(id), Some(secret)) => Some((id, secret, get("session_token"))),
+                (None, None) => None,
+                _ => {
+                    return Err(Error::invalid(
+                        config_path(ws, true),
+                        format!(
+                            "remote '{name}' has only one of access_key_id and secret_access_key; set both or neither"
+                        ),
+                    ));
+                }
+            };
+            let s3 = S3Settings {
+                bucket,
+                prefix,
+                endpoint_url: get("endpoint_url"),
+                region: get("region"),
+                profile: get("profile"),
+                credentials,
+            };
+            OpenRemote {
+                name,
+                store: Box::new(S3Remote::new(&s3)?),
+                default_jobs: S3_JOBS,
+            }
+        }
+    })
+}
+
+/// `cairn remote …`.
+pub fn remote_command(cmd: &RemoteCommand) -> Result<ExitCode> {
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::Failed(format!("current directory: {e}")))?;
+    let ws = Workspace::find(&cwd)?;
+    let _lock = ws.lock("remote")?;
+    match cmd {
+        RemoteCommand::Add {
+            name,
+            url,
+            default,
+            local,
+        } => add(&ws, name, url, *default, *local)?,
+        RemoteCommand::List { json } => list(&ws, *json)?,
+        RemoteCommand::Remove { name } => remove(&ws, name)?,
+        RemoteCommand::Modify {
+            name,
+            key,
+            value,
+            local,
+        } => modify(&ws, name, key, value, *local)?,
+        RemoteCommand::Default { name } => {
+            let merged = ws.config()?;
+            if !merged.remotes.contains_key(name) {
+                return Err(unknown_remote(&merged, name, &config_path(&ws, false)));
+            }
+            let path = config_path(&ws, false);
+            let mut config = Config::read(&path)?;
+            config.core.remote = Some(name.clone());
+            config.write(&path)?;
+            println!("default remote: {name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn add(ws: &Workspace, name: &str, url: &str, default: bool, local: bool) -> Result<()> {
+    let path = config_path(ws, local);
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(Error::Usage(format!(
+            "remote name '{name}': use letters, digits, '-', '_' and '.'"
+        )));
+    }
+    if ws.config()?.remotes.contains_key(name) {
+        return Err(Error::invalid(
+            &path,
+            format!(
+                "remote '{name}' already exists; change it with `cairn remote modify {name} url URL`"
+            ),
+        ));
+    }
+    parse_url(url, &ws.root).map_err(Error::Usage)?;
+    let mut config = Config::read(&path)?;
+    config.remotes.insert(
+        name.to_string(),
+        RemoteSettings {
+            url: url.to_string(),
+            ..RemoteSettings::default()
+        },
+    );
+    if default {
+        config.core.remote = Some(name.to_string());
+    }
+    config.write(&path)?;
+    println!(
+        "added remote '{name}' ({url}){}",
+        if default { " as the default" } else { "" }
+    );
+    Ok(())
+}
+
+fn list(ws: &Workspace, json: bool) -> Result<()> {
+    let config = ws.config()?;
+    let default = config.core.remote.clone();
+    let shown = |r: &RemoteSettings| -> Vec<(String, String)> {
+        r.settings
+            .iter()
+            .map(|(k, v)| {
+                let v = if SECRET_KEYS.contains(&k.as_str()) {
+                    "***".to_string()
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    };
+    if json {
+        let items: Vec<serde_json::Value> = config
+            .remotes
+            .iter()
+            .map(|(name, r)| {
+                serde_json::json!({
+                    "name": name,
+                    "url": r.url,
+                    "default": default.as_deref() == Some(name.as_str()),
+                    "settings": shown(r).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+        return Ok(());
+    }
+    let width = config.remotes.keys().map(String::len).max().unwrap_or(0);
+    for (name, r) in &config.remotes {
+        let mark = if default.as_deref() == Some(name.as_str()) {
+            "*"
+        } else {
+            " "
+        };
+        let extra: Vec<String> = shown(r).iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let line = format!("{mark} {name:width$}  {}  {}", r.url, extra.join(" "));
+        println!("{}", line.trim_end());
+    }
+    Ok(())
+}
+
+fn remove(ws: &Workspace, name: &str) -> Result<()> {
+    let merged = ws.config()?;
+    if !merged.remotes.contains_key(name) {
+        return Err(unknown_remote(&merged, name, &config_path(ws, false)));
+    }
+    for local in [false, true] {
+        let path = config_path(ws, local);
+        let mut config = Config::read(&path)?;
+        let had = config.remotes.remove(name).is_some();
+        let was_default = config.core.remote.as_deref() == Some(name);
+        if was_default {
+            config.core.remote = None;
+        }
+        if had || was_default {
+            config.write(&path)?;
+        }
+    }
+    println!("removed remote '{name}'");
+    Ok(())
+}
+
+fn modify(ws: &Workspace, name: &str, key: &str, value: &str, local: bool) -> Result<()> {
+    if !KEYS.contains(&key) {
+        return Err(Error::Usage(format!(
+            "unknown remote setting '{key}'; valid settings: {}",
+            KEYS.join(", ")
+        )));
+    }
+    let merged = ws.config()?;
+    if !merged.remotes.contains_key(name) {
+        return Err(unknown_remote(&merged, name, &config_path(ws, false)));
+    }
+    if key == "url" {
+        parse_url(value, &ws.root).map_err(Error::Usage)?;
+    }
+    let secret = SECRET_KEYS.contains(&key);
+    let path = config_path(ws, local || secret);
+    let mut config = Config::read(&path)?;
+    let entry = config.remotes.entry(name.to_string()).or_default();
+    if key == "url" {
+        entry.url = value.to_string();
+    } else {
+        entry.settings.insert(key.to_string(), value.to_string());
+    }
+    config.write(&path)?;
+    // A secret set before this rule existed, or by hand, must not stay in the committed file.
+    if secret {
+        let committed = config_path(ws, false);
+        let mut shared = Config::read(&committed)?;
+        if let Some(r) = shared.remotes.get_mut(name)
+            && r.settings.remove(key).is_some()
+        {
+            shared.write(&committed)?;
+        }
+    }
+    let shown = if secret { "***" } else { value };
+    println!(
+        "remote '{name}': {key} = {shown} (in {})",
+        path.strip_prefix(&ws.root).unwrap_or(&path).display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse() {
+        let root = Path::new("/ws");
+        assert_eq!(
+            parse_url("s3://b/p/q/", root),
+            Ok(Location::S3 {
+                bucket: "b".into(),
+                prefix: "p/q".into()
+            })
+        );
+        assert_eq!(
+            parse_url("s3://b", root),
+            Ok(Location::S3 {
+                bucket: "b".into(),
+                prefix: String::new()
+            })
+        );
+        assert_eq!(
+            parse_url("../r", root),
+            Ok(Location::Folder(PathBuf::from("/ws/../r")))
+        );
+        assert_eq!(
+            parse_url("/abs", root),
+            Ok(Location::Folder(PathBuf::from("/abs")))
+        );
+        assert!(parse_url("s3:///x", root).is_err());
+        assert!(parse_url("gs://b", root).is_err());
+    }
+}

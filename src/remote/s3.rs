@@ -1,0 +1,360 @@
+//! An S3 (or S3-compatible: MinIO, Ceph, R2, moto, s3s) remote through aws-sdk-s3. Uploads
+//! stream from disk, in multipart pieces above [`MULTIPART_THRESHOLD`]; downloads stream to disk.
+//! Nothing is ever held whole in memory.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{Credentials, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+use super::backend::{Failure, FailureKind, Remote, RemoteResult};
+use crate::error::{Error, Result};
+
+/// Files at least this big go up in multipart pieces.
+pub const MULTIPART_THRESHOLD: u64 = 64 << 20;
+/// Smallest piece; grown for huge files so that no upload needs more than 10,000 pieces.
+const PART_SIZE: u64 = 16 << 20;
+
+/// Where an S3 remote is and how to reach it.
+#[derive(Debug, Clone, Default)]
+pub struct S3Settings {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix without a trailing `/` (may be empty).
+    pub prefix: String,
+    /// Endpoint of an S3-compatible store (default: AWS, or `AWS_ENDPOINT_URL`).
+    pub endpoint_url: Option<String>,
+    /// Region (default: the AWS chain's, else us-east-1).
+    pub region: Option<String>,
+    /// Named AWS profile.
+    pub profile: Option<String>,
+    /// Static credentials from `.cairn/config.local.yaml`: (key id, secret, session token).
+    pub credentials: Option<(String, String, Option<String>)>,
+}
+
+/// An S3 remote.
+pub struct S3Remote {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl S3Remote {
+    /// Connects (lazily: no request is made until the first operation).
+    pub fn new(settings: &S3Settings) -> Result<S3Remote> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Failed(format!("starting the S3 client's runtime: {e}")))?;
+        let client = runtime.block_on(client(settings));
+        Ok(S3Remote {
+            client,
+            bucket: settings.bucket.clone(),
+            prefix: settings.prefix.clone(),
+            runtime,
+        })
+    }
+
+    /// What to strip from a listed key to make it relative to the remote's prefix.
+    fn strip(&self) -> String {
+        if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        }
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
+    }
+
+    async fn put_multipart(&self, full: &str, src: &Path, size: u64) -> RemoteResult<()> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full)
+            .send()
+            .await
+            .map_err(|e| classify(&format!("starting the upload of {full}"), e))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        let result = self.put_parts(full, src, size, &upload_id).await;
+        if result.is_err() {
+            // Best effort: an abandoned upload only costs space until the bucket's lifecycle rule.
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(full)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        result
+    }
+
+    async fn put_parts(
+        &self,
+        full: &str,
+        src: &Path,
+        size: u64,
+        upload_id: &str,
+    ) -> RemoteResult<()> {
+        let part_size = PART_SIZE.max(size.div_ceil(9_000));
+        let mut parts = Vec::new();
+        let mut offset = 0;
+        let mut number = 1;
+        while offset < size {
+            let length = part_size.min(size - offset);
+            let body = ByteStream::read_from()
+                .path(src)
+                .offset(offset)
+                .length(aws_sdk_s3::primitives::Length::Exact(length))
+                .build()
+                .await
+                .map_err(|e| {
+                    Failure::new(
+                        FailureKind::Permanent,
+                        format!("reading {}: {e}", src.display()),
+                    )
+                })?;
+            let part = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(full)
+                .upload_id(upload_id)
+                .part_number(number)
+                .content_length(length as i64)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| classify(&format!("uploading part {number} of {full}"), e))?;
+            // No checksum algorithm was asked for at creation, so none is copied here.
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(part.e_tag().map(str::to_string))
+                    .build(),
+            );
+            offset += length;
+            number += 1;
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify(&format!("completing the upload of {full}"), e))?;
+        Ok(())
+    }
+}
+
+async fn client(s: &S3Settings) -> Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = &s.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(profile) = &s.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some((id, secret, token)) = &s.credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            id,
+            secret,
+            token.clone(),
+            None,
+            "cairn-config-local",
+        ));
+    }
+    if let Some(endpoint) = &s.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let sdk = loader.load().await;
+    let mut conf = aws_sdk_s3::config::Builder::from(&sdk)
+        // cairn retries each transfer itself (transfer::with_retries), the same way for every
+        // kind of remote; retrying inside the SDK too would multiply the wait on a dead server.
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(Duration::from_secs(120))
+                .build(),
+        )
+        // Streamed uploads otherwise go out as signed chunked bodies with a trailing CRC32,
+        // which several S3-compatible servers reject.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    if s.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        // S3-compatible servers on a plain host:port cannot do virtual-hosted buckets; AWS
+        // itself prefers them, so path style is used only with a custom endpoint.
+        conf = conf.force_path_style(true);
+    }
+    if sdk.region().is_none() {
+        conf = conf.region(Region::new("us-east-1"));
+    }
+    Client::from_conf(conf.build())
+}
+
+/// Sorts an SDK error into retry / not found / give up, keeping its full message.
+fn classify<E>(what: &str, err: SdkError<E, HttpResponse>) -> Failure
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let kind = match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            FailureKind::Transient
+        }
+        SdkError::ServiceError(ctx) => match ctx.raw().status().as_u16() {
+            404 => FailureKind::NotFound,
+            408 | 429 | 500..=599 => FailureKind::Transient,
+            _ => FailureKind::Permanent,
+        },
+        _ => FailureKind::Permanent,
+    };
+    Failure::new(kind, format!("{what}: {}", DisplayErrorContext(&err)))
+}
+
+impl Remote for S3Remote {
+    fn list(&self, prefix: &str) -> RemoteResult<Vec<String>> {
+        let full_prefix = self.full_key(prefix);
+        let strip = self.strip();
+        self.runtime.handle().block_on(async {
+            let mut keys = Vec::new();
+            let mut pages = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&full_prefix)
+                // Keys below a listed prefix are flat; with a delimiter, file-backed servers
+                // (s3s-fs) read one folder instead of walking the whole bucket.
+                .delimiter("/")
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    classify(&format!("listing s3://{}/{full_prefix}", self.bucket), e)
+                })?;
+                for object in page.contents() {
+                    if let Some(key) = object.key().and_then(|k| k.strip_prefix(&strip)) {
+                        keys.push(key.to_string());
+                    }
+                }
+            }
+            Ok(keys)
+        })
+    }
+
+    fn list_first(&self, prefix: &str, max: usize) -> RemoteResult<(Vec<String>, bool)> {
+        let full_prefix = self.full_key(prefix);
+        self.runtime.handle().block_on(async {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&full_prefix)
+                .max_keys(i32::try_from(max).unwrap_or(1000))
+                .send()
+                .await
+                .map_err(|e| classify(&format!("listing s3://{}/{full_prefix}", self.bucket), e))?;
+            let keys = page
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().and_then(|k| k.strip_prefix(&self.strip())))
+                .map(str::to_string)
+                .collect();
+            Ok((keys, page.is_truncated().unwrap_or(false)))
+        })
+    }
+
+    fn put(&self, key: &str, src: &Path) -> RemoteResult<()> {
+        let full = self.full_key(key);
+        let size = std::fs::metadata(src)
+            .map_err(|e| Failure::new(FailureKind::Permanent, format!("{}: {e}", src.display())))?
+            .len();
+        self.runtime.handle().block_on(async {
+            if size >= MULTIPART_THRESHOLD {
+                return self.put_multipart(&full, src, size).await;
+            }
+            let body = ByteStream::from_path(src).await.map_err(|e| {
+                Failure::new(
+                    FailureKind::Permanent,
+                    format!("reading {}: {e}", src.display()),
+                )
+            })?;
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .content_length(size as i64)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| classify(&format!("uploading s3://{}/{full}", self.bucket), e))?;
+            Ok(())
+        })
+    }
+
+    fn get(&self, key: &str, dest: &Path) -> RemoteResult<()> {
+        let full = self.full_key(key);
+        self.runtime.handle().block_on(async {
+            let what = format!("downloading s3://{}/{full}", self.bucket);
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .send()
+                .await
+                .map_err(|e| classify(&what, e))?;
+            let local = |e: std::io::Error| {
+                Failure::new(
+                    FailureKind::Permanent,
+                    format!("writing {}: {e}", dest.display()),
+                )
+            };
+            let mut file = std::io::BufWriter::with_capacity(
+                256 << 10,
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(dest)
+                    .map_err(local)?,
+            );
+            let mut body = out.body;
+            loop {
+                match body.try_next().await {
+                    Ok(Some(chunk)) => file.write_all(&chunk).map_err(local)?,
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Err(Failure::new(FailureKind::Transient, format!("{what}: {e}")));
+                    }
+                }
+            }
+            file.flush().map_err(local)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! Moving many objects at once: a fixed number of worker threads take jobs from a shared list,
+//! retry transient failures with exponential backoff, and stop taking new work once something
+//! failed for good. A progress bar (bytes and objects) is drawn on a terminal only.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+
+use super::backend::{Failure, FailureKind, RemoteResult};
+
+/// Attempts per operation, the first included.
+const ATTEMPTS: u32 = 5;
+/// Wait before the first retry; doubled for each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+/// One unit of work.
+pub struct Job {
+    /// The remote key.
+    pub key: String,
+    /// The object's digest (empty for run-cache entries).
+    pub digest: String,
+    /// What the job moves, for messages.
+    pub label: String,
+    /// Bytes it moves, when known (0 otherwise).
+    pub size: u64,
+}
+
+/// What a batch did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Jobs that completed.
+    pub done: u64,
+    /// Bytes they moved.
+    pub bytes: u64,
+    /// Jobs whose key the other side does not have, by label.
+    pub not_found: Vec<String>,
+    /// Jobs that failed, with why.
+    pub failed: Vec<String>,
+    /// Jobs never started because an earlier one failed for good.
+    pub skipped: u64,
+}
+
+/// Runs `work` for every job on `threads` threads. `work` returns the bytes it moved.
+pub fn run<F>(jobs: &[Job], threads: usize, verb: &str, work: F) -> Outcome
+where
+    F: Fn(&Job) -> RemoteResult<u64> + Sync,
+{
+    if jobs.is_empty() {
+        return Outcome::default();
+    }
+    let total: u64 = jobs.iter().map(|j| j.size).sum();
+    let bar = bar(total, verb, jobs.len());
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let done = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let not_found = Mutex::new(Vec::new());
+    let failed = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, jobs.len()) {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    match with_retries(|| work(job)) {
+                        Ok(moved) => {
+                            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                            bytes.fetch_add(moved, Ordering::Relaxed);
+                            bar.inc(job.size);
+                            bar.set_message(format!("{verb} {n}/{} objects", jobs.len()));
+                        }
+                        Err(f) if f.kind == FailureKind::NotFound => {
+                            lock(&not_found).push(job.label.clone());
+                        }
+                        Err(f) => {
+                            // A transfer that failed even after retries: the store is down or
+                            // refusing. Finish what is in flight, start nothing new.
+                            stop.store(true, Ordering::Relaxed);
+                            lock(&failed).push(format!("{}: {f}", job.label));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let started = next.load(Ordering::Relaxed).min(jobs.len()) as u64;
+    let mut outcome = Outcome {
+        done: done.into_inner(),
+        bytes: bytes.into_inner(),
+        not_found: not_found.into_inner().unwrap_or_else(|p| p.into_inner()),
+        failed: failed.into_inner().unwrap_or_else(|p| p.into_inner()),
+        skipped: jobs.len() as u64 - started,
+    };
+    outcome.not_found.sort();
+    outcome
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs `op` until it succeeds, fails for good, or [`ATTEMPTS`] transient failures happened.
+pub fn with_retries<T>(mut op: impl FnMut() -> RemoteResult<T>) -> RemoteResult<T> {
+    let mut wait = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match op() {
+            Err(f) if f.kind == FailureKind::Transient && attempt < ATTEMPTS => {
+                std::thread::sleep(wait);
+                wait *= 2;
+                attempt += 1;
+            }
+            Err(f) if f.kind == FailureKind::Transient => {
+                return Err(Failure::new(
+                    f.kind,
+                    format!("{} (gave up after {ATTEMPTS} attempts)", f.message),
+                ));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn bar(total: u64, verb: &str, objects: usize) -> ProgressBar {
+    let bar = crate::progress::bytes_bar(total, "");
+    bar.set_message(format!("{verb} 0/{objects} objects"));
+    bar
+}
+
+/// Bytes as MiB with one decimal, for summaries.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}

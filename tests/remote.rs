@@ -1,0 +1,641 @@
+//! `cairn add`, `remote`, `push`/`fetch`/`pull` and `gc`, against a folder remote and a real
+//! S3-compatible server (moto) on 127.0.0.1.
+
+mod moto;
+
+use std::path::Path;
+
+use cairn::cache::{LinkType, ObjectStore};
+use cairn::lock::{Lock, LockedPath};
+use cairn::repro::run_cache::{RunCache, RunEntry};
+
+use crate::support::{Output, Project, run};
+use moto::Moto;
+
+/// Deterministic bytes (xorshift), so files differ without a random crate.
+fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A directory of `files` files (one of them nested) plus a single file, tracked with `cairn add`.
+fn tracked_data(p: &Project, files: usize) {
+    for i in 0..files {
+        p.write(&format!("data/part-{i:04}.bin"), bytes(i as u64, 1000 + i));
+    }
+    p.write("data/nested/deep.txt", "deep\n");
+    p.write("model.bin", bytes(7777, 300_000));
+    p.cairn(&["add", "data", "model.bin"]).ok();
+}
+
+/// The committed part of `p` (what `git clone` would give) in a new folder: no cache, no
+/// local config, nothing a .gitignore lists.
+fn clone(p: &Project) -> Project {
+    let c = Project::bare();
+    for entry in walkdir::WalkDir::new(p.path())
+        .into_iter()
+        .filter_entry(|e| {
+            let rel = e.path().strip_prefix(p.path()).unwrap_or(e.path());
+            let rel = rel.to_string_lossy();
+            if rel.starts_with(".cairn/") {
+                return rel == ".cairn/config.yaml" || rel == ".cairn/.gitignore";
+            }
+            let ignored = e
+                .path()
+                .parent()
+                .and_then(|dir| std::fs::read_to_string(dir.join(".gitignore")).ok())
+                .is_some_and(|text| {
+                    let line = format!("/{}", e.file_name().to_string_lossy());
+                    text.lines().any(|l| l == line)
+                });
+            !ignored
+        })
+    {
+        let entry = entry.expect("walk");
+        let rel = entry.path().strip_prefix(p.path()).expect("inside");
+        if entry.file_type().is_file() {
+            c.write(
+                &rel.to_string_lossy(),
+                std::fs::read(entry.path()).expect("read"),
+            );
+        }
+    }
+    std::fs::create_dir_all(c.join(".cairn")).expect("mkdir");
+    c
+}
+
+/// Asserts that `rel` holds the same bytes in both projects (a file, or every file of a folder).
+#[track_caller]
+fn assert_same(a: &Project, b: &Project, rel: &str) {
+    let root = a.join(rel);
+    let mut n = 0;
+    for entry in walkdir::WalkDir::new(&root) {
+        let entry = entry.expect("walk");
+        if entry.file_type().is_file() {
+            let inner = entry.path().strip_prefix(a.path()).expect("inside");
+            let theirs = std::fs::read(b.path().join(inner))
+                .unwrap_or_else(|e| panic!("{} missing in the clone: {e}", inner.display()));
+            assert!(
+                theirs == std::fs::read(entry.path()).expect("read"),
+                "{} differs",
+                inner.display()
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 0, "{rel} holds no files");
+}
+
+fn store(p: &Project) -> ObjectStore {
+    ObjectStore::at(
+        &p.join(".cairn/cache"),
+        &p.join(".cairn/tmp"),
+        vec![LinkType::Copy],
+    )
+}
+
+/// Puts `rel` in the cache and returns its lock record (a file).
+fn cache_file(p: &Project, rel: &str) -> LockedPath {
+    let digest = cairn::hash::digest_file(&p.join(rel)).expect("digest");
+    store(p).insert_file(&p.join(rel), &digest).expect("insert");
+    LockedPath {
+        path: rel.to_string(),
+        digest,
+        size: std::fs::metadata(p.join(rel)).expect("stat").len(),
+        nfiles: None,
+    }
+}
+
+/// A pipeline with one stage `train` run by `cairn repro`: a cached out folder `models` and an
+/// uncached metrics file. Returns the lock record of `models`.
+fn locked_stage(p: &Project) -> LockedPath {
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  train:\n    cmd: mkdir -p models && echo weights > models/m.json \
+         && echo 0.9 > metrics.json\n    outs: [models]\n    metrics:\n      \
+         - metrics.json: {cache: false}\n",
+    );
+    p.cairn(&["repro"]).ok();
+    let lock = Lock::read(&p.join("pipeline.lock")).expect("lock");
+    lock.stages["train"]
+        .outs
+        .iter()
+        .find(|o| o.path == "models")
+        .expect("models in the lock")
+        .clone()
+}
+
+/// The object file of `digest` inside a folder remote.
+fn remote_object(remote: &Path, digest: &str) -> std::path::PathBuf {
+    remote.join("v1").join(&digest[..2]).join(&digest[2..])
+}
+
+fn digest_in_pointer(p: &Project, pointer: &str) -> String {
+    let text = p.read(pointer);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("digest: "))
+        .expect("digest line")
+        .to_string()
+}
+
+// ---------------------------------------------------------------- add
+
+#[test]
+fn add_tracks_a_directory_and_a_file() {
+    let p = Project::new();
+    tracked_data(&p, 3);
+    let pointer = p.read("data.cairn");
+    assert!(
+        pointer.contains("path: data") && pointer.contains("nfiles: 4"),
+        "{pointer}"
+    );
+    assert!(p.read("model.bin.cairn").contains("size: 300000"));
+    assert_eq!(p.read(".gitignore"), "/data\n/model.bin\n");
+    // Adding again changes nothing in .gitignore; a nested path gets its own .gitignore.
+    p.write("sub/x.csv", "a,b\n");
+    p.cairn(&["add", "data", "sub/x.csv"]).ok();
+    assert_eq!(p.read(".gitignore"), "/data\n/model.bin\n");
+    assert_eq!(p.read("sub/.gitignore"), "/x.csv\n");
+    assert!(p.read("sub/x.csv.cairn").contains("path: x.csv"));
+    let digest = digest_in_pointer(&p, "model.bin.cairn");
+    assert!(store(&p).contains(&digest));
+}
+
+#[test]
+fn add_refuses_missing_outside_and_stage_outs() {
+    let p = Project::new();
+    p.cairn(&["add", "nope.csv"])
+        .code(2)
+        .stderr_has(&["nope.csv", "no such file"]);
+    let outside = tempfile::NamedTempFile::new().expect("tmp");
+    p.cairn(&["add", &outside.path().display().to_string()])
+        .code(2)
+        .stderr_has(&["outside the workspace"]);
+    locked_stage(&p);
+    p.cairn(&["add", "models"])
+        .code(2)
+        .stderr_has(&["models", "stage 'train'"]);
+    p.cairn(&["add", "models/m.json"])
+        .code(2)
+        .stderr_has(&["an out of stage 'train'"]);
+    assert!(!p.exists("models.cairn"));
+}
+
+// ---------------------------------------------------------------- remote config
+
+#[test]
+fn remote_config_commands_and_their_errors() {
+    let p = Project::new();
+    p.cairn(&["push"])
+        .code(2)
+        .stderr_has(&["no remote is configured", "cairn remote add"]);
+    p.cairn(&["remote", "add", "store", "../elsewhere", "--default"])
+        .ok();
+    p.cairn(&["remote", "add", "store", "/x"])
+        .code(2)
+        .stderr_has(&["already exists"]);
+    p.cairn(&["remote", "add", "web", "https://example.com/x"])
+        .code(2)
+        .stderr_has(&["not supported"]);
+    p.cairn(&["remote", "add", "bad name", "/x"]).code(2);
+    p.cairn(&["remote", "add", "s3", "s3://bucket/pre/fix"])
+        .ok();
+    p.cairn(&["remote", "modify", "s3", "colour", "blue"])
+        .code(2)
+        .stderr_has(&[
+            "unknown remote setting 'colour'",
+            "endpoint_url",
+            "secret_access_key",
+        ]);
+    p.cairn(&["remote", "modify", "ghost", "region", "x"])
+        .code(2)
+        .stderr_has(&["no remote named 'ghost'"]);
+    p.cairn(&["remote", "modify", "s3", "region", "eu-west-1"])
+        .ok();
+    p.cairn(&["remote", "modify", "s3", "secret_access_key", "TOPSECRET"])
+        .ok();
+    let list = p.cairn(&["remote", "list"]).ok();
+    assert!(
+        list.stdout.contains("* store") && list.stdout.contains("region=eu-west-1"),
+        "{}",
+        list.stdout
+    );
+    assert!(!list.stdout.contains("TOPSECRET"));
+    let json: serde_json::Value =
+        serde_json::from_str(&p.cairn(&["remote", "list", "--json"]).ok().stdout).expect("json");
+    assert_eq!(json[0]["name"], "s3");
+    assert_eq!(json[0]["settings"]["secret_access_key"], "***");
+    assert_eq!(json[1]["default"], true);
+    p.cairn(&["remote", "default", "ghost"]).code(2);
+    p.cairn(&["remote", "default", "s3"]).ok();
+    p.cairn(&["remote", "remove", "s3"]).ok();
+    p.cairn(&["remote", "remove", "s3"]).code(2);
+    let committed = p.read(".cairn/config.yaml");
+    assert!(
+        !committed.contains("s3") && !committed.contains("remote: s3"),
+        "{committed}"
+    );
+    assert!(!p.read(".cairn/config.local.yaml").contains("TOPSECRET"));
+    // With the default gone and one remote left, that one is used.
+    p.cairn(&["push"]).ok().stdout_has(&["remote 'store'"]);
+}
+
+// ---------------------------------------------------------------- folder remote
+
+fn with_folder_remote(p: &Project) -> tempfile::TempDir {
+    let remote = tempfile::Builder::new()
+        .prefix("cairn-remote-")
+        .tempdir()
+        .expect("tmp");
+    p.cairn(&[
+        "remote",
+        "add",
+        "store",
+        &remote.path().display().to_string(),
+        "--default",
+    ])
+    .ok();
+    remote
+}
+
+#[test]
+fn folder_round_trip_into_a_fresh_clone() {
+    let p = Project::new();
+    tracked_data(&p, 40);
+    locked_stage(&p);
+    let _remote = with_folder_remote(&p);
+    let first = p.cairn(&["push", "--json"]).ok();
+    let summary: serde_json::Value = serde_json::from_str(&first.stdout).expect("json");
+    // 41 data files + their listing + model + the stage's out folder (a listing and a file);
+    // not metrics.json, which is `cache: false`.
+    assert_eq!(summary["pushed"], 45, "{}", first.stdout);
+    p.cairn(&["push"])
+        .ok()
+        .stdout_has(&["pushed 0 objects", "45 already on remote"]);
+
+    let c = clone(&p);
+    assert!(!c.exists("data") && !c.exists("models") && c.exists("data.cairn"));
+    c.cairn(&["pull"])
+        .ok()
+        .stdout_has(&["fetched 45 objects", "placed 3 paths"]);
+    assert_same(&p, &c, "data");
+    assert_same(&p, &c, "model.bin");
+    assert_same(&p, &c, "models");
+    c.cairn(&["pull"])
+        .ok()
+        .stdout_has(&["fetched 0 objects", "placed 0 paths"]);
+    // The clone is up to date: nothing is stale and nothing reruns.
+    c.cairn(&["status", "--check"]).ok();
+    c.cairn(&["repro"]).ok();
+    assert_eq!(c.read("pipeline.lock"), p.read("pipeline.lock"));
+    assert_same(&p, &c, "models");
+    // A changed workspace file is put back.
+    c.write("data/part-0001.bin", "edited");
+    c.cairn(&["pull"]).ok().stdout_has(&["placed 1 paths"]);
+    assert_same(&p, &c, "data");
+}
+
+#[test]
+fn targets_narrow_what_moves() {
+    let p = Project::new();
+    tracked_data(&p, 2);
+    let out = locked_stage(&p);
+    let remote = with_folder_remote(&p);
+    p.cairn(&["push", "train"])
+        .ok()
+        .stdout_has(&["pushed 2 objects"]);
+    assert!(remote_object(remote.path(), &out.digest).is_file());
+    p.cairn(&["push", "model.bin.cairn"])
+        .ok()
+        .stdout_has(&["pushed 1 objects"]);
+    p.cairn(&["push", "data"])
+        .ok()
+        .stdout_has(&["pushed 4 objects"]);
+    p.cairn(&["push", "nothing-here"])
+        .code(2)
+        .stderr_has(&["'nothing-here' is neither a stage"]);
+    let c = clone(&p);
+    c.cairn(&["pull", "model.bin"])
+        .ok()
+        .stdout_has(&["placed 1 paths"]);
+    assert!(c.exists("model.bin") && !c.exists("data"));
+}
+
+#[test]
+fn a_corrupted_remote_object_is_refused_and_nothing_is_placed() {
+    let p = Project::new();
+    tracked_data(&p, 3);
+    let remote = with_folder_remote(&p);
+    p.cairn(&["push"]).ok();
+    let digest = digest_in_pointer(&p, "model.bin.cairn");
+    let object = remote_object(remote.path(), &digest);
+    std::fs::write(&object, b"not the model").expect("corrupt");
+
+    let c = clone(&p);
+    c.cairn(&["pull"])
+        .code(1)
+        .stderr_has(&[&digest, "model.bin", "corrupted on the remote"]);
+    assert!(!c.exists("model.bin"));
+    assert!(!store(&c).contains(&digest));
+    // The objects that were fine are kept; repairing the remote lets the pull finish.
+    p.cairn(&["gc"]).ok();
+    std::fs::remove_file(&object).expect("rm");
+    p.cairn(&["push"]).ok().stdout_has(&["pushed 1 objects"]);
+    c.cairn(&["pull"]).ok();
+    assert_same(&p, &c, "model.bin");
+    assert_same(&p, &c, "data");
+}
+
+#[test]
+fn an_object_missing_on_the_remote_fails_the_pull() {
+    let p = Project::new();
+    tracked_data(&p, 1);
+    let remote = with_folder_remote(&p);
+    p.cairn(&["push"]).ok();
+    let digest = digest_in_pointer(&p, "model.bin.cairn");
+    std::fs::remove_file(remote_object(remote.path(), &digest)).expect("rm");
+    let c = clone(&p);
+    c.cairn(&["fetch"])
+        .code(1)
+        .stderr_has(&["not on the remote", &digest, "cairn push"]);
+}
+
+#[test]
+fn run_cache_entries_travel_with_run_cache() {
+    let p = Project::new();
+    p.write("out/result.txt", "from a run\n");
+    p.write(".gitignore", "/out\n");
+    let out = cache_file(&p, "out/result.txt");
+    let key = "a".repeat(64);
+    RunCache::at(&p.join(".cairn/runs"))
+        .put(
+            &key,
+            &RunEntry {
+                outs: vec![out.clone()],
+            },
+        )
+        .expect("put");
+    let remote = with_folder_remote(&p);
+    p.cairn(&["push"]).ok().stdout_has(&["pushed 0 objects"]);
+    p.cairn(&["push", "--run-cache"])
+        .ok()
+        .stdout_has(&["pushed 1 objects", "1 run-cache entries"]);
+    assert!(remote.path().join("runs/v1").join(&key).is_file());
+
+    let c = clone(&p);
+    c.cairn(&["fetch", "--run-cache"])
+        .ok()
+        .stdout_has(&["fetched 1 objects", "1 run-cache entries"]);
+    assert!(store(&c).contains(&out.digest));
+    assert!(RunCache::at(&c.join(".cairn/runs")).get(&key).is_some());
+    assert!(
+        !c.exists("out/result.txt"),
+        "run-cache outs are not placed in the workspace"
+    );
+}
+
+// ---------------------------------------------------------------- gc
+
+#[test]
+fn gc_removes_only_unreferenced_objects() {
+    let p = Project::new();
+    tracked_data(&p, 3);
+    let kept_model = digest_in_pointer(&p, "model.bin.cairn");
+    let out = locked_stage(&p);
+    p.write("model.bin", "a newer model");
+    p.cairn(&["add", "model.bin"]).ok();
+    let new_model = digest_in_pointer(&p, "model.bin.cairn");
+    p.write("run/out.txt", "kept by the run-cache\n");
+    let run_out = cache_file(&p, "run/out.txt");
+    RunCache::at(&p.join(".cairn/runs"))
+        .put(
+            &"b".repeat(64),
+            &RunEntry {
+                outs: vec![run_out.clone()],
+            },
+        )
+        .expect("put");
+    let s = store(&p);
+    let before = s.all().expect("all").len();
+
+    p.cairn(&["gc", "--dry"])
+        .ok()
+        .stdout_has(&["would remove 1 objects"]);
+    assert_eq!(s.all().expect("all").len(), before);
+    p.cairn(&["gc"]).ok().stdout_has(&["removed 1 objects"]);
+    assert!(!s.contains(&kept_model), "the old model is unreferenced");
+    for digest in [
+        &new_model,
+        &out.digest,
+        &run_out.digest,
+        &digest_in_pointer(&p, "data.cairn"),
+    ] {
+        assert!(s.contains(digest), "{digest} was referenced");
+    }
+    assert_eq!(
+        s.all().expect("all").len(),
+        before - 1,
+        "every data file is kept"
+    );
+    p.cairn(&["gc", "--run-cache"])
+        .ok()
+        .stdout_has(&["removed 1 objects", "1 run-cache entries"]);
+    assert!(!s.contains(&run_out.digest));
+    assert!(s.contains(&new_model));
+}
+
+// ---------------------------------------------------------------- S3 (moto)
+
+/// `cairn ARGS` with explicit test credentials and region, never the user's AWS files.
+fn s3_cairn(p: &Project, args: &[&str]) -> Output {
+    let mut cmd = p.command(args);
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_SESSION_TOKEN");
+    run(cmd)
+}
+
+fn with_s3_remote(p: &Project, moto: &Moto, bucket: &str) {
+    p.cairn(&[
+        "remote",
+        "add",
+        "s3",
+        &format!("s3://{bucket}/team/store"),
+        "--default",
+    ])
+    .ok();
+    p.cairn(&["remote", "modify", "s3", "endpoint_url", &moto.endpoint()])
+        .ok();
+    p.cairn(&["remote", "modify", "s3", "region", "us-east-1"])
+        .ok();
+}
+
+#[test]
+fn s3_round_trip_with_multipart_and_a_no_op_second_push() {
+    let moto = Moto::shared();
+    let bucket = moto.bucket();
+    let p = Project::new();
+    tracked_data(&p, 30);
+    // Above the multipart threshold (64 MiB): goes up in pieces.
+    p.write("big.bin", bytes(42, 70 << 20));
+    p.cairn(&["add", "big.bin"]).ok();
+    with_s3_remote(&p, moto, &bucket);
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["pushed 34 objects", "0 already"]);
+    assert!(
+        moto.keys(&bucket)
+            .iter()
+            .all(|k| k.starts_with("team/store/v1/"))
+    );
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["pushed 0 objects", "34 already on remote 's3'"]);
+
+    let c = clone(&p);
+    s3_cairn(&c, &["pull", "--jobs", "3"])
+        .ok()
+        .stdout_has(&["fetched 34 objects", "placed 3 paths"]);
+    for rel in ["data", "model.bin", "big.bin"] {
+        assert_same(&p, &c, rel);
+    }
+}
+
+#[test]
+fn s3_corrupted_object_is_refused_on_pull() {
+    let moto = Moto::shared();
+    let bucket = moto.bucket();
+    let p = Project::new();
+    tracked_data(&p, 2);
+    with_s3_remote(&p, moto, &bucket);
+    s3_cairn(&p, &["push"]).ok();
+    let digest = digest_in_pointer(&p, "model.bin.cairn");
+    moto.put(
+        &bucket,
+        &format!("team/store/v1/{}/{}", &digest[..2], &digest[2..]),
+        b"garbage",
+    );
+
+    let c = clone(&p);
+    s3_cairn(&c, &["pull"])
+        .code(1)
+        .stderr_has(&[&digest, "model.bin", "corrupted on the remote"]);
+    assert!(!c.exists("model.bin"));
+    assert!(!store(&c).contains(&digest));
+}
+
+#[test]
+fn s3_credentials_stay_in_the_local_config() {
+    let moto = Moto::shared();
+    let bucket = moto.bucket();
+    let p = Project::new();
+    tracked_data(&p, 1);
+    with_s3_remote(&p, moto, &bucket);
+    p.cairn(&["remote", "modify", "s3", "access_key_id", "AKIDLOCALONLY"])
+        .ok();
+    p.cairn(&[
+        "remote",
+        "modify",
+        "s3",
+        "secret_access_key",
+        "SECRETLOCALONLY",
+    ])
+    .ok();
+    let committed = p.read(".cairn/config.yaml");
+    assert!(!committed.contains("LOCALONLY"), "{committed}");
+    assert!(
+        p.read(".cairn/config.local.yaml")
+            .contains("SECRETLOCALONLY")
+    );
+    assert!(p.read(".cairn/.gitignore").contains("/config.local.yaml"));
+    // The push works with only those credentials (none in the environment).
+    let mut cmd = p.command(&["push"]);
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE");
+    run(cmd).ok().stdout_has(&["pushed 4 objects"]);
+    assert!(!p.read(".cairn/config.yaml").contains("LOCALONLY"));
+}
+
+#[test]
+fn s3_server_stopped_mid_push_fails_clearly_and_a_rerun_completes() {
+    let port = moto::free_port();
+    let mut moto = Moto::start(port);
+    let bucket = "cairn-interrupted";
+    moto.create_bucket(bucket);
+    let p = Project::new();
+    tracked_data(&p, 1500);
+    with_s3_remote(&p, &moto, bucket);
+
+    let mut push = p.command(&["push", "--jobs", "2"]);
+    push.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = push.spawn().expect("spawn push");
+    // Stop the server once some objects have arrived, not before.
+    while moto.keys(bucket).len() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    moto.kill();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("remote 's3'") && stderr.contains("uploads failed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run `cairn push` again"), "{stderr}");
+
+    // moto keeps objects in memory: the restarted server is empty, and the rerun sends all.
+    let moto = Moto::start(port);
+    moto.create_bucket(bucket);
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["pushed 1503 objects"]);
+    // Over 1000 objects, the remote is listed shard by shard.
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["pushed 0 objects", "1503 already on remote"]);
+    let c = clone(&p);
+    s3_cairn(&c, &["pull"]).ok();
+    assert_same(&p, &c, "data");
+}
+
+#[test]
+fn repro_pull_restores_from_the_remote_run_cache_instead_of_running() {
+    let p = Project::new();
+    // Only stages whose outs are all cached get run-cache entries.
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  train:\n    cmd: mkdir -p models && echo weights > models/m.json\n    outs: [models]\n",
+    );
+    p.cairn(&["repro"]).ok();
+    let _remote = with_folder_remote(&p);
+    p.cairn(&["push", "--run-cache"]).ok();
+    let c = clone(&p);
+    assert!(!c.exists("models"));
+    let out = c.cairn(&["repro", "--pull"]).ok();
+    assert!(!out.stdout.contains("Running stage"), "{}", out.stdout);
+    assert_same(&p, &c, "models");
+    assert_eq!(c.read("pipeline.lock"), p.read("pipeline.lock"));
+}
