@@ -47,9 +47,17 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
                 }
                 Ok(())
             }
-            LinkType::Reflink => {
-                verify(object, digest).and_then(|()| reflink_copy::reflink(object, &tmp).at(&tmp))
-            }
+            // Clone first and hash the clone: where reflinks are unsupported the attempt fails at
+            // once and the copy below hashes the object, so it is read only once either way.
+            LinkType::Reflink => reflink_copy::reflink(object, &tmp).at(&tmp).and_then(|()| {
+                let actual = crate::hash::digest_file(&tmp)?;
+                if actual == digest {
+                    Ok(())
+                } else {
+                    let _ = fs::remove_file(&tmp);
+                    Err(corrupt(object, digest, actual))
+                }
+            }),
             LinkType::Hardlink => {
                 verify(object, digest).and_then(|()| fs::hard_link(object, &tmp).at(&tmp))
             }
