@@ -130,11 +130,10 @@ impl Hasher {
     }
 
     fn hash_dir(&self, rel: &str, abs: &Path) -> Result<PathDigest> {
-        let mut files: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
-        for entry in walkdir::WalkDir::new(abs)
-            .follow_links(true)
-            .sort_by_file_name()
-        {
+        // List without stat (the directory entries carry their type), then stat in parallel:
+        // on a no-op status over many files the stat calls are nearly all the work.
+        let mut listed: Vec<(String, PathBuf)> = Vec::new();
+        for entry in walkdir::WalkDir::new(abs).sort_by_file_name() {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(abs).to_path_buf();
                 Error::Io {
@@ -147,12 +146,6 @@ impl Hasher {
             if entry.file_type().is_dir() {
                 continue;
             }
-            let meta = entry.metadata().map_err(|e| Error::Io {
-                path: entry.path().to_path_buf(),
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| std::io::Error::other("stat failed")),
-            })?;
             let inner = entry
                 .path()
                 .strip_prefix(abs)
@@ -161,35 +154,65 @@ impl Hasher {
                 .to_str()
                 .ok_or_else(|| Error::data(entry.path(), "file name is not valid UTF-8"))?
                 .replace('\\', "/");
-            files.push((inner, entry.path().to_path_buf(), meta));
+            listed.push((inner, entry.into_path()));
         }
+        let files: Vec<(String, PathBuf, std::fs::Metadata)> = listed
+            .into_par_iter()
+            .map(|(inner, path)| {
+                // Symlinks are followed to files; a link to a directory is refused rather
+                // than silently left out of the digest.
+                let meta = std::fs::metadata(&path).at(&path)?;
+                if meta.is_dir() {
+                    return Err(Error::data(
+                        &path,
+                        "a symbolic link to a directory inside a tracked directory is not supported; copy the directory instead",
+                    ));
+                }
+                Ok((inner, path, meta))
+            })
+            .collect::<Result<_>>()?;
 
-        // Which files the state table cannot answer for, and how many bytes they hold.
-        let (unknown_bytes, unknown_files) = {
+        // One pass under the state lock answers for every unchanged file; only the others are
+        // read, in parallel, and remembered in a second pass.
+        let mut digests: Vec<Option<String>> = {
             let state = self.lock_state();
             files
                 .iter()
-                .filter(|(inner, _, meta)| state.lookup(&format!("{rel}/{inner}"), meta).is_none())
-                .fold((0u64, 0u64), |(b, n), (_, _, m)| (b + m.len(), n + 1))
+                .map(|(inner, _, meta)| state.lookup(&format!("{rel}/{inner}"), meta))
+                .collect()
         };
-        let bar = if self.progress && (unknown_bytes > 64 << 20 || unknown_files > 2000) {
+        let unknown: Vec<usize> = (0..files.len()).filter(|&i| digests[i].is_none()).collect();
+        let unknown_bytes: u64 = unknown.iter().map(|&i| files[i].2.len()).sum();
+        let bar = if self.progress && (unknown_bytes > 64 << 20 || unknown.len() > 2000) {
             crate::progress::bytes_bar(unknown_bytes, &format!("hashing {rel}"))
         } else {
             indicatif::ProgressBar::hidden()
         };
-
-        let entries: Vec<ManifestEntry> = files
+        let fresh: Vec<String> = unknown
             .par_iter()
-            .map(|(inner, path, meta)| {
-                let digest = self.file_digest(&format!("{rel}/{inner}"), path, meta)?;
-                bar.inc(meta.len());
-                Ok(ManifestEntry {
-                    path: inner.clone(),
-                    digest,
-                    size: meta.len(),
-                })
+            .map(|&i| {
+                let digest = digest_file(&files[i].1)?;
+                bar.inc(files[i].2.len());
+                Ok(digest)
             })
             .collect::<Result<_>>()?;
+        {
+            let mut state = self.lock_state();
+            for (&i, digest) in unknown.iter().zip(fresh) {
+                let (inner, _, meta) = &files[i];
+                state.insert(&format!("{rel}/{inner}"), meta, &digest);
+                digests[i] = Some(digest);
+            }
+        }
+        let entries: Vec<ManifestEntry> = files
+            .into_iter()
+            .zip(digests)
+            .map(|((path, _, meta), digest)| ManifestEntry {
+                path,
+                digest: digest.unwrap_or_default(),
+                size: meta.len(),
+            })
+            .collect();
         bar.finish_and_clear();
         let manifest = Manifest { entries };
         Ok(PathDigest {
