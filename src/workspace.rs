@@ -38,6 +38,13 @@ impl Workspace {
         }
     }
 
+    /// The workspace containing the current directory.
+    pub fn current() -> Result<Workspace> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::Failed(format!("current directory: {e}")))?;
+        Workspace::find(&cwd)
+    }
+
     /// Creates `.cairn/` in `dir` (idempotent) and returns the workspace.
     pub fn init(dir: &Path) -> Result<(Workspace, bool)> {
         let root = std::fs::canonicalize(dir).at(dir)?;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::check_digest;
 use crate::error::{Error, IoContext, Result};
 
 /// How a cached object is placed in the workspace.
@@ -41,27 +42,20 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
                 let mut file = fs::File::create(&tmp).at(&tmp)?;
                 let actual = super::copy_hashing(object, &mut file, &tmp)?;
                 drop(file);
-                if actual != digest {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(corrupt(object, digest, actual));
-                }
-                Ok(())
-            }
-            // Clone first and hash the clone: where reflinks are unsupported the attempt fails at
-            // once and the copy below hashes the object, so it is read only once either way.
-            LinkType::Reflink => reflink_copy::reflink(object, &tmp).at(&tmp).and_then(|()| {
-                let actual = crate::hash::digest_file(&tmp)?;
                 if actual == digest {
                     Ok(())
                 } else {
-                    let _ = fs::remove_file(&tmp);
                     Err(corrupt(object, digest, actual))
                 }
-            }),
-            LinkType::Hardlink => {
-                verify(object, digest).and_then(|()| fs::hard_link(object, &tmp).at(&tmp))
             }
-            LinkType::Symlink => verify(object, digest)
+            // Clone first and hash the clone: where reflinks are unsupported the attempt fails at
+            // once and the copy below hashes the object, so it is read only once either way.
+            LinkType::Reflink => reflink_copy::reflink(object, &tmp)
+                .at(&tmp)
+                .and_then(|()| check_digest(&tmp, digest, object)),
+            LinkType::Hardlink => check_digest(object, digest, object)
+                .and_then(|()| fs::hard_link(object, &tmp).at(&tmp)),
+            LinkType::Symlink => check_digest(object, digest, object)
                 .and_then(|()| std::os::unix::fs::symlink(object, &tmp).at(&tmp)),
         };
         match placed {
@@ -73,23 +67,16 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
                 fs::rename(&tmp, dest).at(dest)?;
                 return Ok(());
             }
-            Err(e @ Error::Corrupt { .. }) => return Err(e),
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
+                if matches!(e, Error::Corrupt { .. }) {
+                    return Err(e);
+                }
                 last_err = Some(e);
             }
         }
     }
     Err(last_err.unwrap_or_else(|| Error::Failed("no link type configured".into())))
-}
-
-fn verify(object: &Path, digest: &str) -> Result<()> {
-    let actual = crate::hash::digest_file(object)?;
-    if actual == digest {
-        Ok(())
-    } else {
-        Err(corrupt(object, digest, actual))
-    }
 }
 
 fn corrupt(object: &Path, digest: &str, actual: String) -> Error {

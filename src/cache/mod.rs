@@ -79,14 +79,7 @@ impl ObjectStore {
     /// Moves a staged file into the store as `digest`, after hashing it: a mismatch is
     /// [`Error::Corrupt`] and nothing is stored. `wanted_by` names what needed the object.
     pub fn insert_staged(&self, staged: tempfile::NamedTempFile, digest: &str) -> Result<()> {
-        let actual = crate::hash::digest_file(staged.path())?;
-        if actual != digest {
-            return Err(Error::Corrupt {
-                digest: digest.to_string(),
-                path: staged.path().to_path_buf(),
-                actual,
-            });
-        }
+        check_digest(staged.path(), digest, staged.path())?;
         self.persist(staged, digest)
     }
 
@@ -268,6 +261,20 @@ impl ObjectStore {
             Err(e) => Err(e).at(&path),
         }
     }
+}
+
+/// Hashes `file` and fails with [`Error::Corrupt`] naming `reported` (the object the bytes stand
+/// for) unless it hashes to `digest`.
+pub(crate) fn check_digest(file: &Path, digest: &str, reported: &Path) -> Result<()> {
+    let actual = crate::hash::digest_file(file)?;
+    if actual == digest {
+        return Ok(());
+    }
+    Err(Error::Corrupt {
+        digest: digest.to_string(),
+        path: reported.to_path_buf(),
+        actual,
+    })
 }
 
 /// Copies `src` into `out` while hashing it; returns the digest of what was copied.

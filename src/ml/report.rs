@@ -13,7 +13,6 @@ use serde_json::Value;
 use crate::cli::{DiffArgs, MetricsCommand, ParamsCommand};
 use crate::error::{Error, Result};
 use crate::pipeline::{OutKind, Pipeline};
-use crate::repro::current_workspace;
 use crate::workspace::Workspace;
 
 /// Flattened values by dotted key.
@@ -21,7 +20,7 @@ type Flat = BTreeMap<String, Value>;
 
 /// `cairn metrics …`.
 pub fn metrics_command(cmd: &MetricsCommand) -> Result<ExitCode> {
-    let ws = current_workspace()?;
+    let ws = Workspace::current()?;
     let pipeline = Pipeline::load(&ws)?;
     let files = metrics_files(&pipeline);
     if files.is_empty() {
@@ -76,7 +75,7 @@ pub fn metrics_command(cmd: &MetricsCommand) -> Result<ExitCode> {
 /// `cairn params …`.
 pub fn params_command(cmd: &ParamsCommand) -> Result<ExitCode> {
     let ParamsCommand::Diff(args) = cmd;
-    let ws = current_workspace()?;
+    let ws = Workspace::current()?;
     let pipeline = Pipeline::load(&ws)?;
     check_revision(&ws, &args.rev)?;
     // Tracked keys per params file, in a stable order.

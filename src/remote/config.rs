@@ -173,9 +173,7 @@ pub fn open(ws: &Workspace, wanted: Option<&str>) -> Result<OpenRemote> {
 
 /// `cairn remote …`.
 pub fn remote_command(cmd: &RemoteCommand) -> Result<ExitCode> {
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::Failed(format!("current directory: {e}")))?;
-    let ws = Workspace::find(&cwd)?;
+    let ws = Workspace::current()?;
     let _lock = ws.lock("remote")?;
     match cmd {
         RemoteCommand::Add {

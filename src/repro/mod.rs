@@ -21,13 +21,6 @@ use crate::pipeline::Pipeline;
 use crate::workspace::Workspace;
 use staleness::Reason;
 
-/// The workspace containing the current directory.
-pub fn current_workspace() -> Result<Workspace> {
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::Failed(format!("current directory: {e}")))?;
-    Workspace::find(&cwd)
-}
-
 /// `cairn init`.
 pub fn init() -> Result<ExitCode> {
     let cwd =
@@ -81,7 +74,7 @@ pub fn stale_stages(
 
 /// `cairn status`.
 pub fn status(args: &StatusArgs) -> Result<ExitCode> {
-    let ws = current_workspace()?;
+    let ws = Workspace::current()?;
     let pipeline = Pipeline::load(&ws)?;
     let lock = Lock::read(&ws.lock_path())?;
     let selected = pipeline.select(&args.targets, false, false)?;
@@ -125,7 +118,7 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
 
 /// `cairn repro`.
 pub fn repro(args: &ReproArgs) -> Result<ExitCode> {
-    let ws = current_workspace()?;
+    let ws = Workspace::current()?;
     let pipeline = Pipeline::load(&ws)?;
     let selected = pipeline.select(&args.targets, args.single_item, args.downstream)?;
     check_deps_exist(&ws, &pipeline, &selected)?;
@@ -226,7 +219,7 @@ fn clear_tmp(ws: &Workspace) {
 
 /// `cairn dag`.
 pub fn dag(args: &DagArgs) -> Result<ExitCode> {
-    let ws = current_workspace()?;
+    let ws = Workspace::current()?;
     let pipeline = Pipeline::load(&ws)?;
     print!("{}", dag::render(&pipeline, args.format));
     Ok(ExitCode::SUCCESS)
@@ -234,7 +227,7 @@ pub fn dag(args: &DagArgs) -> Result<ExitCode> {
 
 /// `cairn checkout`.
 pub fn checkout(args: &TargetArgs) -> Result<ExitCode> {
-    let ws = current_workspace()?;
+    let ws = Workspace::current()?;
     let _guard = ws.lock("checkout")?;
     let report = checkout_workspace(&ws, &args.targets)?;
     if report.restored.is_empty() {
