@@ -6,10 +6,10 @@ mod manifest;
 mod state;
 
 pub use manifest::{Manifest, ManifestEntry};
-pub use state::StateTable;
+pub use state::{Stamp, StateTable};
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -46,6 +46,44 @@ pub fn digest_file(path: &Path) -> Result<String> {
         }
     }
     Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Hashes the bytes written through it on their way to `inner`, so that what arrives from a
+/// remote is checked without being read back from disk.
+pub struct DigestWriter<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    written: u64,
+}
+
+impl<W: Write> DigestWriter<W> {
+    /// Hashes what is written to `inner`.
+    pub fn new(inner: W) -> DigestWriter<W> {
+        DigestWriter {
+            inner,
+            hasher: blake3::Hasher::new(),
+            written: 0,
+        }
+    }
+
+    /// Flushes `inner`; returns the digest and the number of bytes written.
+    pub fn finish(mut self) -> std::io::Result<(String, u64)> {
+        self.inner.flush()?;
+        Ok((self.hasher.finalize().to_hex().to_string(), self.written))
+    }
+}
+
+impl<W: Write> Write for DigestWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Whether `s` looks like a digest this crate writes (64 lowercase hex characters).
@@ -115,11 +153,12 @@ impl Hasher {
     }
 
     fn file_digest(&self, rel: &str, abs: &Path, meta: &std::fs::Metadata) -> Result<String> {
-        if let Some(d) = self.lock_state().lookup(rel, meta) {
+        let stamp = Stamp::of(meta);
+        if let Some(d) = self.lock_state().lookup(rel, &stamp) {
             return Ok(d);
         }
         let digest = digest_file(abs)?;
-        self.lock_state().insert(rel, meta, &digest);
+        self.lock_state().insert(rel, &stamp, &digest);
         Ok(digest)
     }
 
@@ -130,47 +169,9 @@ impl Hasher {
     }
 
     fn hash_dir(&self, rel: &str, abs: &Path) -> Result<PathDigest> {
-        // List without stat (the directory entries carry their type), then stat in parallel:
-        // on a no-op status over many files the stat calls are nearly all the work.
-        let mut listed: Vec<(String, PathBuf)> = Vec::new();
-        for entry in walkdir::WalkDir::new(abs).sort_by_file_name() {
-            let entry = entry.map_err(|e| {
-                let path = e.path().unwrap_or(abs).to_path_buf();
-                Error::Io {
-                    path,
-                    source: e
-                        .into_io_error()
-                        .unwrap_or_else(|| std::io::Error::other("walk failed")),
-                }
-            })?;
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let inner = entry
-                .path()
-                .strip_prefix(abs)
-                .map_err(|_| Error::Failed(format!("walked outside {}", abs.display())))?;
-            let inner = inner
-                .to_str()
-                .ok_or_else(|| Error::data(entry.path(), "file name is not valid UTF-8"))?
-                .replace('\\', "/");
-            listed.push((inner, entry.into_path()));
-        }
-        let files: Vec<(String, PathBuf, std::fs::Metadata)> = listed
-            .into_par_iter()
-            .map(|(inner, path)| {
-                // Symlinks are followed to files; a link to a directory is refused rather
-                // than silently left out of the digest.
-                let meta = std::fs::metadata(&path).at(&path)?;
-                if meta.is_dir() {
-                    return Err(Error::data(
-                        &path,
-                        "a symbolic link to a directory inside a tracked directory is not supported; copy the directory instead",
-                    ));
-                }
-                Ok((inner, path, meta))
-            })
-            .collect::<Result<_>>()?;
+        let mut files = Vec::new();
+        list_dir(abs, &format!("{rel}/"), &mut files)?;
+        let prefix = rel.len() + 1;
 
         // One pass under the state lock answers for every unchanged file; only the others are
         // read, in parallel, and remembered in a second pass.
@@ -178,11 +179,11 @@ impl Hasher {
             let state = self.lock_state();
             files
                 .iter()
-                .map(|(inner, _, meta)| state.lookup(&format!("{rel}/{inner}"), meta))
+                .map(|f| state.lookup(&f.key, &f.stamp))
                 .collect()
         };
         let unknown: Vec<usize> = (0..files.len()).filter(|&i| digests[i].is_none()).collect();
-        let unknown_bytes: u64 = unknown.iter().map(|&i| files[i].2.len()).sum();
+        let unknown_bytes: u64 = unknown.iter().map(|&i| files[i].stamp.size()).sum();
         let bar = if self.progress && (unknown_bytes > 64 << 20 || unknown.len() > 2000) {
             crate::progress::bytes_bar(unknown_bytes, &format!("hashing {rel}"))
         } else {
@@ -191,26 +192,25 @@ impl Hasher {
         let fresh: Vec<String> = unknown
             .par_iter()
             .map(|&i| {
-                let digest = digest_file(&files[i].1)?;
-                bar.inc(files[i].2.len());
+                let digest = digest_file(&abs.join(&files[i].key[prefix..]))?;
+                bar.inc(files[i].stamp.size());
                 Ok(digest)
             })
             .collect::<Result<_>>()?;
         {
             let mut state = self.lock_state();
             for (&i, digest) in unknown.iter().zip(fresh) {
-                let (inner, _, meta) = &files[i];
-                state.insert(&format!("{rel}/{inner}"), meta, &digest);
+                state.insert(&files[i].key, &files[i].stamp, &digest);
                 digests[i] = Some(digest);
             }
         }
         let entries: Vec<ManifestEntry> = files
             .into_iter()
             .zip(digests)
-            .map(|((path, _, meta), digest)| ManifestEntry {
-                path,
+            .map(|(file, digest)| ManifestEntry {
+                path: file.key[prefix..].to_string(),
                 digest: digest.unwrap_or_default(),
-                size: meta.len(),
+                size: file.stamp.size(),
             })
             .collect();
         bar.finish_and_clear();
@@ -225,5 +225,109 @@ impl Hasher {
     /// Saves the state table if it changed.
     pub fn save_state(&self) -> Result<()> {
         self.lock_state().save()
+    }
+}
+
+/// A file found inside a tracked directory.
+struct ListedFile {
+    /// Workspace-relative path: the state table's key; the manifest's path is its tail.
+    key: String,
+    stamp: Stamp,
+}
+
+/// Appends the files under `dir` to `out`, keyed `prefix` + their path inside `dir`, in the
+/// order the manifest has always used: each directory's entries sorted by name, a
+/// subdirectory's files in the place of its name (so `a/x` comes before `a.txt`).
+///
+/// On a no-op status over many files the stat calls are nearly all the work, so they are made
+/// relative to the open directory (no path walk from the root) and on all cores.
+fn list_dir(dir: &Path, prefix: &str, out: &mut Vec<ListedFile>) -> Result<()> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        entries.push((entry.file_name(), entry));
+    }
+    // Names are unique within a directory, so an unstable sort gives the one order.
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // `None` for a directory. An indexed collect writes each result in place (a `Result`
+    // collect would gather per-thread lists and copy them).
+    let stamps: Vec<Result<Option<Stamp>>> = entries
+        .par_iter()
+        .map(|(_, entry)| {
+            let mut meta = entry.metadata().map_err(|source| Error::Io {
+                path: entry.path(),
+                source,
+            })?;
+            if meta.file_type().is_symlink() {
+                // Symlinks are followed to files; a link to a directory is refused rather
+                // than silently left out of the digest.
+                let path = entry.path();
+                meta = std::fs::metadata(&path).at(&path)?;
+                if meta.is_dir() {
+                    return Err(Error::data(
+                        &path,
+                        "a symbolic link to a directory inside a tracked directory is not supported; copy the directory instead",
+                    ));
+                }
+            }
+            Ok((!meta.is_dir()).then(|| Stamp::of(&meta)))
+        })
+        .collect();
+    out.reserve(entries.len());
+    for ((name, entry), stamp) in entries.into_iter().zip(stamps) {
+        let name = name
+            .to_str()
+            .ok_or_else(|| Error::data(entry.path(), "file name is not valid UTF-8"))?;
+        let key = format!("{prefix}{name}");
+        match stamp? {
+            Some(stamp) => out.push(ListedFile { key, stamp }),
+            None => list_dir(&entry.path(), &format!("{key}/"), out)?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_writer_hashes_what_passes_through() {
+        let mut out = DigestWriter::new(Vec::new());
+        out.write_all(b"hello ").unwrap();
+        out.write_all(b"world").unwrap();
+        let (digest, n) = out.finish().unwrap();
+        assert_eq!(digest, digest_bytes(b"hello world"));
+        assert_eq!(n, 11);
+    }
+
+    /// Directory digests are in every lock file: the listing order must never change. It is
+    /// each directory's names sorted, a subdirectory's files in the place of its name.
+    #[test]
+    fn directory_listing_keeps_the_manifest_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, text) in [
+            ("d/a/x", "1"),
+            ("d/a.txt", "2"),
+            ("d/a/b/y", "3"),
+            ("d/B", "4"),
+        ] {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let hasher = Hasher::new(root, StateTable::default()).quiet();
+        let hashed = hasher.hash("d").unwrap().unwrap();
+        let paths: Vec<&str> = hashed
+            .manifest
+            .as_ref()
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect();
+        assert_eq!(paths, ["B", "a/b/y", "a/x", "a.txt"]);
+        assert_eq!(hashed.size, 4);
     }
 }

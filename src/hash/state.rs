@@ -1,8 +1,7 @@
-use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{IoContext, Result};
 
@@ -16,27 +15,49 @@ const RACY_WINDOW: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 pub struct StateTable {
     path: PathBuf,
-    entries: HashMap<String, Entry>,
+    /// foldhash rather than SipHash: the keys are the user's own paths, and on a no-op status
+    /// over many files this map is looked up once per file.
+    entries: foldhash::HashMap<String, Entry>,
     dirty: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
-    size: u64,
-    mtime_ns: i128,
-    inode: u64,
+    stamp: Stamp,
     digest: String,
 }
 
-fn mtime_ns(meta: &Metadata) -> i128 {
-    meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128
+/// What a remembered digest is valid for: the file's size, mtime and inode. (Kept instead of a
+/// whole `Metadata`, which is four times larger, because a listing holds one per file.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+}
+
+impl Stamp {
+    /// The stamp of a file's metadata.
+    pub fn of(meta: &Metadata) -> Stamp {
+        Stamp {
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            inode: meta.ino(),
+        }
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
 }
 
 impl StateTable {
     /// Loads the table at `path`; a missing or unreadable table is empty (it is only a cache).
     pub fn load(path: &Path) -> StateTable {
-        let mut entries = HashMap::new();
+        let mut entries = foldhash::HashMap::default();
         if let Ok(text) = std::fs::read_to_string(path) {
+            entries.reserve(text.len() / 100);
             for line in text.lines() {
                 let mut parts = line.splitn(5, ' ');
                 let (Some(digest), Some(size), Some(mtime), Some(inode), Some(rel)) = (
@@ -56,9 +77,11 @@ impl StateTable {
                 entries.insert(
                     rel.to_string(),
                     Entry {
-                        size,
-                        mtime_ns,
-                        inode,
+                        stamp: Stamp {
+                            size,
+                            mtime_ns,
+                            inode,
+                        },
                         digest: digest.to_string(),
                     },
                 );
@@ -71,27 +94,23 @@ impl StateTable {
         }
     }
 
-    /// The remembered digest of `rel`, if its metadata still matches.
-    pub fn lookup(&self, rel: &str, meta: &Metadata) -> Option<String> {
+    /// The remembered digest of `rel`, if its stamp still matches.
+    pub fn lookup(&self, rel: &str, stamp: &Stamp) -> Option<String> {
         let e = self.entries.get(rel)?;
-        (e.size == meta.len() && e.mtime_ns == mtime_ns(meta) && e.inode == meta.ino())
-            .then(|| e.digest.clone())
+        (e.stamp == *stamp).then(|| e.digest.clone())
     }
 
-    /// Remembers `digest` for `rel` as of `meta`, unless the file changed too recently to trust.
-    pub fn insert(&mut self, rel: &str, meta: &Metadata, digest: &str) {
-        let recent = meta
-            .modified()
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .is_none_or(|age| age < RACY_WINDOW);
-        if recent {
+    /// Remembers `digest` for `rel` as of `stamp`, unless the file changed too recently to
+    /// trust.
+    pub fn insert(&mut self, rel: &str, stamp: &Stamp, digest: &str) {
+        let now_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        if now_ns - stamp.mtime_ns < RACY_WINDOW.as_nanos() as i128 {
             return;
         }
         let entry = Entry {
-            size: meta.len(),
-            mtime_ns: mtime_ns(meta),
-            inode: meta.ino(),
+            stamp: *stamp,
             digest: digest.to_string(),
         };
         if self.entries.get(rel) != Some(&entry) {
@@ -113,7 +132,7 @@ impl StateTable {
             let _ = writeln!(
                 text,
                 "{} {} {} {} {}",
-                e.digest, e.size, e.mtime_ns, e.inode, rel
+                e.digest, e.stamp.size, e.stamp.mtime_ns, e.stamp.inode, rel
             );
         }
         if let Some(dir) = self.path.parent() {
