@@ -42,8 +42,38 @@ def sh(cmd, cwd, env=None):
     return p.stdout
 
 
+# Deleting many files makes ext4's inode allocator slow for a while afterwards: it skips
+# recently freed inodes one by one (`recently_deleted` in the kernel), which for a minute or
+# more adds milliseconds to every file created and would time the deletions, not the tools.
+# So nothing is deleted while timing: old trees are renamed into TRASH, which is emptied at the
+# start (followed by a sync and a pause) and at the end.
+TRASH = None
+
+
+def discard(path: Path):
+    if path.exists():
+        path.rename(TRASH / f"{time.monotonic_ns()}-{path.name}")
+
+
+def empty_trash(work: Path):
+    global TRASH
+    TRASH = work / "trash"
+    if TRASH.exists():
+        shutil.rmtree(TRASH)
+        subprocess.run(["sync"], check=True)
+        time.sleep(10)
+    TRASH.mkdir()
+
+
+def timed(cmd, cwd, env, check=True):
+    """`run`, after writing back what earlier commands left in the page cache: a command that
+    writes a GiB right after another would otherwise be throttled for the other's writes."""
+    subprocess.run(["sync"], check=True)
+    return run(cmd, cwd, env, check=check)
+
+
 def fresh(path: Path) -> Path:
-    shutil.rmtree(path, ignore_errors=True)
+    discard(path)
     path.mkdir(parents=True)
     return path
 
@@ -92,7 +122,7 @@ class Tool:
         return dest
 
     def time(self, args, cwd=None, check=True):
-        return run([self.exe, *args], cwd or self.ws, self.env, check=check)
+        return timed([self.exe, *args], cwd or self.ws, self.env, check=check)
 
 
 def same_tree(a: Path, b: Path):
@@ -111,8 +141,10 @@ def main():
     ap.add_argument("--skip-folder", action="store_true")
     ap.add_argument("--ceiling-jobs", default="64", help="requests in flight for the ceiling")
     args = ap.parse_args()
+    args.ceiling, args.s3s = (str(Path(p).resolve()) for p in (args.ceiling, args.s3s))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    empty_trash(work)
     env = dict(os.environ, DVC_NO_ANALYTICS="1", AWS_ACCESS_KEY_ID=KEY,
                AWS_SECRET_ACCESS_KEY=SECRET, AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
                AWS_EC2_METADATA_DISABLED="true")
@@ -127,6 +159,8 @@ def main():
 
     def record(case, tool, measured):
         results.setdefault(case, {}).setdefault(tool, []).append(measured)
+        took = f"{measured[0]:.2f} s, {measured[1]:.0f} MiB" if measured else "failed"
+        print(f"  {case}, {tool}: {took}", flush=True)
 
     record("add (not a remote op)", "cairn", cairn.add)
     record("add (not a remote op)", "dvc", dvc.add)
@@ -143,12 +177,12 @@ def main():
             if not ok and tool is cairn:
                 sys.exit(f"cairn pull into {clone} did not reproduce the data")
             record(f"{kind}: pull (fresh clone)", tool.name, pulled if ok else None)
-            shutil.rmtree(clone)
+            discard(clone)
 
     for i in range(0 if args.skip_folder else args.runs):
         remotes = work / "folder-remotes"
         transfer_round("folder", lambda name, i: str(fresh(remotes / f"{name}-{i}")), i=i)
-        shutil.rmtree(remotes, ignore_errors=True)
+        discard(remotes)
 
     if not args.skip_s3:
         root = fresh(work / "s3s-root")
@@ -168,14 +202,12 @@ def main():
                     time.sleep(0.1)
             for i in range(args.runs):
                 transfer_round("s3s-fs", lambda name, i: f"s3://bench/{name}-{i}", endpoint, i)
-                up = run([args.ceiling, "up", endpoint, "bench", f"ceiling-{i}", str(data / "data"), args.ceiling_jobs], work, env)
+                up = timed([args.ceiling, "up", endpoint, "bench", f"ceiling-{i}", str(data / "data"), args.ceiling_jobs], work, env)
                 down_dir = fresh(work / "ceiling-down")
-                down = run([args.ceiling, "down", endpoint, "bench", f"ceiling-{i}", str(down_dir), args.ceiling_jobs], work, env)
+                down = timed([args.ceiling, "down", endpoint, "bench", f"ceiling-{i}", str(down_dir), args.ceiling_jobs], work, env)
                 record("s3s-fs: push", "ceiling", up)
                 record("s3s-fs: pull (fresh clone)", "ceiling", down)
-                shutil.rmtree(down_dir)
-                for p in (root / "bench").iterdir():
-                    shutil.rmtree(p, ignore_errors=True)
+                discard(down_dir)
         finally:
             server.terminate()
             server.wait()
@@ -197,6 +229,7 @@ def main():
         print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
         if n == 0:
             print("  ".join("-" * w for w in widths))
+    shutil.rmtree(TRASH, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -34,49 +34,76 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
         std::process::id()
     ));
     let _ = fs::remove_file(&tmp);
+    // Reflink and copy fill one file, made once: a failed clone leaves it empty for the copy.
+    // (Creating and deleting a file per failed clone would also leave ext4 slow to allocate
+    // inodes for a while: it skips recently freed ones one by one.)
+    let mut made: Option<fs::File> = None;
     let mut last_err = None;
     for link in order {
         let placed = match link {
-            LinkType::Copy => {
+            LinkType::Copy => made_file(&mut made, &tmp).and_then(|file| {
                 // Hash while copying: one read of the object both checks and places it.
-                let mut file = fs::File::create(&tmp).at(&tmp)?;
-                let actual = super::copy_hashing(object, &mut file, &tmp)?;
-                drop(file);
+                let actual = super::copy_hashing(object, file, &tmp)?;
                 if actual == digest {
                     Ok(())
                 } else {
                     Err(corrupt(object, digest, actual))
                 }
-            }
+            }),
             // Clone first and hash the clone: where reflinks are unsupported the attempt fails at
-            // once and the copy below hashes the object, so it is read only once either way.
-            LinkType::Reflink => reflink_copy::reflink(object, &tmp)
-                .at(&tmp)
-                .and_then(|()| check_digest(&tmp, digest, object)),
-            LinkType::Hardlink => check_digest(object, digest, object)
-                .and_then(|()| fs::hard_link(object, &tmp).at(&tmp)),
-            LinkType::Symlink => check_digest(object, digest, object)
-                .and_then(|()| std::os::unix::fs::symlink(object, &tmp).at(&tmp)),
+            // once and the copy hashes the object, so it is read only once either way.
+            LinkType::Reflink => made_file(&mut made, &tmp).and_then(|file| {
+                let src = fs::File::open(object).at(object)?;
+                reflink_copy::reflink_file(&src, file)
+                    .at(&tmp)
+                    .and_then(|()| check_digest(&tmp, digest, object))
+            }),
+            LinkType::Hardlink | LinkType::Symlink => {
+                if made.take().is_some() {
+                    let _ = fs::remove_file(&tmp);
+                }
+                check_digest(object, digest, object).and_then(|()| {
+                    if *link == LinkType::Hardlink {
+                        fs::hard_link(object, &tmp).at(&tmp)
+                    } else {
+                        std::os::unix::fs::symlink(object, &tmp).at(&tmp)
+                    }
+                })
+            }
         };
         match placed {
             Ok(()) => {
-                if matches!(link, LinkType::Copy | LinkType::Reflink) {
+                if let Some(file) = made.take() {
                     use std::os::unix::fs::PermissionsExt;
-                    let _ = fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644));
+                    let _ = file.set_permissions(fs::Permissions::from_mode(0o644));
                 }
                 fs::rename(&tmp, dest).at(dest)?;
                 return Ok(());
             }
             Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                if matches!(e, Error::Corrupt { .. }) {
+                let corrupted = matches!(e, Error::Corrupt { .. });
+                // A failed clone leaves the file empty; a failed copy may have written some.
+                if (corrupted || *link == LinkType::Copy) && made.take().is_some() {
+                    let _ = fs::remove_file(&tmp);
+                }
+                if corrupted {
                     return Err(e);
                 }
                 last_err = Some(e);
             }
         }
     }
+    drop(made);
+    let _ = fs::remove_file(&tmp);
     Err(last_err.unwrap_or_else(|| Error::Failed("no link type configured".into())))
+}
+
+/// The temporary file reflink and copy fill, created on first use.
+fn made_file<'a>(made: &'a mut Option<fs::File>, tmp: &Path) -> Result<&'a mut fs::File> {
+    match made {
+        Some(file) => Ok(file),
+        None => Ok(made.insert(fs::File::create(tmp).at(tmp)?)),
+    }
 }
 
 fn corrupt(object: &Path, digest: &str, actual: String) -> Error {

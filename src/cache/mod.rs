@@ -76,10 +76,21 @@ impl ObjectStore {
             .at(&self.tmp)
     }
 
-    /// Moves a staged file into the store as `digest`, after hashing it: a mismatch is
-    /// [`Error::Corrupt`] and nothing is stored. `wanted_by` names what needed the object.
-    pub fn insert_staged(&self, staged: tempfile::NamedTempFile, digest: &str) -> Result<()> {
-        check_digest(staged.path(), digest, staged.path())?;
+    /// Moves a staged file whose bytes hashed to `actual` (as they were written) into the store
+    /// as `digest`: a mismatch is [`Error::Corrupt`] and nothing is stored.
+    pub fn insert_staged(
+        &self,
+        staged: tempfile::NamedTempFile,
+        digest: &str,
+        actual: &str,
+    ) -> Result<()> {
+        if actual != digest {
+            return Err(Error::Corrupt {
+                digest: digest.to_string(),
+                path: staged.path().to_path_buf(),
+                actual: actual.to_string(),
+            });
+        }
         self.persist(staged, digest)
     }
 
@@ -281,7 +292,10 @@ pub(crate) fn check_digest(file: &Path, digest: &str, reported: &Path) -> Result
 pub(crate) fn copy_hashing(src: &Path, out: &mut File, out_path: &Path) -> Result<String> {
     let mut input = File::open(src).at(src)?;
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // No bigger than the file (plus one byte to see its end in the same read): a zeroed 1 MiB
+    // per small file would cost more than copying it.
+    let len = input.metadata().map_or(0, |m| m.len());
+    let mut buf = vec![0u8; (len.saturating_add(1)).clamp(4096, 1 << 20) as usize];
     loop {
         let n = match input.read(&mut buf) {
             Ok(0) => break,

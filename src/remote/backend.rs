@@ -1,8 +1,9 @@
 //! The one interface every remote store offers: list keys under a prefix, put a file under a key,
-//! get a key into a file. Keys are `/`-separated and relative to the remote's root or prefix:
+//! stream a key's bytes out. Keys are `/`-separated and relative to the remote's root or prefix:
 //! objects are `v1/ab/cdef…` (the cache's own naming), run-cache entries `runs/v1/<key>`.
 
 use std::fmt;
+use std::io::Write;
 use std::path::Path;
 
 /// Why one remote operation failed; [`Transient`](FailureKind::Transient) ones are retried.
@@ -49,15 +50,16 @@ pub trait Remote: Send + Sync {
     /// Every key directly under `prefix` (itself `/`-terminated), relative to the remote's
     /// root. cairn's layouts are flat below the prefixes it lists (`v1/ab/`, `runs/v1/`).
     fn list(&self, prefix: &str) -> RemoteResult<Vec<String>>;
-    /// Up to about `max` keys under `prefix`, and whether there are more. Stores whose full
-    /// listing is cheap return everything.
-    fn list_first(&self, prefix: &str, _max: usize) -> RemoteResult<(Vec<String>, bool)> {
-        self.list(prefix).map(|keys| (keys, false))
+    /// The `/`-terminated folders directly under `prefix` (`v1/00/`, `v1/3f/`, …), each to be
+    /// listed on its own and in parallel; `None` when one [`Remote::list`] of `prefix` answers
+    /// for the whole tree as cheaply (a local folder).
+    fn folders(&self, _prefix: &str) -> RemoteResult<Option<Vec<String>>> {
+        Ok(None)
     }
     /// Stores the file `src` under `key`, replacing it; a reader never sees a partial object.
     fn put(&self, key: &str, src: &Path) -> RemoteResult<()>;
-    /// Writes the object `key` into the (existing, empty) file `dest`, streaming.
-    fn get(&self, key: &str, dest: &Path) -> RemoteResult<()>;
+    /// Writes the object `key` into `out`, streaming.
+    fn get(&self, key: &str, out: &mut dyn Write) -> RemoteResult<()>;
 }
 
 /// The remote key of cache object `digest`.

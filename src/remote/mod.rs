@@ -21,6 +21,7 @@ pub use config::remote_command;
 pub use gc::gc;
 
 use std::collections::HashSet;
+use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -29,6 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::cache::ObjectStore;
 use crate::cli::TransferArgs;
 use crate::error::{Error, Result};
+use crate::hash::DigestWriter;
 use crate::lock::LockedPath;
 use crate::repro::checkout_workspace;
 use crate::repro::run_cache::{RunCache, RunEntry};
@@ -101,9 +103,9 @@ fn list_on(remote: &OpenRemote, prefix: &str) -> Result<Vec<String>> {
     })
 }
 
-/// Every object digest on the remote. One request answers for a small remote; a big one is
-/// listed shard by shard (`v1/00/` … `v1/ff/`) in parallel, as a serial walk through its pages
-/// would take one round trip per thousand objects.
+/// Every object digest on the remote. An S3 store is listed shard by shard (`v1/00/` …
+/// `v1/ff/`) in parallel, as a serial walk through its pages would take one round trip per
+/// thousand objects; asking first which shards exist keeps a small remote to a few requests.
 fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<String>> {
     let prefix = objects_prefix();
     let failed = |f: Failure| {
@@ -112,33 +114,33 @@ fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<String>> {
             format!("{f}; check the URL, endpoint and credentials"),
         )
     };
-    let (first, more) = with_retries(|| remote.store.list_first(&prefix, 1000)).map_err(failed)?;
-    let mut keys = first;
-    if more {
-        let shards: Vec<String> = (0..=255u8).map(|i| format!("{prefix}{i:02x}/")).collect();
-        let next = AtomicUsize::new(0);
-        let found = Mutex::new(Vec::new());
-        let error = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..threads.clamp(1, 32) {
-                scope.spawn(|| {
-                    while let Some(shard) = shards.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        match with_retries(|| remote.store.list(shard)) {
-                            Ok(k) => found.lock().unwrap_or_else(|p| p.into_inner()).extend(k),
-                            Err(f) => {
-                                *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
-                                break;
+    let keys = match with_retries(|| remote.store.folders(&prefix)).map_err(failed)? {
+        None => with_retries(|| remote.store.list(&prefix)).map_err(failed)?,
+        Some(shards) => {
+            let next = AtomicUsize::new(0);
+            let found = Mutex::new(Vec::new());
+            let error = Mutex::new(None);
+            std::thread::scope(|scope| {
+                for _ in 0..threads.clamp(1, 32).min(shards.len()) {
+                    scope.spawn(|| {
+                        while let Some(shard) = shards.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            match with_retries(|| remote.store.list(shard)) {
+                                Ok(k) => found.lock().unwrap_or_else(|p| p.into_inner()).extend(k),
+                                Err(f) => {
+                                    *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+                                    break;
+                                }
                             }
                         }
-                    }
-                });
+                    });
+                }
+            });
+            if let Some(f) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                return Err(failed(f));
             }
-        });
-        if let Some(f) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(failed(f));
+            found.into_inner().unwrap_or_else(|p| p.into_inner())
         }
-        keys = found.into_inner().unwrap_or_else(|p| p.into_inner());
-    }
+    };
     Ok(keys.iter().filter_map(|k| digest_of_key(k)).collect())
 }
 
@@ -316,12 +318,19 @@ fn fetch_into_cache(
     Ok(report)
 }
 
-/// Downloads one object into the staging folder and lets the cache verify it.
+/// Downloads one object into the staging folder, hashing it as it arrives, and lets the cache
+/// check the digest.
 fn download(store: &ObjectStore, remote: &OpenRemote, job: &Job) -> backend::RemoteResult<u64> {
     let staged = store.temp_file().map_err(local_failure)?;
-    remote.store.get(&job.key, staged.path())?;
-    let size = std::fs::metadata(staged.path()).map_or(0, |m| m.len());
-    match store.insert_staged(staged, &job.digest) {
+    let mut out = DigestWriter::new(BufWriter::with_capacity(256 << 10, staged.as_file()));
+    remote.store.get(&job.key, &mut out)?;
+    let (actual, size) = out.finish().map_err(|e| {
+        local_failure(Error::Io {
+            path: staged.path().to_path_buf(),
+            source: e,
+        })
+    })?;
+    match store.insert_staged(staged, &job.digest, &actual) {
         Ok(()) => Ok(size),
         Err(Error::Corrupt { actual, .. }) => Err(Failure::new(
             FailureKind::Permanent,
@@ -345,18 +354,11 @@ fn fetch_run_entries(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Res
         })
         .map(run_entry_job)
         .collect();
-    let store = ObjectStore::open(ws)?;
     let outcome = transfer::run(&jobs, threads, "fetching run-cache", |job| {
         let name = job.key.rsplit('/').next().unwrap_or_default();
-        let staged = store.temp_file().map_err(local_failure)?;
-        remote.store.get(&job.key, staged.path())?;
-        let text = std::fs::read_to_string(staged.path()).map_err(|e| {
-            local_failure(Error::Io {
-                path: staged.path().to_path_buf(),
-                source: e,
-            })
-        })?;
-        let entry: RunEntry = serde_yaml::from_str(&text).map_err(|e| {
+        let mut bytes = Vec::new();
+        remote.store.get(&job.key, &mut bytes)?;
+        let entry: RunEntry = serde_yaml::from_slice(&bytes).map_err(|e| {
             Failure::new(
                 FailureKind::Permanent,
                 format!("not a run-cache entry ({e}); refused"),

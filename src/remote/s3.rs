@@ -267,25 +267,30 @@ impl Remote for S3Remote {
         })
     }
 
-    fn list_first(&self, prefix: &str, max: usize) -> RemoteResult<(Vec<String>, bool)> {
+    fn folders(&self, prefix: &str) -> RemoteResult<Option<Vec<String>>> {
         let full_prefix = self.full_key(prefix);
+        let strip = self.strip();
         self.runtime.handle().block_on(async {
-            let page = self
+            let mut folders = Vec::new();
+            let mut pages = self
                 .client
                 .list_objects_v2()
                 .bucket(&self.bucket)
                 .prefix(&full_prefix)
-                .max_keys(i32::try_from(max).unwrap_or(1000))
-                .send()
-                .await
-                .map_err(|e| classify(&format!("listing s3://{}/{full_prefix}", self.bucket), e))?;
-            let keys = page
-                .contents()
-                .iter()
-                .filter_map(|o| o.key().and_then(|k| k.strip_prefix(&self.strip())))
-                .map(str::to_string)
-                .collect();
-            Ok((keys, page.is_truncated().unwrap_or(false)))
+                .delimiter("/")
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    classify(&format!("listing s3://{}/{full_prefix}", self.bucket), e)
+                })?;
+                for folder in page.common_prefixes() {
+                    if let Some(p) = folder.prefix().and_then(|p| p.strip_prefix(&strip)) {
+                        folders.push(p.to_string());
+                    }
+                }
+            }
+            Ok(Some(folders))
         })
     }
 
@@ -317,11 +322,11 @@ impl Remote for S3Remote {
         })
     }
 
-    fn get(&self, key: &str, dest: &Path) -> RemoteResult<()> {
+    fn get(&self, key: &str, out: &mut dyn Write) -> RemoteResult<()> {
         let full = self.full_key(key);
         self.runtime.handle().block_on(async {
             let what = format!("downloading s3://{}/{full}", self.bucket);
-            let out = self
+            let reply = self
                 .client
                 .get_object()
                 .bucket(&self.bucket)
@@ -330,31 +335,18 @@ impl Remote for S3Remote {
                 .await
                 .map_err(|e| classify(&what, e))?;
             let local = |e: std::io::Error| {
-                Failure::new(
-                    FailureKind::Permanent,
-                    format!("writing {}: {e}", dest.display()),
-                )
+                Failure::new(FailureKind::Permanent, format!("writing {full} here: {e}"))
             };
-            let mut file = std::io::BufWriter::with_capacity(
-                256 << 10,
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .truncate(true)
-                    .open(dest)
-                    .map_err(local)?,
-            );
-            let mut body = out.body;
+            let mut body = reply.body;
             loop {
                 match body.try_next().await {
-                    Ok(Some(chunk)) => file.write_all(&chunk).map_err(local)?,
-                    Ok(None) => break,
+                    Ok(Some(chunk)) => out.write_all(&chunk).map_err(local)?,
+                    Ok(None) => return Ok(()),
                     Err(e) => {
                         return Err(Failure::new(FailureKind::Transient, format!("{what}: {e}")));
                     }
                 }
             }
-            file.flush().map_err(local)?;
-            Ok(())
         })
     }
 }

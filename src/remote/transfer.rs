@@ -50,6 +50,12 @@ where
     if jobs.is_empty() {
         return Outcome::default();
     }
+    // Keys sorted by digest put consecutive jobs in one shard folder (`v1/ab/`), where the
+    // workers would queue for that folder's lock; ordered by the key's last characters
+    // (random) they spread over all shards.
+    let mut order: Vec<&Job> = jobs.iter().collect();
+    order.sort_unstable_by(|a, b| a.key.bytes().rev().cmp(b.key.bytes().rev()));
+    let jobs = order;
     let total: u64 = jobs.iter().map(|j| j.size).sum();
     let bar = bar(total, verb, jobs.len());
     let next = AtomicUsize::new(0);
