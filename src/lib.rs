@@ -11,6 +11,7 @@ pub mod error;
 pub mod gitignore;
 pub mod hash;
 pub mod lock;
+pub mod memory;
 pub mod ml;
 pub mod pipeline;
 pub mod pointer;

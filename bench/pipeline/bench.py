@@ -116,8 +116,11 @@ def main():
         cold_runs = max(1, a.runs // 2)
         res = {t: median_of(cold_runs, lambda t=t: cold(t)) for t in ("cairn", "dvc")}
         rows.append((f"cold repro over {a.files} files / {a.total_mib} MiB", res["cairn"], res["dvc"]))
-        # Let the files age past cairn's racy-mtime window, then record the state once.
+        # Write back the cold repros' GiB of cache files (the kernel would otherwise be doing it
+        # during the next measurements), let the files age past cairn's racy-mtime window, then
+        # record the state once.
         import time
+        subprocess.run(["sync"], check=True)
         time.sleep(2.5)
         for t in ("cairn", "dvc"):
             run(cmd(t, "status"), os.path.join(work, f"big-{t}"))

@@ -1,6 +1,7 @@
 """cairn vs DVC: push, pull into a fresh clone, and no-op push of the same data, to a folder
-remote and to s3s-fs on 127.0.0.1, with the S3 server's ceiling (a bare parallel upload and
-download of the same files, no hashing, no cache). Run through bench/remote/run.sh."""
+remote and to s3s-fs on 127.0.0.1, with each remote's ceiling: `cp -r` of the same bytes for
+the folder; for s3s-fs a bare parallel upload and download of the same files, no hashing, no
+cache. Run through bench/remote/run.sh."""
 
 import argparse
 import os
@@ -182,9 +183,18 @@ def main():
     for i in range(0 if args.skip_folder else args.runs):
         remotes = work / "folder-remotes"
         transfer_round("folder", lambda name, i: str(fresh(remotes / f"{name}-{i}")), i=i)
+        # The folder's ceiling: `cp -r` of the same bytes. A push writes them once; a pull
+        # twice (into the cache, then into the workspace), whichever tool does it.
+        floor = fresh(work / f"cp-floor-{i}")
+        record("folder: push", "ceiling", timed(["cp", "-r", str(data / "data"), str(floor / "once")], work, env))
+        a = timed(["cp", "-r", str(floor / "once"), str(floor / "twice")], work, env)
+        b = timed(["cp", "-r", str(floor / "twice"), str(floor / "thrice")], work, env)
+        record("folder: pull (fresh clone)", "ceiling", (a[0] + b[0], max(a[1], b[1])))
+        discard(floor)
         discard(remotes)
 
     if not args.skip_s3:
+        empty_trash(work)  # the folder rounds' trees: tens of GiB
         root = fresh(work / "s3s-root")
         (root / "bench").mkdir()
         port = free_port()
@@ -212,7 +222,7 @@ def main():
             server.terminate()
             server.wait()
 
-    head = ("case", "cairn", "dvc", "dvc / cairn", "server ceiling", "ceiling / cairn",
+    head = ("case", "cairn", "dvc", "dvc / cairn", "ceiling (server, cp -r)", "ceiling / cairn",
             "peak MiB cairn", "peak MiB dvc")
     rows = [head]
     for case, by_tool in results.items():

@@ -38,9 +38,21 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
     // (Creating and deleting a file per failed clone would also leave ext4 slow to allocate
     // inodes for a while: it skips recently freed ones one by one.)
     let mut made: Option<fs::File> = None;
+    let known = super::was_checked_here(digest);
+    let check = |file: &Path| {
+        if known {
+            Ok(())
+        } else {
+            check_digest(file, digest, object)
+        }
+    };
     let mut last_err = None;
     for link in order {
         let placed = match link {
+            LinkType::Copy if known => made_file(&mut made, &tmp).and_then(|file| {
+                let mut src = fs::File::open(object).at(object)?;
+                std::io::copy(&mut src, file).at(&tmp).map(drop)
+            }),
             LinkType::Copy => made_file(&mut made, &tmp).and_then(|file| {
                 // Hash while copying: one read of the object both checks and places it.
                 let actual = super::copy_hashing(object, file, &tmp)?;
@@ -56,13 +68,13 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
                 let src = fs::File::open(object).at(object)?;
                 reflink_copy::reflink_file(&src, file)
                     .at(&tmp)
-                    .and_then(|()| check_digest(&tmp, digest, object))
+                    .and_then(|()| check(&tmp))
             }),
             LinkType::Hardlink | LinkType::Symlink => {
                 if made.take().is_some() {
                     let _ = fs::remove_file(&tmp);
                 }
-                check_digest(object, digest, object).and_then(|()| {
+                check(object).and_then(|()| {
                     if *link == LinkType::Hardlink {
                         fs::hard_link(object, &tmp).at(&tmp)
                     } else {

@@ -8,10 +8,12 @@ mod link;
 
 pub use link::LinkType;
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
 
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{Manifest, PathDigest};
@@ -19,6 +21,26 @@ use crate::workspace::Workspace;
 
 /// Version of the cache layout; a new layout gets a new folder beside the old one.
 pub const LAYOUT: &str = "v1";
+
+/// Objects this process stored after hashing their bytes (fetched from a remote, or taken from
+/// the workspace). Placing one of them needs no second read to check it: objects are read-only
+/// and named by their digest, and a pull would otherwise hash every file twice in one run.
+static CHECKED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+
+fn checked_here(digest: &str) {
+    CHECKED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(digest.to_string());
+}
+
+/// Whether this process stored `digest` after hashing it.
+fn was_checked_here(digest: &str) -> bool {
+    CHECKED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(digest)
+}
 
 /// Content-addressed object store.
 #[derive(Debug, Clone)]
@@ -94,6 +116,7 @@ impl ObjectStore {
         self.persist(staged, digest)
     }
 
+    /// Moves `staged`, whose bytes were just hashed to `digest`, into place.
     fn persist(&self, staged: tempfile::NamedTempFile, digest: &str) -> Result<()> {
         let dest = self.path(digest);
         if let Some(parent) = dest.parent() {
@@ -101,6 +124,7 @@ impl ObjectStore {
         }
         let _ = fs::set_permissions(staged.path(), fs::Permissions::from_mode(0o444));
         staged.persist(&dest).map_err(|e| e.error).at(&dest)?;
+        checked_here(digest);
         Ok(())
     }
 

@@ -58,7 +58,8 @@ pub trait Remote: Send + Sync {
     }
     /// Stores the file `src` under `key`, replacing it; a reader never sees a partial object.
     fn put(&self, key: &str, src: &Path) -> RemoteResult<()>;
-    /// Writes the object `key` into `out`, streaming.
+    /// Writes the object `key` into `out`, streaming, in writes of a useful size (`out` is not
+    /// buffered).
     fn get(&self, key: &str, out: &mut dyn Write) -> RemoteResult<()>;
 }
 

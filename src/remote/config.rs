@@ -127,7 +127,8 @@ fn unknown_remote(config: &Config, name: &str, file: &Path) -> Error {
 
 /// Opens the remote named `wanted` (or the default one).
 pub fn open(ws: &Workspace, wanted: Option<&str>) -> Result<OpenRemote> {
-    without_huge_pages();
+    // Transfers run on many threads (64 for S3), each touching a little memory of its own.
+    crate::memory::without_huge_pages();
     let config = ws.config()?;
     let file = config_path(ws, false);
     let name = resolve_name(&config, wanted, &file)?;
@@ -352,17 +353,6 @@ fn modify(ws: &Workspace, name: &str, key: &str, value: &str, local: bool) -> Re
         path.strip_prefix(&ws.root).unwrap_or(&path).display()
     );
     Ok(())
-}
-
-/// Transfers run on many threads (64 for S3), each touching a little memory of its own. With
-/// transparent huge pages every thread's first touch would make 2 MiB resident, doubling the
-/// peak size of a push; the hashing commands keep huge pages, where they save page faults.
-fn without_huge_pages() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag on this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@ pub use config::remote_command;
 pub use gc::gc;
 
 use std::collections::HashSet;
-use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -322,7 +321,7 @@ fn fetch_into_cache(
 /// check the digest.
 fn download(store: &ObjectStore, remote: &OpenRemote, job: &Job) -> backend::RemoteResult<u64> {
     let staged = store.temp_file().map_err(local_failure)?;
-    let mut out = DigestWriter::new(BufWriter::with_capacity(256 << 10, staged.as_file()));
+    let mut out = DigestWriter::new(staged.as_file());
     remote.store.get(&job.key, &mut out)?;
     let (actual, size) = out.finish().map_err(|e| {
         local_failure(Error::Io {

@@ -337,11 +337,13 @@ impl Remote for S3Remote {
             let local = |e: std::io::Error| {
                 Failure::new(FailureKind::Permanent, format!("writing {full} here: {e}"))
             };
+            // The body arrives in pieces of a few KiB: one write each would be a system call each.
+            let mut out = std::io::BufWriter::with_capacity(256 << 10, out);
             let mut body = reply.body;
             loop {
                 match body.try_next().await {
                     Ok(Some(chunk)) => out.write_all(&chunk).map_err(local)?,
-                    Ok(None) => return Ok(()),
+                    Ok(None) => return out.flush().map_err(local),
                     Err(e) => {
                         return Err(Failure::new(FailureKind::Transient, format!("{what}: {e}")));
                     }

@@ -41,6 +41,7 @@ pub const DEFAULT_MODEL: &str = "models/model.json";
 
 /// `cairn serve`.
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
+    crate::memory::without_huge_pages();
     init_tracing();
     let path = model_path(args)?;
     let metrics = Metrics::default();
