@@ -302,6 +302,95 @@ fn folder_round_trip_into_a_fresh_clone() {
     assert_same(&p, &c, "data");
 }
 
+/// Every file under a folder remote's objects hashes to the name it is stored under (and
+/// nothing else is left there, such as a temporary file); returns how many there are.
+#[track_caller]
+fn remote_objects_are_whole(remote: &Path) -> usize {
+    let mut n = 0;
+    for entry in walkdir::WalkDir::new(remote.join("v1")).min_depth(2) {
+        let entry = entry.expect("walk");
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let shard = entry
+            .path()
+            .parent()
+            .and_then(|d| d.file_name())
+            .expect("shard");
+        let name = format!(
+            "{}{}",
+            shard.to_string_lossy(),
+            entry.file_name().to_string_lossy()
+        );
+        let actual = cairn::hash::digest_file(entry.path()).expect("digest");
+        assert_eq!(actual, name, "{} is not whole", entry.path().display());
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn push_killed_midway_leaves_only_whole_objects_and_a_rerun_completes() {
+    let p = Project::new();
+    tracked_data(&p, 3000);
+    let remote = with_folder_remote(&p);
+    let mut push = p.command(&["push", "--jobs", "1"]);
+    let mut child = push.spawn().expect("spawn push");
+    // Kill once some objects have arrived, not before.
+    while walkdir::WalkDir::new(remote.path()).into_iter().count() < 200 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    let before = remote_objects_are_whole(remote.path());
+    assert!(before < 3003, "the push finished before it was killed");
+    p.cairn(&["push"]).ok().stdout_has(&[
+        &format!("pushed {} objects", 3003 - before),
+        &format!("{before} already on remote"),
+    ]);
+    assert_eq!(remote_objects_are_whole(remote.path()), 3003);
+}
+
+#[test]
+fn two_pushes_into_one_folder_at_once_both_succeed() {
+    let p = Project::new();
+    tracked_data(&p, 400);
+    let remote = with_folder_remote(&p);
+    // A second workspace with the same data pushes the same objects at the same time.
+    let q = clone(&p);
+    for rel in ["data", "model.bin"] {
+        let from = p.join(rel);
+        let to = q.join(rel);
+        run({
+            let mut cp = std::process::Command::new("cp");
+            cp.arg("-r").arg(&from).arg(&to);
+            cp
+        })
+        .ok();
+    }
+    q.cairn(&["add", "data", "model.bin"]).ok();
+    let spawn = |w: &Project| {
+        w.command(&["push"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn push")
+    };
+    let (a, b) = (spawn(&p), spawn(&q));
+    for out in [a.wait_with_output(), b.wait_with_output()] {
+        let out = out.expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(remote_objects_are_whole(remote.path()), 403);
+    let c = clone(&p);
+    c.cairn(&["pull"]).ok();
+    assert_same(&p, &c, "data");
+}
+
 #[test]
 fn targets_narrow_what_moves() {
     let p = Project::new();
