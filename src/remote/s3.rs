@@ -237,12 +237,14 @@ where
     Failure::new(kind, format!("{what}: {}", DisplayErrorContext(&err)))
 }
 
-impl Remote for S3Remote {
-    fn list(&self, prefix: &str) -> RemoteResult<Vec<String>> {
+impl S3Remote {
+    /// The keys and the folders (common prefixes) directly under `prefix`, every page of them.
+    fn list_level(&self, prefix: &str) -> RemoteResult<(Vec<String>, Vec<String>)> {
         let full_prefix = self.full_key(prefix);
         let strip = self.strip();
+        let relative = |k: Option<&str>| k.and_then(|k| k.strip_prefix(&strip)).map(str::to_string);
         self.runtime.handle().block_on(async {
-            let mut keys = Vec::new();
+            let (mut keys, mut folders) = (Vec::new(), Vec::new());
             let mut pages = self
                 .client
                 .list_objects_v2()
@@ -257,41 +259,25 @@ impl Remote for S3Remote {
                 let page = page.map_err(|e| {
                     classify(&format!("listing s3://{}/{full_prefix}", self.bucket), e)
                 })?;
-                for object in page.contents() {
-                    if let Some(key) = object.key().and_then(|k| k.strip_prefix(&strip)) {
-                        keys.push(key.to_string());
-                    }
-                }
+                keys.extend(page.contents().iter().filter_map(|o| relative(o.key())));
+                folders.extend(
+                    page.common_prefixes()
+                        .iter()
+                        .filter_map(|f| relative(f.prefix())),
+                );
             }
-            Ok(keys)
+            Ok((keys, folders))
         })
+    }
+}
+
+impl Remote for S3Remote {
+    fn list(&self, prefix: &str) -> RemoteResult<Vec<String>> {
+        self.list_level(prefix).map(|(keys, _)| keys)
     }
 
     fn folders(&self, prefix: &str) -> RemoteResult<Option<Vec<String>>> {
-        let full_prefix = self.full_key(prefix);
-        let strip = self.strip();
-        self.runtime.handle().block_on(async {
-            let mut folders = Vec::new();
-            let mut pages = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&full_prefix)
-                .delimiter("/")
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| {
-                    classify(&format!("listing s3://{}/{full_prefix}", self.bucket), e)
-                })?;
-                for folder in page.common_prefixes() {
-                    if let Some(p) = folder.prefix().and_then(|p| p.strip_prefix(&strip)) {
-                        folders.push(p.to_string());
-                    }
-                }
-            }
-            Ok(Some(folders))
-        })
+        self.list_level(prefix).map(|(_, folders)| Some(folders))
     }
 
     fn put(&self, key: &str, src: &Path) -> RemoteResult<()> {
