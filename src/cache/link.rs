@@ -38,7 +38,7 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
     // (Creating and deleting a file per failed clone would also leave ext4 slow to allocate
     // inodes for a while: it skips recently freed ones one by one.)
     let mut made: Option<fs::File> = None;
-    let known = super::was_checked_here(digest);
+    let known = super::was_fetched(digest);
     let check = |file: &Path| {
         if known {
             Ok(())

@@ -22,21 +22,22 @@ use crate::workspace::Workspace;
 /// Version of the cache layout; a new layout gets a new folder beside the old one.
 pub const LAYOUT: &str = "v1";
 
-/// Objects this process stored after hashing their bytes (fetched from a remote, or taken from
-/// the workspace). Placing one of them needs no second read to check it: objects are read-only
-/// and named by their digest, and a pull would otherwise hash every file twice in one run.
-static CHECKED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+/// Objects this process fetched from a remote and hashed on arrival. Placing one of them needs
+/// no second read to check it (a pull would otherwise hash every file twice in one run): objects
+/// are read-only, and no stage command has run since. Objects stored from the workspace are not
+/// included, as `repro` runs stage commands between storing and placing.
+static FETCHED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
 
-fn checked_here(digest: &str) {
-    CHECKED
+fn remember_fetched(digest: &str) {
+    FETCHED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(digest.to_string());
 }
 
-/// Whether this process stored `digest` after hashing it.
-fn was_checked_here(digest: &str) -> bool {
-    CHECKED
+/// Whether this process fetched `digest` and found it right.
+fn was_fetched(digest: &str) -> bool {
+    FETCHED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .contains(digest)
@@ -113,7 +114,9 @@ impl ObjectStore {
                 actual: actual.to_string(),
             });
         }
-        self.persist(staged, digest)
+        self.persist(staged, digest)?;
+        remember_fetched(digest);
+        Ok(())
     }
 
     /// Moves `staged`, whose bytes were just hashed to `digest`, into place.
@@ -124,7 +127,6 @@ impl ObjectStore {
         }
         let _ = fs::set_permissions(staged.path(), fs::Permissions::from_mode(0o444));
         staged.persist(&dest).map_err(|e| e.error).at(&dest)?;
-        checked_here(digest);
         Ok(())
     }
 
