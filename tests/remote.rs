@@ -581,10 +581,13 @@ fn s3_round_trip_with_multipart_and_a_no_op_second_push() {
     // Above the multipart threshold (64 MiB): goes up in pieces.
     p.write("big.bin", bytes(42, 70 << 20));
     p.cairn(&["add", "big.bin"]).ok();
+    // Above the in-memory limit (1 MiB), below multipart: streamed from the file in one request.
+    p.write("mid.bin", bytes(43, 3 << 20));
+    p.cairn(&["add", "mid.bin"]).ok();
     with_s3_remote(&p, moto, &bucket);
     s3_cairn(&p, &["push"])
         .ok()
-        .stdout_has(&["pushed 34 objects", "0 already"]);
+        .stdout_has(&["pushed 35 objects", "0 already"]);
     assert!(
         moto.keys(&bucket)
             .iter()
@@ -592,13 +595,13 @@ fn s3_round_trip_with_multipart_and_a_no_op_second_push() {
     );
     s3_cairn(&p, &["push"])
         .ok()
-        .stdout_has(&["pushed 0 objects", "34 already on remote 's3'"]);
+        .stdout_has(&["pushed 0 objects", "35 already on remote 's3'"]);
 
     let c = clone(&p);
     s3_cairn(&c, &["pull", "--jobs", "3"])
         .ok()
-        .stdout_has(&["fetched 34 objects", "placed 3 paths"]);
-    for rel in ["data", "model.bin", "big.bin"] {
+        .stdout_has(&["fetched 35 objects", "placed 4 paths"]);
+    for rel in ["data", "model.bin", "big.bin", "mid.bin"] {
         assert_same(&p, &c, rel);
     }
 }
