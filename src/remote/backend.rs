@@ -58,6 +58,15 @@ pub trait Remote: Send + Sync {
     }
     /// Stores the file `src` under `key`, replacing it; a reader never sees a partial object.
     fn put(&self, key: &str, src: &Path) -> RemoteResult<()>;
+    /// How many uploads one transfer thread keeps in flight through [`Remote::put_all`].
+    fn puts_per_thread(&self) -> usize {
+        1
+    }
+    /// [`Remote::put`] for each `(key, src)`, in flight together where the remote can; one
+    /// result per item, in order.
+    fn put_all(&self, items: &[(&str, &Path)]) -> Vec<RemoteResult<()>> {
+        items.iter().map(|(key, src)| self.put(key, src)).collect()
+    }
     /// Writes the object `key` into `out`, streaming, in writes of a useful size (`out` is not
     /// buffered).
     fn get(&self, key: &str, out: &mut dyn Write) -> RemoteResult<()>;

@@ -21,7 +21,7 @@ pub use config::remote_command;
 pub use gc::gc;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -186,10 +186,29 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
             absent.push(format!("object {} of {}", n.digest, n.wanted_by));
         }
     }
-    let outcome = transfer::run(&jobs, threads(args, &remote), "pushing", |job| {
-        remote.store.put(&job.key, &store.path(&job.digest))?;
-        Ok(job.size)
-    });
+    let per_thread = remote.store.puts_per_thread();
+    let outcome = transfer::run_batched(
+        &jobs,
+        threads(args, &remote),
+        per_thread,
+        "pushing",
+        |batch| {
+            let paths: Vec<PathBuf> = batch.iter().map(|job| store.path(&job.digest)).collect();
+            let items: Vec<(&str, &Path)> = batch
+                .iter()
+                .zip(&paths)
+                .map(|(job, path)| (job.key.as_str(), path.as_path()))
+                .collect();
+            let sizes = batch.iter().map(|job| job.size);
+            remote
+                .store
+                .put_all(&items)
+                .into_iter()
+                .zip(sizes)
+                .map(|(r, size)| r.map(|()| size))
+                .collect()
+        },
+    );
     check(
         &remote,
         &outcome,

@@ -47,6 +47,25 @@ pub fn run<F>(jobs: &[Job], threads: usize, verb: &str, work: F) -> Outcome
 where
     F: Fn(&Job) -> RemoteResult<u64> + Sync,
 {
+    run_batched(jobs, threads, 1, verb, |batch| {
+        batch.iter().map(|job| work(job)).collect()
+    })
+}
+
+/// Like [`run`] with `in_flight` jobs at once, given `per_thread` at a time to `work` on each of
+/// `in_flight / per_thread` threads: for a client that multiplexes requests, dozens of threads
+/// blocked on one request each spend more CPU switching than sending. `work` returns one result
+/// per job; a job that failed transiently is retried on its own.
+pub fn run_batched<F>(
+    jobs: &[Job],
+    in_flight: usize,
+    per_thread: usize,
+    verb: &str,
+    work: F,
+) -> Outcome
+where
+    F: Fn(&[&Job]) -> Vec<RemoteResult<u64>> + Sync,
+{
     if jobs.is_empty() {
         return Outcome::default();
     }
@@ -64,27 +83,39 @@ where
     let bytes = AtomicU64::new(0);
     let not_found = Mutex::new(Vec::new());
     let failed = Mutex::new(Vec::new());
+    let per_thread = per_thread.clamp(1, in_flight.max(1));
+    let threads = in_flight.div_ceil(per_thread).clamp(1, jobs.len());
     std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, jobs.len()) {
+        for _ in 0..threads {
             scope.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    match with_retries(|| work(job)) {
-                        Ok(moved) => {
-                            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                            bytes.fetch_add(moved, Ordering::Relaxed);
-                            bar.inc(job.size);
-                            bar.set_message(format!("{verb} {n}/{} objects", jobs.len()));
-                        }
-                        Err(f) if f.kind == FailureKind::NotFound => {
-                            lock(&not_found).push(job.label.clone());
-                        }
-                        Err(f) => {
-                            // A transfer that failed even after retries: the store is down or
-                            // refusing. Finish what is in flight, start nothing new.
-                            stop.store(true, Ordering::Relaxed);
-                            lock(&failed).push(format!("{}: {f}", job.label));
+                    let first = next.fetch_add(per_thread, Ordering::Relaxed);
+                    let Some(batch) = jobs.get(first..jobs.len().min(first + per_thread)) else {
+                        break;
+                    };
+                    for (job, first) in batch.iter().zip(work(batch)) {
+                        let again = || {
+                            let mut alone = work(&[job]);
+                            alone.pop().unwrap_or_else(|| {
+                                Err(Failure::new(FailureKind::Permanent, "no result"))
+                            })
+                        };
+                        match retried(first, again) {
+                            Ok(moved) => {
+                                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                                bytes.fetch_add(moved, Ordering::Relaxed);
+                                bar.inc(job.size);
+                                bar.set_message(format!("{verb} {n}/{} objects", jobs.len()));
+                            }
+                            Err(f) if f.kind == FailureKind::NotFound => {
+                                lock(&not_found).push(job.label.clone());
+                            }
+                            Err(f) => {
+                                // A transfer that failed even after retries: the store is down or
+                                // refusing. Finish what is in flight, start nothing new.
+                                stop.store(true, Ordering::Relaxed);
+                                lock(&failed).push(format!("{}: {f}", job.label));
+                            }
                         }
                     }
                 }
@@ -110,14 +141,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Runs `op` until it succeeds, fails for good, or [`ATTEMPTS`] transient failures happened.
 pub fn with_retries<T>(mut op: impl FnMut() -> RemoteResult<T>) -> RemoteResult<T> {
+    let first = op();
+    retried(first, op)
+}
+
+/// Where an operation ends whose first attempt gave `first`, retrying it as [`with_retries`].
+fn retried<T>(first: RemoteResult<T>, mut op: impl FnMut() -> RemoteResult<T>) -> RemoteResult<T> {
     let mut wait = FIRST_BACKOFF;
     let mut attempt = 1;
+    let mut result = first;
     loop {
-        match op() {
+        match result {
             Err(f) if f.kind == FailureKind::Transient && attempt < ATTEMPTS => {
                 std::thread::sleep(wait);
                 wait *= 2;
                 attempt += 1;
+                result = op();
             }
             Err(f) if f.kind == FailureKind::Transient => {
                 return Err(Failure::new(
@@ -139,4 +178,56 @@ fn bar(total: u64, verb: &str, objects: usize) -> ProgressBar {
 /// Bytes as MiB with one decimal, for summaries.
 pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jobs(n: usize) -> Vec<Job> {
+        (0..n)
+            .map(|i| Job {
+                key: format!("k{i:02}"),
+                digest: String::new(),
+                label: format!("job {i}"),
+                size: 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_member_that_failed_transiently_is_retried_alone() {
+        let calls = Mutex::new(Vec::new());
+        let outcome = run_batched(&jobs(10), 6, 3, "testing", |batch| {
+            lock(&calls).push(batch.len());
+            batch
+                .iter()
+                // k07 fails the first time it is tried, in its batch.
+                .map(|job| match (job.key.as_str(), batch.len()) {
+                    ("k07", n) if n > 1 => Err(Failure::new(FailureKind::Transient, "busy")),
+                    _ => Ok(job.size),
+                })
+                .collect()
+        });
+        assert_eq!((outcome.done, outcome.bytes, outcome.skipped), (10, 10, 0));
+        assert!(outcome.failed.is_empty());
+        let calls = calls.into_inner().unwrap();
+        assert_eq!(calls.iter().filter(|&&n| n == 1).count(), 2, "{calls:?}");
+        assert_eq!(calls.iter().sum::<usize>(), 11, "{calls:?}");
+    }
+
+    #[test]
+    fn a_permanent_failure_in_a_batch_is_reported_and_the_rest_of_it_counted() {
+        let outcome = run_batched(&jobs(4), 4, 4, "testing", |batch| {
+            batch
+                .iter()
+                .map(|job| match job.key.as_str() {
+                    "k02" => Err(Failure::new(FailureKind::Permanent, "refused")),
+                    _ => Ok(job.size),
+                })
+                .collect()
+        });
+        assert_eq!(outcome.done, 3);
+        assert_eq!(outcome.failed, ["job 2: refused"]);
+    }
 }
