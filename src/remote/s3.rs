@@ -275,9 +275,8 @@ impl S3Remote {
             Ok((keys, folders))
         })
     }
-}
 
-impl S3Remote {
+    /// Uploads one file; [`Remote::put`] and [`Remote::put_all`] drive it.
     async fn put_one(&self, key: &str, src: &Path) -> RemoteResult<()> {
         let full = self.full_key(key);
         let size = std::fs::metadata(src)
@@ -298,35 +297,33 @@ impl S3Remote {
         } else {
             None
         };
-        {
-            if size >= MULTIPART_THRESHOLD {
-                return self.put_multipart(&full, src, size).await;
-            }
-            let (length, body) = match small {
-                // The file may have changed since it was measured: send what was read.
-                Some(bytes) => (bytes.len(), ByteStream::from(bytes)),
-                None => (
-                    size as usize,
-                    ByteStream::from_path(src)
-                        .await
-                        .map_err(|e| reading(std::io::Error::other(e)))?,
-                ),
-            };
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&full)
-                .content_length(length as i64)
-                .body(body)
-                .customize()
-                // An in-memory body would otherwise be SHA-256 signed, on both ends. File bodies
-                // never were, and what arrives is checked against its BLAKE3 digest on pull.
-                .disable_payload_signing()
-                .send()
-                .await
-                .map_err(|e| classify(&format!("uploading s3://{}/{full}", self.bucket), e))?;
-            Ok(())
+        if size >= MULTIPART_THRESHOLD {
+            return self.put_multipart(&full, src, size).await;
         }
+        let (length, body) = match small {
+            // The file may have changed since it was measured: send what was read.
+            Some(bytes) => (bytes.len(), ByteStream::from(bytes)),
+            None => (
+                size as usize,
+                ByteStream::from_path(src)
+                    .await
+                    .map_err(|e| reading(std::io::Error::other(e)))?,
+            ),
+        };
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .content_length(length as i64)
+            .body(body)
+            .customize()
+            // An in-memory body would otherwise be SHA-256 signed, on both ends. File bodies
+            // never were, and what arrives is checked against its BLAKE3 digest on pull.
+            .disable_payload_signing()
+            .send()
+            .await
+            .map_err(|e| classify(&format!("uploading s3://{}/{full}", self.bucket), e))?;
+        Ok(())
     }
 }
 

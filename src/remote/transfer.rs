@@ -89,18 +89,19 @@ where
         for _ in 0..threads {
             scope.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
-                    let first = next.fetch_add(per_thread, Ordering::Relaxed);
-                    let Some(batch) = jobs.get(first..jobs.len().min(first + per_thread)) else {
+                    let start = next.fetch_add(per_thread, Ordering::Relaxed);
+                    if start >= jobs.len() {
                         break;
-                    };
-                    for (job, first) in batch.iter().zip(work(batch)) {
+                    }
+                    let batch = &jobs[start..jobs.len().min(start + per_thread)];
+                    for (job, result) in batch.iter().zip(work(batch)) {
                         let again = || {
                             let mut alone = work(&[job]);
                             alone.pop().unwrap_or_else(|| {
                                 Err(Failure::new(FailureKind::Permanent, "no result"))
                             })
                         };
-                        match retried(first, again) {
+                        match retried(result, again) {
                             Ok(moved) => {
                                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                                 bytes.fetch_add(moved, Ordering::Relaxed);
