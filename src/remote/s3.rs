@@ -1,6 +1,6 @@
 //! An S3 (or S3-compatible: MinIO, Ceph, R2, moto, s3s) remote through aws-sdk-s3. Uploads
 //! stream from disk, in multipart pieces above [`MULTIPART_THRESHOLD`]; downloads stream to disk.
-//! Only files up to [`IN_MEMORY_LIMIT`] are held whole in memory, one per transfer thread.
+//! Only files up to [`IN_MEMORY_LIMIT`] are held whole in memory, one per upload in flight.
 
 use std::io::Write;
 use std::path::Path;
@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 
 /// Files at least this big go up in multipart pieces.
 pub const MULTIPART_THRESHOLD: u64 = 64 << 20;
-/// Files up to this size are read whole before they are sent (at most this much per transfer
-/// thread is held).
+/// Files up to this size are read whole before they are sent (at most this much per upload in
+/// flight is held: 64 MiB at the default 64 jobs).
 const IN_MEMORY_LIMIT: u64 = 1 << 20;
 /// Uploads one transfer thread keeps in flight: with all of them on their own thread, 64
 /// blocked threads cost a 2-core machine a third more CPU per push than the same requests from 8.
