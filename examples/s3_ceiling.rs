@@ -2,7 +2,10 @@
 //! prefix (or downloads everything under a prefix into a folder) with many requests in flight
 //! and nothing else to do — no hashing, no cache. Not part of cairn.
 //!
-//! Usage: s3_ceiling up|down ENDPOINT BUCKET PREFIX DIR [CONCURRENCY]
+//! Usage: s3_ceiling up|down ENDPOINT BUCKET PREFIX DIR [CONCURRENCY] [PACK_MIB]
+//!
+//! With PACK_MIB, `up` sends the files concatenated into objects of at least that many MiB
+//! (in the order of a walk of DIR), the shape in which cairn sends small files to S3.
 //! Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
 
 use std::path::PathBuf;
@@ -25,6 +28,7 @@ async fn main() -> Result<(), Error> {
         return Err("usage: s3_ceiling up|down ENDPOINT BUCKET PREFIX DIR [CONCURRENCY]".into());
     };
     let concurrency: usize = rest.first().map_or(Ok(32), |c| c.parse())?;
+    let pack_bytes: usize = rest.get(1).map_or(Ok(0), |m| m.parse::<usize>())? << 20;
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
@@ -41,7 +45,45 @@ async fn main() -> Result<(), Error> {
     let dir = PathBuf::from(dir);
     let start = std::time::Instant::now();
     let mut count = 0;
-    if mode == "up" {
+    if mode == "up" && pack_bytes > 0 {
+        let mut files = walkdir::WalkDir::new(&dir)
+            .into_iter()
+            .filter(|e| e.as_ref().map_or(true, |e| e.file_type().is_file()));
+        let mut more = true;
+        while more {
+            // Built only once an upload slot is free, so that at most CONCURRENCY bodies are held.
+            let permit = gate.clone().acquire_owned().await?;
+            let mut body = Vec::with_capacity(pack_bytes + (1 << 20));
+            while body.len() < pack_bytes {
+                match files.next() {
+                    Some(entry) => body.extend(std::fs::read(entry?.path())?),
+                    None => {
+                        more = false;
+                        break;
+                    }
+                }
+            }
+            if body.is_empty() {
+                break;
+            }
+            let (client, bucket) = (client.clone(), bucket.clone());
+            let key = format!("{prefix}/pack-{count}");
+            count += 1;
+            tasks.spawn(async move {
+                let _permit = permit;
+                client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(ByteStream::from(body))
+                    .customize()
+                    .disable_payload_signing()
+                    .send()
+                    .await?;
+                Ok(())
+            });
+        }
+    } else if mode == "up" {
         for entry in walkdir::WalkDir::new(&dir) {
             let entry = entry?;
             if !entry.file_type().is_file() {

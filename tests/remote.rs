@@ -583,27 +583,94 @@ fn s3_round_trip_with_multipart_and_a_no_op_second_push() {
     p.cairn(&["add", "big.bin"]).ok();
     // Above the in-memory limit (1 MiB), below multipart: streamed from the file in one request.
     p.write("mid.bin", bytes(43, 3 << 20));
-    p.cairn(&["add", "mid.bin"]).ok();
+    // Empty: a pack member of no bytes.
+    p.write("empty.bin", "");
+    p.cairn(&["add", "mid.bin", "empty.bin"]).ok();
     with_s3_remote(&p, moto, &bucket);
+    // The 34 objects under 1 MiB travel in one pack; the two big files alone.
+    s3_cairn(&p, &["push"]).ok().stdout_has(&[
+        "pushed 36 objects",
+        "34 of them in 1 pack",
+        "0 already",
+    ]);
+    let mut keys = moto.keys(&bucket);
+    keys.sort();
+    let loose = |k: &&String| k.starts_with("team/store/v1/");
+    assert_eq!(keys.iter().filter(loose).count(), 2, "{keys:?}");
+    let packs: Vec<_> = keys.iter().filter(|k| !loose(k)).collect();
+    assert_eq!(packs.len(), 2, "{keys:?}");
+    assert!(packs[0].starts_with("team/store/packs/v1/"), "{keys:?}");
+    assert_eq!(format!("{}.idx", packs[0]), *packs[1]);
     s3_cairn(&p, &["push"])
         .ok()
-        .stdout_has(&["pushed 35 objects", "0 already"]);
-    assert!(
-        moto.keys(&bucket)
-            .iter()
-            .all(|k| k.starts_with("team/store/v1/"))
-    );
-    s3_cairn(&p, &["push"])
-        .ok()
-        .stdout_has(&["pushed 0 objects", "35 already on remote 's3'"]);
+        .stdout_has(&["pushed 0 objects", "36 already on remote 's3'"]);
 
+    // An index that is not what its name says is ignored, with a warning.
+    let bogus = format!("packs/v1/{}.idx", "ab".repeat(32));
+    moto.put(&bucket, &format!("team/store/{bogus}"), b"cairn-pack v1\n");
     let c = clone(&p);
     s3_cairn(&c, &["pull", "--jobs", "3"])
         .ok()
-        .stdout_has(&["fetched 35 objects", "placed 4 paths"]);
+        .stdout_has(&["fetched 36 objects", "placed 5 paths"])
+        .stderr_has(&["damaged pack index", &bogus]);
+    assert_eq!(c.read("empty.bin"), "");
     for rel in ["data", "model.bin", "big.bin", "mid.bin"] {
         assert_same(&p, &c, rel);
     }
+    // Without its copies of the indexes, a workspace learns from the remote that nothing is
+    // missing.
+    std::fs::remove_dir_all(c.join(".cairn/cache/packs")).expect("indexes were kept");
+    s3_cairn(&c, &["push"])
+        .ok()
+        .stdout_has(&["pushed 0 objects", "36 already"]);
+}
+
+#[test]
+fn s3_pulling_one_target_reads_only_its_part_of_a_pack() {
+    let moto = Moto::shared();
+    let bucket = moto.bucket();
+    let p = Project::new();
+    tracked_data(&p, 200);
+    p.write("other.bin", bytes(99, 2000));
+    p.cairn(&["add", "other.bin"]).ok();
+    with_s3_remote(&p, moto, &bucket);
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["pushed 204 objects", "in 1 pack"]);
+
+    let c = clone(&p);
+    s3_cairn(&c, &["pull", "model.bin.cairn", "other.bin.cairn"])
+        .ok()
+        .stdout_has(&["fetched 2 objects", "placed 2 paths"]);
+    assert_same(&p, &c, "model.bin");
+    assert_same(&p, &c, "other.bin");
+    assert!(!c.exists("data"));
+    s3_cairn(&c, &["pull"])
+        .ok()
+        .stdout_has(&["fetched 202 objects", "2 already in the cache"]);
+    assert_same(&p, &c, "data");
+}
+
+#[test]
+fn a_folder_copy_of_an_s3_remote_serves_a_pull_from_its_packs() {
+    let moto = Moto::shared();
+    let bucket = moto.bucket();
+    let p = Project::new();
+    tracked_data(&p, 20);
+    with_s3_remote(&p, moto, &bucket);
+    s3_cairn(&p, &["push"]).ok().stdout_has(&["in 1 pack"]);
+    // What `aws s3 sync s3://BUCKET/team/store DIR` would make.
+    let c = clone(&p);
+    let copy = with_folder_remote(&c);
+    for key in moto.keys(&bucket) {
+        let rel = key.strip_prefix("team/store/").expect("under the prefix");
+        let dest = copy.path().join(rel);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::write(dest, moto.get(&bucket, &key)).expect("write");
+    }
+    c.cairn(&["pull"]).ok().stdout_has(&["fetched 23 objects"]);
+    assert_same(&p, &c, "data");
+    assert_same(&p, &c, "model.bin");
 }
 
 #[test]
@@ -614,12 +681,23 @@ fn s3_corrupted_object_is_refused_on_pull() {
     tracked_data(&p, 2);
     with_s3_remote(&p, moto, &bucket);
     s3_cairn(&p, &["push"]).ok();
+    // model.bin is packed with the rest: flip one byte of its part of the pack.
     let digest = digest_in_pointer(&p, "model.bin.cairn");
-    moto.put(
-        &bucket,
-        &format!("team/store/v1/{}/{}", &digest[..2], &digest[2..]),
-        b"garbage",
-    );
+    let index_key = moto
+        .keys(&bucket)
+        .into_iter()
+        .find(|k| k.ends_with(".idx"))
+        .expect("a pack index");
+    let index = String::from_utf8(moto.get(&bucket, &index_key)).expect("text");
+    let offset: usize = index
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{digest} ")))
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .expect("model.bin in the index");
+    let pack_key = index_key.trim_end_matches(".idx");
+    let mut pack = moto.get(&bucket, pack_key);
+    pack[offset + 1000] ^= 0xff;
+    moto.put(&bucket, pack_key, &pack);
 
     let c = clone(&p);
     s3_cairn(&c, &["pull"])
@@ -627,6 +705,8 @@ fn s3_corrupted_object_is_refused_on_pull() {
         .stderr_has(&[&digest, "model.bin", "corrupted on the remote"]);
     assert!(!c.exists("model.bin"));
     assert!(!store(&c).contains(&digest));
+    // What else arrived with it was whole and is kept: the listing of `data`.
+    assert!(store(&c).contains(&digest_in_pointer(&p, "data.cairn")));
 }
 
 #[test]
@@ -673,6 +753,11 @@ fn s3_server_stopped_mid_push_fails_clearly_and_a_rerun_completes() {
     moto.create_bucket(bucket);
     let p = Project::new();
     tracked_data(&p, 1500);
+    // 40 MiB more: about ten packs, two in flight.
+    for i in 0..80 {
+        p.write(&format!("blobs/{i:02}.bin"), bytes(5000 + i, 512 << 10));
+    }
+    p.cairn(&["add", "blobs"]).ok();
     with_s3_remote(&p, &moto, bucket);
 
     let mut push = p.command(&["push", "--jobs", "2"]);
@@ -684,8 +769,8 @@ fn s3_server_stopped_mid_push_fails_clearly_and_a_rerun_completes() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = push.spawn().expect("spawn push");
-    // Stop the server once some objects have arrived, not before.
-    while moto.keys(bucket).len() < 20 {
+    // Stop the server once a pack and its index have arrived, not before.
+    while moto.keys(bucket).len() < 2 {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     moto.kill();
@@ -693,7 +778,7 @@ fn s3_server_stopped_mid_push_fails_clearly_and_a_rerun_completes() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("remote 's3'") && stderr.contains("uploads failed"),
+        stderr.contains("remote 's3'") && stderr.contains("pack uploads failed"),
         "{stderr}"
     );
     assert!(stderr.contains("run `cairn push` again"), "{stderr}");
@@ -703,14 +788,14 @@ fn s3_server_stopped_mid_push_fails_clearly_and_a_rerun_completes() {
     moto.create_bucket(bucket);
     s3_cairn(&p, &["push"])
         .ok()
-        .stdout_has(&["pushed 1503 objects"]);
-    // Over 1000 objects, the remote is listed shard by shard.
+        .stdout_has(&["pushed 1584 objects"]);
     s3_cairn(&p, &["push"])
         .ok()
-        .stdout_has(&["pushed 0 objects", "1503 already on remote"]);
+        .stdout_has(&["pushed 0 objects", "1584 already on remote"]);
     let c = clone(&p);
     s3_cairn(&c, &["pull"]).ok();
     assert_same(&p, &c, "data");
+    assert_same(&p, &c, "blobs");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 """cairn vs DVC: push, pull into a fresh clone, and no-op push of the same data, to a folder
 remote and to s3s-fs on 127.0.0.1, with each remote's ceiling: `cp -r` of the same bytes for
-the folder; for s3s-fs a bare parallel upload and download of the same files, no hashing, no
-cache. Run through bench/remote/run.sh."""
+the folder; for s3s-fs a bare parallel upload and download of the same bytes, no hashing, no
+cache, both as one object per file (how DVC sends them) and as 4 MiB objects (how cairn packs
+files under 1 MiB). Run through bench/remote/run.sh."""
 
 import argparse
 import os
@@ -228,23 +229,28 @@ def main():
                     time.sleep(0.1)
             for i in range(args.runs):
                 transfer_round("s3s-fs", lambda name, i: f"s3://bench/{name}-{i}", endpoint, i)
-                up = timed([args.ceiling, "up", endpoint, "bench", f"ceiling-{i}", str(data / "data"), args.ceiling_jobs], work, env)
-                down_dir = fresh(work / "ceiling-down")
-                down = timed([args.ceiling, "down", endpoint, "bench", f"ceiling-{i}", str(down_dir), args.ceiling_jobs], work, env)
-                record("s3s-fs: push", "ceiling", up)
-                record("s3s-fs: pull (fresh clone)", "ceiling", down)
-                discard(down_dir)
+                # Two ceilings: the same bytes as one object per file (how DVC sends them) and
+                # as 4 MiB objects (how cairn packs files under 1 MiB), 16 in flight as cairn.
+                for tool, prefix, extra in (("ceiling-files", f"ceiling-{i}", [args.ceiling_jobs]),
+                                            ("ceiling", f"ceiling-packed-{i}", ["16", "4"])):
+                    up = timed([args.ceiling, "up", endpoint, "bench", prefix, str(data / "data"), *extra], work, env)
+                    down_dir = fresh(work / "ceiling-down")
+                    down = timed([args.ceiling, "down", endpoint, "bench", prefix, str(down_dir), *extra[:1]], work, env)
+                    record("s3s-fs: push", tool, up)
+                    record("s3s-fs: pull (fresh clone)", tool, down)
+                    discard(down_dir)
         finally:
             server.terminate()
             server.wait()
 
     head = ("case", "cairn", "dvc", "dvc / cairn*", "ceiling (server, cp -r)", "ceiling / cairn*",
-            "peak MiB cairn", "peak MiB dvc")
+            "ceiling, 1 object/file", "peak MiB cairn", "peak MiB dvc")
     rows = [head]
     for case, by_tool in results.items():
         med = {t: None if None in v else statistics.median(s for s, _ in v) for t, v in by_tool.items()}
         rss = {t: max((m[1] for m in v if m), default=0) for t, v in by_tool.items()}
         ceiling = med.get("ceiling")
+        per_file = med.get("ceiling-files")
         dvc_s = med["dvc"]
         # Ratios are taken within each round, then the median of those: the tools of one round
         # ran minutes apart, on a machine whose speed drifts over a whole run.
@@ -254,6 +260,7 @@ def main():
         rows.append((case, fmt_s(med["cairn"]), fmt_s(dvc_s) if dvc_s else "failed",
                      f"{ratio('dvc'):.1f}x" if dvc_s else "",
                      fmt_s(ceiling) if ceiling else "", f"{ratio('ceiling'):.0%}" if ceiling else "",
+                     fmt_s(per_file) if per_file else "",
                      f"{rss['cairn']:.0f}", f"{rss['dvc']:.0f}" if dvc_s else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for n, r in enumerate(rows):

@@ -119,6 +119,24 @@ impl ObjectStore {
         Ok(())
     }
 
+    /// Stores `bytes` that arrived from a remote as `digest` once they hash to it: a mismatch
+    /// is [`Error::Corrupt`] and nothing is stored.
+    pub fn insert_fetched(&self, bytes: &[u8], digest: &str) -> Result<()> {
+        let actual = crate::hash::digest_bytes(bytes);
+        if actual != digest {
+            return Err(Error::Corrupt {
+                digest: digest.to_string(),
+                path: self.path(digest),
+                actual,
+            });
+        }
+        let mut staged = self.temp_file()?;
+        staged.write_all(bytes).at(staged.path())?;
+        self.persist(staged, digest)?;
+        remember_fetched(digest);
+        Ok(())
+    }
+
     /// Moves `staged`, whose bytes were just hashed to `digest`, into place.
     fn persist(&self, staged: tempfile::NamedTempFile, digest: &str) -> Result<()> {
         let dest = self.path(digest);

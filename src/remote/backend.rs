@@ -1,6 +1,7 @@
 //! The one interface every remote store offers: list keys under a prefix, put a file under a key,
 //! stream a key's bytes out. Keys are `/`-separated and relative to the remote's root or prefix:
-//! objects are `v1/ab/cdef…` (the cache's own naming), run-cache entries `runs/v1/<key>`.
+//! objects are `v1/ab/cdef…` (the cache's own naming), packs of small objects `packs/v1/<id>`
+//! with their indexes `packs/v1/<id>.idx`, run-cache entries `runs/v1/<key>`.
 
 use std::fmt;
 use std::io::Write;
@@ -67,9 +68,19 @@ pub trait Remote: Send + Sync {
     fn put_all(&self, items: &[(&str, &Path)]) -> Vec<RemoteResult<()>> {
         items.iter().map(|(key, src)| self.put(key, src)).collect()
     }
+    /// Stores `bytes` under `key`, replacing it; a reader never sees a partial object.
+    fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> RemoteResult<()>;
+    /// Whether a push gathers small objects into packs ([`super::pack`]): worth it where each
+    /// request has a cost of its own (S3), not in a folder, which stays a plain copy of the
+    /// cache that any tool can inspect. Every remote can read packs.
+    fn packs(&self) -> bool {
+        false
+    }
     /// Writes the object `key` into `out`, streaming, in writes of a useful size (`out` is not
     /// buffered).
     fn get(&self, key: &str, out: &mut dyn Write) -> RemoteResult<()>;
+    /// Like [`Remote::get`] for bytes `start..end` of the object; fewer bytes is a failure.
+    fn get_range(&self, key: &str, start: u64, end: u64, out: &mut dyn Write) -> RemoteResult<()>;
 }
 
 /// The remote key of cache object `digest`.

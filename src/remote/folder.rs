@@ -3,7 +3,7 @@
 //! leaves a partial object under a real key.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::backend::{Failure, FailureKind, Remote, RemoteResult};
@@ -70,6 +70,37 @@ impl Remote for FolderRemote {
             other => other,
         }
         .map_err(|e| io_failure("writing", &dest, e))?;
+        Ok(())
+    }
+
+    fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> RemoteResult<()> {
+        let dest = self.root.join(key);
+        let dir = dest.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).map_err(|e| io_failure("creating", dir, e))?;
+        let written = tempfile::Builder::new()
+            .prefix(".cairn-tmp-")
+            .tempfile_in(dir)
+            .and_then(|mut tmp| {
+                tmp.write_all(&bytes)?;
+                tmp.persist(&dest).map_err(|e| e.error)
+            });
+        written.map_err(|e| io_failure("writing", &dest, e))?;
+        Ok(())
+    }
+
+    fn get_range(&self, key: &str, start: u64, end: u64, out: &mut dyn Write) -> RemoteResult<()> {
+        let src = self.root.join(key);
+        let mut file = fs::File::open(&src).map_err(|e| io_failure("reading", &src, e))?;
+        file.seek(SeekFrom::Start(start))
+            .map_err(|e| io_failure("reading", &src, e))?;
+        let mut range = file.take(end.saturating_sub(start));
+        let copied = io::copy(&mut range, out).map_err(|e| io_failure("reading", &src, e))?;
+        if copied < end.saturating_sub(start) {
+            return Err(Failure::new(
+                FailureKind::Permanent,
+                format!("{} ends before byte {end}", src.display()),
+            ));
+        }
         Ok(())
     }
 

@@ -11,6 +11,7 @@ pub mod backend;
 mod config;
 mod folder;
 mod gc;
+mod pack;
 mod refs;
 mod s3;
 mod transfer;
@@ -24,7 +25,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::cache::ObjectStore;
 use crate::cli::TransferArgs;
@@ -124,9 +125,9 @@ fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<String>> {
                     scope.spawn(|| {
                         while let Some(shard) = shards.get(next.fetch_add(1, Ordering::Relaxed)) {
                             match with_retries(|| remote.store.list(shard)) {
-                                Ok(k) => found.lock().unwrap_or_else(|p| p.into_inner()).extend(k),
+                                Ok(k) => lock(&found).extend(k),
                                 Err(f) => {
-                                    *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+                                    *lock(&error) = Some(f);
                                     break;
                                 }
                             }
@@ -143,6 +144,76 @@ fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<String>> {
     Ok(keys.iter().filter_map(|k| digest_of_key(k)).collect())
 }
 
+/// Where the local copies of pack indexes are kept.
+fn index_dir(ws: &Workspace) -> PathBuf {
+    ws.cache_dir().join("packs").join(pack::LAYOUT)
+}
+
+/// Every packed object on the remote: its pack indexes, read from the local copies where
+/// there are some and from the remote otherwise.
+fn packs_on(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Result<pack::Catalog> {
+    let ids = pack::ids_in(&list_on(remote, &pack::prefix())?);
+    let dir = index_dir(ws);
+    let jobs: Vec<Job> = ids
+        .iter()
+        .enumerate()
+        .map(|(item, id)| Job {
+            key: pack::index_key(id),
+            digest: String::new(),
+            label: format!("pack index {}", pack::index_key(id)),
+            size: 0,
+            item,
+        })
+        .collect();
+    let catalog = Mutex::new(pack::Catalog::default());
+    let damaged = Mutex::new(Vec::new());
+    let outcome = transfer::run(&jobs, threads, "reading pack indexes", |job| {
+        let id = &ids[job.item];
+        match pack::read_index(remote.store.as_ref(), &dir, id)? {
+            Ok(index) => lock(&catalog).add(id, &index),
+            Err(why) => lock(&damaged).push(format!("{}: {why}", job.key)),
+        }
+        Ok(0)
+    });
+    // An index gone since the listing: its pack counts as absent.
+    check(
+        remote,
+        &outcome,
+        "pack index reads",
+        "run the command again",
+    )?;
+    // Not fatal: a push sends those objects again (rewriting a damaged index of the same
+    // pack), a fetch reports them missing.
+    for line in lock(&damaged).iter() {
+        eprintln!(
+            "warning: damaged pack index on remote '{}', its objects count as absent: {line}",
+            remote.name
+        );
+    }
+    Ok(catalog.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Reads the objects of `index` from the cache into one body, uploads it as pack `id`, then its
+/// index (which makes it visible), and keeps a copy of the index. Returns the pack's size.
+fn push_pack(
+    store: &ObjectStore,
+    remote: &OpenRemote,
+    dir: &Path,
+    index: &pack::Index,
+    id: &str,
+) -> backend::RemoteResult<u64> {
+    let body = pack::build(index, |digest| store.path(digest))?;
+    let size = body.len() as u64;
+    remote.store.put_bytes(&pack::pack_key(id), body)?;
+    let text = index.text();
+    remote
+        .store
+        .put_bytes(&pack::index_key(id), text.clone().into_bytes())?;
+    // Only a speed-up for the next push: a failure to keep it costs one read then.
+    let _ = crate::atomic::write(&pack::cached_index(dir, id), text.as_bytes());
+    Ok(size)
+}
+
 /// Moving the run-cache entry at remote key `key`.
 fn run_entry_job(key: String) -> Job {
     Job {
@@ -150,7 +221,12 @@ fn run_entry_job(key: String) -> Job {
         key,
         digest: String::new(),
         size: 0,
+        item: 0,
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn local_failure(e: Error) -> Failure {
@@ -170,22 +246,59 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
     let (needed, _) = refs::expand(&store, &tracked)?;
     let mut absent = Vec::new();
     let on_remote = objects_on(&remote, threads(args, &remote))?;
+    let packed = packs_on(&ws, &remote, threads(args, &remote))?;
     let mut already = 0u64;
     let mut jobs = Vec::new();
+    let mut to_pack = Vec::new();
     for n in &needed {
-        if on_remote.contains(&n.digest) {
+        if on_remote.contains(&n.digest) || packed.get(&n.digest).is_some() {
             already += 1;
         } else if let Ok(meta) = std::fs::metadata(store.path(&n.digest)) {
+            if remote.store.packs() && meta.len() < pack::PACKED_BELOW {
+                to_pack.push((n.wanted_by.as_str(), n.digest.clone(), meta.len()));
+                continue;
+            }
             jobs.push(Job {
                 key: object_key(&n.digest),
                 digest: n.digest.clone(),
                 label: format!("object {} ({})", n.digest, n.wanted_by),
                 size: meta.len(),
+                item: 0,
             });
         } else {
             absent.push(format!("object {} of {}", n.digest, n.wanted_by));
         }
     }
+
+    // By path: the files of one folder share packs, so a pull of that folder reads few.
+    to_pack.sort_unstable();
+    let in_packs = to_pack.len() as u64;
+    let objects: Vec<(String, u64)> = to_pack.into_iter().map(|(_, d, len)| (d, len)).collect();
+    let packs = pack::plan(&objects);
+    let ids: Vec<String> = packs.iter().map(pack::Index::id).collect();
+    let pack_jobs: Vec<Job> = packs
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .map(|(item, (index, id))| Job {
+            key: pack::pack_key(id),
+            digest: String::new(),
+            label: format!("pack {id} ({} objects)", index.entries.len()),
+            size: index.size(),
+            item,
+        })
+        .collect();
+    let dir = index_dir(&ws);
+    let in_flight = threads(args, &remote).min(pack::PACKS_IN_FLIGHT);
+    let packed_outcome = transfer::run(&pack_jobs, in_flight, "pushing packs", |job| {
+        push_pack(&store, &remote, &dir, &packs[job.item], &ids[job.item])
+    });
+    check(
+        &remote,
+        &packed_outcome,
+        "pack uploads",
+        "run `cairn push` again: objects already sent are not sent again",
+    )?;
     let per_thread = remote.store.puts_per_thread();
     let outcome = transfer::run_batched(
         &jobs,
@@ -250,13 +363,16 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
             absent.len() - SHOWN_FAILURES
         );
     }
+    let pushed = outcome.done + in_packs;
+    let bytes = outcome.bytes + packed_outcome.bytes;
     if args.json {
         println!(
             "{}",
             serde_json::json!({
                 "remote": remote.name,
-                "pushed": outcome.done,
-                "bytes": outcome.bytes,
+                "pushed": pushed,
+                "bytes": bytes,
+                "packs": packed_outcome.done,
                 "already_on_remote": already,
                 "not_in_cache": absent.len(),
                 "run_cache_entries": entries_pushed,
@@ -268,10 +384,14 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
         } else {
             String::new()
         };
+        let packs = match packed_outcome.done {
+            0 => String::new(),
+            1 => format!(", {in_packs} of them in 1 pack"),
+            n => format!(", {in_packs} of them in {n} packs"),
+        };
         println!(
-            "pushed {} objects ({}), {already} already on remote '{}'{runs}",
-            outcome.done,
-            mib(outcome.bytes),
+            "pushed {pushed} objects ({}{packs}), {already} already on remote '{}'{runs}",
+            mib(bytes),
             remote.name
         );
     }
@@ -304,17 +424,65 @@ fn fetch_into_cache(
         tracked.extend(refs::run_cache_tracked(ws)?);
     }
     let mut asked: HashSet<String> = HashSet::new();
+    let mut packed = None;
     // Twice: the first round brings directory listings, the second the files they list.
     for _ in 0..2 {
         let (needed, _) = refs::expand(&store, tracked)?;
-        let jobs: Vec<Job> = needed
+        let wanted: Vec<&refs::Needed> = needed
             .iter()
             .filter(|n| !store.contains(&n.digest) && asked.insert(n.digest.clone()))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let packed = match &mut packed {
+            Some(catalog) => catalog,
+            None => packed.insert(packs_on(ws, remote, threads)?),
+        };
+        let (in_packs, alone): (Vec<_>, Vec<_>) = wanted
+            .into_iter()
+            .partition(|n| packed.get(&n.digest).is_some());
+        let spans = pack::spans(
+            in_packs
+                .into_iter()
+                .filter_map(|n| Some((packed.get(&n.digest)?.clone(), n)))
+                .collect(),
+        );
+        let span_jobs: Vec<Job> = spans
+            .iter()
+            .enumerate()
+            .map(|(item, span)| Job {
+                key: pack::pack_key(&span.pack),
+                digest: String::new(),
+                label: format!("{} objects from pack {}", span.members.len(), span.pack),
+                size: span.members.iter().map(|(place, _)| place.len).sum(),
+                item,
+            })
+            .collect();
+        let from_packs = AtomicU64::new(0);
+        let outcome = transfer::run(&span_jobs, threads, "fetching packed", |job| {
+            let span = &spans[job.item];
+            let got = download_span(&store, remote, span)?;
+            from_packs.fetch_add(span.members.len() as u64, Ordering::Relaxed);
+            Ok(got)
+        });
+        check(
+            remote,
+            &outcome,
+            "downloads",
+            "run the command again: objects already fetched are kept",
+        )?;
+        report.objects += from_packs.into_inner();
+        report.bytes += outcome.bytes;
+
+        let jobs: Vec<Job> = alone
+            .iter()
             .map(|n| Job {
                 key: object_key(&n.digest),
                 digest: n.digest.clone(),
                 label: format!("object {} (for {})", n.digest, n.wanted_by),
                 size: n.size,
+                item: 0,
             })
             .collect();
         let outcome = transfer::run(&jobs, threads, "fetching", |job| {
@@ -350,14 +518,72 @@ fn download(store: &ObjectStore, remote: &OpenRemote, job: &Job) -> backend::Rem
     })?;
     match store.insert_staged(staged, &job.digest, &actual) {
         Ok(()) => Ok(size),
-        Err(Error::Corrupt { actual, .. }) => Err(Failure::new(
-            FailureKind::Permanent,
-            format!(
-                "corrupted on the remote: its bytes hash to {actual}; refused, nothing placed. \
-                 Push it again from a workspace that has it"
-            ),
-        )),
+        Err(Error::Corrupt { actual, .. }) => {
+            Err(Failure::new(FailureKind::Permanent, corrupted(&actual)))
+        }
         Err(e) => Err(local_failure(e)),
+    }
+}
+
+fn corrupted(actual: &str) -> String {
+    format!(
+        "corrupted on the remote: its bytes hash to {actual}; refused, nothing placed. \
+         Push it again from a workspace that has it"
+    )
+}
+
+/// Downloads the wanted objects of one span of a pack in one request and places each that
+/// hashes to its digest. Returns their bytes.
+fn download_span(
+    store: &ObjectStore,
+    remote: &OpenRemote,
+    span: &pack::Span<&refs::Needed>,
+) -> backend::RemoteResult<u64> {
+    let mut bytes = 0;
+    let mut refused = Vec::new();
+    let members = span
+        .members
+        .iter()
+        .map(|(p, _)| (p.offset, p.len))
+        .collect();
+    let mut split = pack::Splitter::new(span.start, members, |i, body: &[u8]| {
+        let n = span.members[i].1;
+        match store.insert_fetched(body, &n.digest) {
+            Ok(()) => bytes += body.len() as u64,
+            Err(Error::Corrupt { actual, .. }) => refused.push(format!(
+                "object {} (for {}): {}",
+                n.digest,
+                n.wanted_by,
+                corrupted(&actual)
+            )),
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        }
+        Ok(())
+    });
+    let key = pack::pack_key(&span.pack);
+    remote
+        .store
+        .get_range(&key, span.start, span.end, &mut split)
+        .map_err(|f| match f.kind {
+            FailureKind::NotFound => Failure::new(
+                FailureKind::Permanent,
+                format!("{key} is missing on the remote, though its index lists it: {f}"),
+            ),
+            _ => f,
+        })?;
+    let completed = split
+        .finish()
+        .map_err(|e| Failure::new(FailureKind::Permanent, e.to_string()))?;
+    if completed < span.members.len() {
+        return Err(Failure::new(
+            FailureKind::Transient,
+            format!("{key} ended before byte {}", span.end),
+        ));
+    }
+    if refused.is_empty() {
+        Ok(bytes)
+    } else {
+        Err(Failure::new(FailureKind::Permanent, refused.join("\n  ")))
     }
 }
 

@@ -300,25 +300,38 @@ impl S3Remote {
         if size >= MULTIPART_THRESHOLD {
             return self.put_multipart(&full, src, size).await;
         }
-        let (length, body) = match small {
+        match small {
             // The file may have changed since it was measured: send what was read.
-            Some(bytes) => (bytes.len(), ByteStream::from(bytes)),
-            None => (
-                size as usize,
-                ByteStream::from_path(src)
+            Some(bytes) => self.put_body(&full, bytes).await,
+            None => {
+                let body = ByteStream::from_path(src)
                     .await
-                    .map_err(|e| reading(std::io::Error::other(e)))?,
-            ),
-        };
+                    .map_err(|e| reading(std::io::Error::other(e)))?;
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(&full)
+                    .content_length(size as i64)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&format!("uploading s3://{}/{full}", self.bucket), e))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Uploads `bytes` from memory under the full key `full`.
+    async fn put_body(&self, full: &str, bytes: Vec<u8>) -> RemoteResult<()> {
         self.client
             .put_object()
             .bucket(&self.bucket)
-            .key(&full)
-            .content_length(length as i64)
-            .body(body)
+            .key(full)
+            .content_length(bytes.len() as i64)
+            .body(ByteStream::from(bytes))
             .customize()
             // An in-memory body would otherwise be SHA-256 signed, on both ends. File bodies
-            // never were, and what arrives is checked against its BLAKE3 digest on pull.
+            // never are, and what arrives is checked against its BLAKE3 digest on pull.
             .disable_payload_signing()
             .send()
             .await
@@ -351,7 +364,41 @@ impl Remote for S3Remote {
             .block_on(futures_util::future::join_all(uploads))
     }
 
+    fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> RemoteResult<()> {
+        let full = self.full_key(key);
+        self.runtime.handle().block_on(self.put_body(&full, bytes))
+    }
+
+    fn packs(&self) -> bool {
+        true
+    }
+
     fn get(&self, key: &str, out: &mut dyn Write) -> RemoteResult<()> {
+        self.get_part(key, None, out).map(|_| ())
+    }
+
+    fn get_range(&self, key: &str, start: u64, end: u64, out: &mut dyn Write) -> RemoteResult<()> {
+        if end <= start {
+            return Ok(());
+        }
+        let got = self.get_part(key, Some(format!("bytes={start}-{}", end - 1)), out)?;
+        if got < end - start {
+            return Err(Failure::new(
+                FailureKind::Transient,
+                format!(
+                    "downloading bytes {start}-{end} of s3://{}/{}: only {got} arrived",
+                    self.bucket,
+                    self.full_key(key)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl S3Remote {
+    /// Streams object `key` (or the HTTP `range` of it) into `out`; returns the bytes written.
+    fn get_part(&self, key: &str, range: Option<String>, out: &mut dyn Write) -> RemoteResult<u64> {
         let full = self.full_key(key);
         self.runtime.handle().block_on(async {
             let what = format!("downloading s3://{}/{full}", self.bucket);
@@ -360,6 +407,7 @@ impl Remote for S3Remote {
                 .get_object()
                 .bucket(&self.bucket)
                 .key(&full)
+                .set_range(range)
                 .send()
                 .await
                 .map_err(|e| classify(&what, e))?;
@@ -369,10 +417,14 @@ impl Remote for S3Remote {
             // The body arrives in pieces of a few KiB: one write each would be a system call each.
             let mut out = std::io::BufWriter::with_capacity(256 << 10, out);
             let mut body = reply.body;
+            let mut written = 0;
             loop {
                 match body.try_next().await {
-                    Ok(Some(chunk)) => out.write_all(&chunk).map_err(local)?,
-                    Ok(None) => return out.flush().map_err(local),
+                    Ok(Some(chunk)) => {
+                        out.write_all(&chunk).map_err(local)?;
+                        written += chunk.len() as u64;
+                    }
+                    Ok(None) => return out.flush().map_err(local).map(|()| written),
                     Err(e) => {
                         return Err(Failure::new(FailureKind::Transient, format!("{what}: {e}")));
                     }

@@ -25,6 +25,8 @@ pub struct Job {
     pub label: String,
     /// Bytes it moves, when known (0 otherwise).
     pub size: u64,
+    /// Which of the caller's items (a pack, a span of one) the job moves; 0 when unused.
+    pub item: usize,
 }
 
 /// What a batch did.
@@ -192,6 +194,7 @@ mod tests {
                 digest: String::new(),
                 label: format!("job {i}"),
                 size: 1,
+                item: i,
             })
             .collect()
     }

@@ -112,6 +112,12 @@ impl Moto {
     /// check signatures, but it keys ownership on the access key named in the header (an
     /// anonymous request may not overwrite what `testing` wrote), so one is named.
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Option<(u16, String)> {
+        let (status, body) = self.request_bytes(method, path, body)?;
+        Some((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// [`Moto::request`] with the body as bytes.
+    pub fn request_bytes(&self, method: &str, path: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\
@@ -124,12 +130,19 @@ impl Moto {
         stream.write_all(body).ok()?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).ok()?;
-        let text = String::from_utf8_lossy(&response).into_owned();
-        let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map_or(String::new(), |(_, b)| b.to_string());
-        Some((status, body))
+        let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&response[..end]);
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, response[end + 4..].to_vec()))
+    }
+
+    /// The bytes of `key`.
+    pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let (status, body) = self
+            .request_bytes("GET", &format!("/{bucket}/{key}"), b"")
+            .expect("moto answers");
+        assert_eq!(status, 200, "getting {key}");
+        body
     }
 
     /// Creates a bucket with a fresh name and returns the name.
