@@ -162,7 +162,8 @@ pub fn build(index: &Index, object_path: impl Fn(&str) -> PathBuf) -> RemoteResu
                 return Err(Failure::new(
                     FailureKind::Permanent,
                     format!(
-                        "cache object {} is {n} bytes, not {}; run `cairn gc` or `cairn add` again",
+                        "cache object {} is {n} bytes, not {}: it is damaged; delete it and make \
+                         it again (`cairn add` or `cairn repro` of the path it holds)",
                         path.display(),
                         e.len
                     ),
