@@ -351,13 +351,9 @@ fn push_killed_midway_leaves_only_whole_objects_and_a_rerun_completes() {
     assert_eq!(remote_objects_are_whole(remote.path()), 3003);
 }
 
-#[test]
-fn two_pushes_into_one_folder_at_once_both_succeed() {
-    let p = Project::new();
-    tracked_data(&p, 400);
-    let remote = with_folder_remote(&p);
-    // A second workspace with the same data pushes the same objects at the same time.
-    let q = clone(&p);
+/// A second workspace holding the same tracked data as `p`, with its own cache.
+fn twin(p: &Project) -> Project {
+    let q = clone(p);
     for rel in ["data", "model.bin"] {
         let from = p.join(rel);
         let to = q.join(rel);
@@ -369,14 +365,18 @@ fn two_pushes_into_one_folder_at_once_both_succeed() {
         .ok();
     }
     q.cairn(&["add", "data", "model.bin"]).ok();
-    let spawn = |w: &Project| {
-        w.command(&["push"])
-            .stdout(std::process::Stdio::piped())
+    q
+}
+
+/// Starts both commands, then waits for both; each must succeed.
+fn both_succeed(mut a: std::process::Command, mut b: std::process::Command) {
+    let spawn = |cmd: &mut std::process::Command| {
+        cmd.stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("spawn push")
+            .expect("spawn")
     };
-    let (a, b) = (spawn(&p), spawn(&q));
+    let (a, b) = (spawn(&mut a), spawn(&mut b));
     for out in [a.wait_with_output(), b.wait_with_output()] {
         let out = out.expect("wait");
         assert!(
@@ -385,6 +385,16 @@ fn two_pushes_into_one_folder_at_once_both_succeed() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn two_pushes_into_one_folder_at_once_both_succeed() {
+    let p = Project::new();
+    tracked_data(&p, 400);
+    let remote = with_folder_remote(&p);
+    // A second workspace with the same data pushes the same objects at the same time.
+    let q = twin(&p);
+    both_succeed(p.command(&["push"]), q.command(&["push"]));
     assert_eq!(remote_objects_are_whole(remote.path()), 403);
     let c = clone(&p);
     c.cairn(&["pull"]).ok();
@@ -544,6 +554,11 @@ fn gc_removes_only_unreferenced_objects() {
 
 /// `cairn ARGS` with explicit test credentials and region, never the user's AWS files.
 fn s3_cairn(p: &Project, args: &[&str]) -> Output {
+    run(s3_command(p, args))
+}
+
+/// The command [`s3_cairn`] runs.
+fn s3_command(p: &Project, args: &[&str]) -> std::process::Command {
     let mut cmd = p.command(args);
     cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -554,7 +569,7 @@ fn s3_cairn(p: &Project, args: &[&str]) -> Output {
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_SESSION_TOKEN");
-    run(cmd)
+    cmd
 }
 
 fn with_s3_remote(p: &Project, moto: &Moto, bucket: &str) {
@@ -671,6 +686,63 @@ fn a_folder_copy_of_an_s3_remote_serves_a_pull_from_its_packs() {
     c.cairn(&["pull"]).ok().stdout_has(&["fetched 23 objects"]);
     assert_same(&p, &c, "data");
     assert_same(&p, &c, "model.bin");
+}
+
+#[test]
+fn two_pushes_to_one_s3_remote_at_once_both_succeed() {
+    let moto = Moto::shared();
+    let bucket = moto.bucket();
+    let p = Project::new();
+    tracked_data(&p, 400);
+    with_s3_remote(&p, moto, &bucket);
+    // The same objects in the same order make the same packs: both write the same keys.
+    let q = twin(&p);
+    both_succeed(s3_command(&p, &["push"]), s3_command(&q, &["push"]));
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["pushed 0 objects", "403 already"]);
+    let c = clone(&p);
+    s3_cairn(&c, &["pull"]).ok();
+    assert_same(&p, &c, "data");
+    assert_same(&p, &c, "model.bin");
+}
+
+#[test]
+fn s3_push_killed_midway_leaves_every_index_with_its_pack_and_a_rerun_completes() {
+    let moto = Moto::shared();
+    let bucket = moto.bucket();
+    let p = Project::new();
+    // 40 MiB: about ten packs, one in flight.
+    for i in 0..80 {
+        p.write(&format!("data/{i:02}.bin"), bytes(7000 + i, 512 << 10));
+    }
+    p.cairn(&["add", "data"]).ok();
+    with_s3_remote(&p, moto, &bucket);
+    let mut child = s3_command(&p, &["push", "--jobs", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn push");
+    while moto.keys(&bucket).is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    let keys = moto.keys(&bucket);
+    let indexes = keys.iter().filter(|k| k.ends_with(".idx")).count();
+    assert!(
+        indexes < 10,
+        "the push finished before it was killed: {keys:?}"
+    );
+    for index in keys.iter().filter(|k| k.ends_with(".idx")) {
+        assert!(keys.contains(&index.trim_end_matches(".idx").to_string()));
+    }
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["already on remote"]);
+    let c = clone(&p);
+    s3_cairn(&c, &["pull"]).ok();
+    assert_same(&p, &c, "data");
 }
 
 #[test]

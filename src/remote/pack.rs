@@ -105,7 +105,8 @@ impl Index {
             let (Ok(offset), Ok(len)) = (offset.parse::<u64>(), len.parse::<u64>()) else {
                 return Err(bad());
             };
-            if !crate::hash::is_digest(digest) || offset != end {
+            // Only small objects are packed: a member is held whole in memory on arrival.
+            if !crate::hash::is_digest(digest) || offset != end || len >= PACKED_BELOW {
                 return Err(bad());
             }
             end = offset + len;
