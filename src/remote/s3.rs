@@ -1,6 +1,7 @@
 //! An S3 (or S3-compatible: MinIO, Ceph, R2, moto, s3s) remote through aws-sdk-s3. Uploads
 //! stream from disk, in multipart pieces above [`MULTIPART_THRESHOLD`]; downloads stream to disk.
-//! Only files up to [`IN_MEMORY_LIMIT`] are held whole in memory, one per upload in flight.
+//! Only files up to [`IN_MEMORY_LIMIT`] and packs of small objects ([`super::pack`]) are held
+//! whole in memory, one per upload in flight.
 
 use std::io::Write;
 use std::path::Path;
