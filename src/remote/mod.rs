@@ -304,7 +304,7 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
         &jobs,
         threads(args, &remote),
         per_thread,
-        "pushing",
+        "pushing objects",
         |batch| {
             let paths: Vec<PathBuf> = batch.iter().map(|job| store.path(&job.digest)).collect();
             let items: Vec<(&str, &Path)> = batch
@@ -340,11 +340,16 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
             .filter(|k| !there.contains(k))
             .map(run_entry_job)
             .collect();
-        let entries = transfer::run(&jobs, threads(args, &remote), "pushing run-cache", |job| {
-            let name = job.key.rsplit('/').next().unwrap_or_default();
-            remote.store.put(&job.key, &runs.path(name))?;
-            Ok(0)
-        });
+        let entries = transfer::run(
+            &jobs,
+            threads(args, &remote),
+            "pushing run-cache entries",
+            |job| {
+                let name = job.key.rsplit('/').next().unwrap_or_default();
+                remote.store.put(&job.key, &runs.path(name))?;
+                Ok(0)
+            },
+        );
         check(
             &remote,
             &entries,
@@ -460,7 +465,7 @@ fn fetch_into_cache(
             })
             .collect();
         let from_packs = AtomicU64::new(0);
-        let outcome = transfer::run(&span_jobs, threads, "fetching packed", |job| {
+        let outcome = transfer::run(&span_jobs, threads, "fetching from packs", |job| {
             let span = &spans[job.item];
             let got = download_span(&store, remote, span)?;
             from_packs.fetch_add(span.members.len() as u64, Ordering::Relaxed);
@@ -485,7 +490,7 @@ fn fetch_into_cache(
                 item: 0,
             })
             .collect();
-        let outcome = transfer::run(&jobs, threads, "fetching", |job| {
+        let outcome = transfer::run(&jobs, threads, "fetching objects", |job| {
             download(&store, remote, job)
         });
         check(
@@ -598,7 +603,7 @@ fn fetch_run_entries(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Res
         })
         .map(run_entry_job)
         .collect();
-    let outcome = transfer::run(&jobs, threads, "fetching run-cache", |job| {
+    let outcome = transfer::run(&jobs, threads, "fetching run-cache entries", |job| {
         let name = job.key.rsplit('/').next().unwrap_or_default();
         let mut bytes = Vec::new();
         remote.store.get(&job.key, &mut bytes)?;

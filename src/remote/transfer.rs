@@ -44,7 +44,8 @@ pub struct Outcome {
     pub skipped: u64,
 }
 
-/// Runs `work` for every job on `threads` threads. `work` returns the bytes it moved.
+/// Runs `work` for every job on `threads` threads. `work` returns the bytes it moved; `verb`
+/// says what is moving ("pushing objects") on the progress bar.
 pub fn run<F>(jobs: &[Job], threads: usize, verb: &str, work: F) -> Outcome
 where
     F: Fn(&Job) -> RemoteResult<u64> + Sync,
@@ -108,7 +109,7 @@ where
                                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                                 bytes.fetch_add(moved, Ordering::Relaxed);
                                 bar.inc(job.size);
-                                bar.set_message(format!("{verb} {n}/{} objects", jobs.len()));
+                                bar.set_message(format!("{verb} {n}/{}", jobs.len()));
                             }
                             Err(f) if f.kind == FailureKind::NotFound => {
                                 lock(&not_found).push(job.label.clone());
@@ -172,9 +173,9 @@ fn retried<T>(first: RemoteResult<T>, mut op: impl FnMut() -> RemoteResult<T>) -
     }
 }
 
-fn bar(total: u64, verb: &str, objects: usize) -> ProgressBar {
+fn bar(total: u64, verb: &str, jobs: usize) -> ProgressBar {
     let bar = crate::progress::bytes_bar(total, "");
-    bar.set_message(format!("{verb} 0/{objects} objects"));
+    bar.set_message(format!("{verb} 0/{jobs}"));
     bar
 }
 
