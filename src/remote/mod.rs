@@ -444,15 +444,15 @@ fn fetch_into_cache(
             Some(catalog) => catalog,
             None => packed.insert(packs_on(ws, remote, threads)?),
         };
-        let (in_packs, alone): (Vec<_>, Vec<_>) = wanted
-            .into_iter()
-            .partition(|n| packed.get(&n.digest).is_some());
-        let spans = pack::spans(
-            in_packs
-                .into_iter()
-                .filter_map(|n| Some((packed.get(&n.digest)?.clone(), n)))
-                .collect(),
-        );
+        let mut in_packs = Vec::new();
+        let mut alone = Vec::new();
+        for n in wanted {
+            match packed.get(&n.digest) {
+                Some(place) => in_packs.push((place.clone(), n)),
+                None => alone.push(n),
+            }
+        }
+        let spans = pack::spans(in_packs);
         let span_jobs: Vec<Job> = spans
             .iter()
             .enumerate()
