@@ -214,6 +214,46 @@ fn push_pack(
     Ok(size)
 }
 
+/// Uploads `objects` (the path that wants it, digest, size) in packs, at most `threads` and
+/// [`pack::PACKS_IN_FLIGHT`] at once.
+fn push_in_packs(
+    ws: &Workspace,
+    store: &ObjectStore,
+    remote: &OpenRemote,
+    mut objects: Vec<(&str, String, u64)>,
+    threads: usize,
+) -> Result<Outcome> {
+    // By path: the files of one folder share packs, so a pull of that folder reads few.
+    objects.sort_unstable();
+    let objects: Vec<(String, u64)> = objects.into_iter().map(|(_, d, len)| (d, len)).collect();
+    let packs = pack::plan(&objects);
+    let ids: Vec<String> = packs.iter().map(pack::Index::id).collect();
+    let jobs: Vec<Job> = packs
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .map(|(item, (index, id))| Job {
+            key: pack::pack_key(id),
+            digest: String::new(),
+            label: format!("pack {id} ({} objects)", index.entries.len()),
+            size: index.size(),
+            item,
+        })
+        .collect();
+    let dir = index_dir(ws);
+    let in_flight = threads.min(pack::PACKS_IN_FLIGHT);
+    let outcome = transfer::run(&jobs, in_flight, "pushing packs", |job| {
+        push_pack(store, remote, &dir, &packs[job.item], &ids[job.item])
+    });
+    check(
+        remote,
+        &outcome,
+        "pack uploads",
+        "run `cairn push` again: objects already sent are not sent again",
+    )?;
+    Ok(outcome)
+}
+
 /// Moving the run-cache entry at remote key `key`.
 fn run_entry_job(key: String) -> Job {
     Job {
@@ -269,36 +309,8 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
             absent.push(format!("object {} of {}", n.digest, n.wanted_by));
         }
     }
-
-    // By path: the files of one folder share packs, so a pull of that folder reads few.
-    to_pack.sort_unstable();
     let in_packs = to_pack.len() as u64;
-    let objects: Vec<(String, u64)> = to_pack.into_iter().map(|(_, d, len)| (d, len)).collect();
-    let packs = pack::plan(&objects);
-    let ids: Vec<String> = packs.iter().map(pack::Index::id).collect();
-    let pack_jobs: Vec<Job> = packs
-        .iter()
-        .zip(&ids)
-        .enumerate()
-        .map(|(item, (index, id))| Job {
-            key: pack::pack_key(id),
-            digest: String::new(),
-            label: format!("pack {id} ({} objects)", index.entries.len()),
-            size: index.size(),
-            item,
-        })
-        .collect();
-    let dir = index_dir(&ws);
-    let in_flight = threads(args, &remote).min(pack::PACKS_IN_FLIGHT);
-    let packed_outcome = transfer::run(&pack_jobs, in_flight, "pushing packs", |job| {
-        push_pack(&store, &remote, &dir, &packs[job.item], &ids[job.item])
-    });
-    check(
-        &remote,
-        &packed_outcome,
-        "pack uploads",
-        "run `cairn push` again: objects already sent are not sent again",
-    )?;
+    let packed_outcome = push_in_packs(&ws, &store, &remote, to_pack, threads(args, &remote))?;
     let per_thread = remote.store.puts_per_thread();
     let outcome = transfer::run_batched(
         &jobs,
