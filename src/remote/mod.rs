@@ -415,6 +415,16 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Fails when any download of the batch failed for good.
+fn check_downloads(remote: &OpenRemote, outcome: &Outcome) -> Result<()> {
+    check(
+        remote,
+        outcome,
+        "downloads",
+        "run the command again: objects already fetched are kept",
+    )
+}
+
 /// What a fetch did.
 #[derive(Debug, Default)]
 struct Fetched {
@@ -483,12 +493,7 @@ fn fetch_into_cache(
             from_packs.fetch_add(span.members.len() as u64, Ordering::Relaxed);
             Ok(got)
         });
-        check(
-            remote,
-            &outcome,
-            "downloads",
-            "run the command again: objects already fetched are kept",
-        )?;
+        check_downloads(remote, &outcome)?;
         report.objects += from_packs.into_inner();
         report.bytes += outcome.bytes;
 
@@ -505,12 +510,7 @@ fn fetch_into_cache(
         let outcome = transfer::run(&jobs, threads, "fetching objects", |job| {
             download(&store, remote, job)
         });
-        check(
-            remote,
-            &outcome,
-            "downloads",
-            "run the command again: objects already fetched are kept",
-        )?;
+        check_downloads(remote, &outcome)?;
         report.objects += outcome.done;
         report.bytes += outcome.bytes;
         report.not_on_remote.extend(outcome.not_found);
