@@ -150,7 +150,6 @@ pub fn build(index: &Index, object_path: impl Fn(&str) -> PathBuf) -> RemoteResu
     let mut body = Vec::with_capacity(index.size() as usize);
     for e in &index.entries {
         let path = object_path(&e.digest);
-        let before = body.len();
         let read = std::fs::File::open(&path).and_then(|f| {
             use std::io::Read;
             // One byte more than expected shows a grown file.
@@ -159,7 +158,6 @@ pub fn build(index: &Index, object_path: impl Fn(&str) -> PathBuf) -> RemoteResu
         match read {
             Ok(n) if n as u64 == e.len => {}
             Ok(n) => {
-                body.truncate(before);
                 return Err(Failure::new(
                     FailureKind::Permanent,
                     format!(
