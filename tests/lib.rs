@@ -8,4 +8,5 @@ mod ml;
 mod pipeline;
 mod remote;
 mod serve;
+mod trust;
 mod workspace;

@@ -1,0 +1,1 @@
+//! Trust boundary: paths, digests, symlinks and special files from files others wrote.

@@ -1,0 +1,1 @@
+//! Trust boundary: pipeline.yaml, params and pipeline.lock written by someone else.

@@ -1,0 +1,1 @@
+//! Trust boundary: the model server against hostile clients and model files.
