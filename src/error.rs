@@ -5,6 +5,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::digest::Digest;
+
 /// Errors of the cairn library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -27,6 +29,10 @@ pub enum Error {
     /// A data file (CSV, model) is not what the command needs.
     #[error("{}: {message}", path.display())]
     Data { path: PathBuf, message: String },
+    /// A path cairn will not read or write: it leads outside the workspace (through `..` or a
+    /// symbolic link), is reserved, or is not a regular file or folder.
+    #[error("{}: {message}", path.display())]
+    Refused { path: PathBuf, message: String },
     /// A command-line argument is invalid.
     #[error("{0}")]
     Usage(String),
@@ -39,13 +45,13 @@ pub enum Error {
         path.display()
     )]
     Corrupt {
-        digest: String,
+        digest: Digest,
         path: PathBuf,
-        actual: String,
+        actual: Digest,
     },
     /// An object the workspace needs is in neither the cache nor the workspace.
     #[error("{}: object {digest} is not in the cache; run `cairn pull` or `cairn repro`", path.display())]
-    Missing { digest: String, path: PathBuf },
+    Missing { digest: Digest, path: PathBuf },
     /// A remote store failed or refused.
     #[error("remote '{remote}': {message}")]
     Remote { remote: String, message: String },
@@ -65,6 +71,7 @@ impl Error {
             Error::NoWorkspace(_)
             | Error::Invalid { .. }
             | Error::Data { .. }
+            | Error::Refused { .. }
             | Error::Usage(_) => 2,
             Error::Io { .. }
             | Error::Stage { .. }
@@ -79,6 +86,14 @@ impl Error {
     pub fn invalid(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Invalid {
             file: file.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Refused`].
+    pub fn refused(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Refused {
+            path: path.into(),
             message: message.into(),
         }
     }

@@ -7,6 +7,8 @@
 pub mod atomic;
 pub mod cache;
 pub mod cli;
+pub mod confine;
+pub mod digest;
 pub mod error;
 pub mod gitignore;
 pub mod hash;
@@ -16,6 +18,7 @@ pub mod ml;
 pub mod pipeline;
 pub mod pointer;
 pub mod progress;
+pub mod rel_path;
 pub mod remote;
 pub mod repro;
 pub mod serve;

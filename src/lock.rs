@@ -8,8 +8,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::hash::PathDigest;
+use crate::rel_path::RelPath;
 
 /// Value of the `schema` field.
 pub const SCHEMA: &str = "cairn-lock/1";
@@ -48,9 +50,9 @@ pub struct LockedStage {
 #[serde(deny_unknown_fields)]
 pub struct LockedPath {
     /// Workspace-relative path, `/`-separated.
-    pub path: String,
+    pub path: RelPath,
     /// BLAKE3 of the file, or of the directory's manifest.
-    pub digest: String,
+    pub digest: Digest,
     /// Bytes (all files for a directory).
     pub size: u64,
     /// Number of files, for a directory.
@@ -59,14 +61,14 @@ pub struct LockedPath {
 }
 
 impl LockedPath {
-    /// Records `path` as hashed.
-    pub fn new(path: &str, hashed: &PathDigest) -> LockedPath {
-        LockedPath {
-            path: path.to_string(),
+    /// Records `path` (normalised and inside the workspace, as pipeline paths are) as hashed.
+    pub fn new(path: &str, hashed: &PathDigest) -> Result<LockedPath> {
+        Ok(LockedPath {
+            path: RelPath::parse(path).map_err(Error::Failed)?,
             digest: hashed.digest.clone(),
             size: hashed.size,
             nfiles: hashed.nfiles(),
-        }
+        })
     }
 
     /// Whether the path is a directory (its digest names a manifest).

@@ -1,12 +1,13 @@
 //! Pointer files (`PATH.cairn`) written by `cairn add` for data kept out of git: the digest,
 //! size and file count of PATH, whose bytes live in the cache and on remotes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 use crate::lock::LockedPath;
+use crate::rel_path::RelPath;
 
 /// File name suffix of pointer files.
 pub const SUFFIX: &str = ".cairn";
@@ -75,13 +76,16 @@ impl Pointer {
 
     /// The tracked paths made workspace-relative, given the pointer's own workspace-relative path.
     pub fn workspace_outs(&self, pointer_rel: &str) -> Vec<LockedPath> {
-        let dir = Path::new(pointer_rel).parent().unwrap_or(Path::new(""));
+        let dir = RelPath::parse(pointer_rel)
+            .ok()
+            .and_then(|p| p.parent().and_then(|d| RelPath::parse(d).ok()));
         self.outs
             .iter()
             .map(|o| {
                 let mut o = o.clone();
-                let joined: PathBuf = dir.join(&o.path);
-                o.path = joined.to_string_lossy().replace('\\', "/");
+                if let Some(dir) = &dir {
+                    o.path = dir.join(&o.path);
+                }
                 o
             })
             .collect()

@@ -26,10 +26,12 @@ impl Workspace {
         let start = std::fs::canonicalize(start).at(start)?;
         let mut dir = start.as_path();
         loop {
-            if dir.join(DOT_DIR).is_dir() {
-                return Ok(Workspace {
+            if std::fs::symlink_metadata(dir.join(DOT_DIR)).is_ok() {
+                let ws = Workspace {
                     root: dir.to_path_buf(),
-                });
+                };
+                ws.check_own_parts()?;
+                return Ok(ws);
             }
             match dir.parent() {
                 Some(parent) => dir = parent,
@@ -49,6 +51,7 @@ impl Workspace {
     pub fn init(dir: &Path) -> Result<(Workspace, bool)> {
         let root = std::fs::canonicalize(dir).at(dir)?;
         let ws = Workspace { root };
+        ws.check_own_parts()?;
         let existed = ws.dot().is_dir();
         for sub in [ws.dot(), ws.cache_dir(), ws.tmp_dir(), ws.runs_dir()] {
             std::fs::create_dir_all(&sub).at(&sub)?;
@@ -109,15 +112,60 @@ impl Workspace {
         Ok(config)
     }
 
+    /// Refuses a workspace whose own parts (`.cairn/` and what cairn keeps in it) are symbolic
+    /// links or not what they should be: a committed `.cairn/cache -> /somewhere` would make
+    /// cairn write into, or `gc` delete from, wherever it points.
+    fn check_own_parts(&self) -> Result<()> {
+        let dot = self.dot();
+        let parts = [
+            (dot.clone(), true),
+            (self.cache_dir(), true),
+            (self.cache_dir().join(crate::cache::LAYOUT), true),
+            (self.cache_dir().join("packs"), true),
+            (self.tmp_dir(), true),
+            (self.runs_dir(), true),
+            (self.runs_dir().join(crate::repro::run_cache::LAYOUT), true),
+            (self.state_path(), false),
+            (dot.join("lock"), false),
+            (dot.join("config.yaml"), false),
+            (dot.join("config.local.yaml"), false),
+        ];
+        for (path, folder) in parts {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let what = if folder { "folder" } else { "file" };
+            if meta.file_type().is_symlink() || meta.is_dir() != folder {
+                let kind = if meta.file_type().is_symlink() {
+                    "a symbolic link"
+                } else if folder {
+                    "not a folder"
+                } else {
+                    "not a regular file"
+                };
+                return Err(Error::refused(
+                    &path,
+                    format!(
+                        "is {kind}; cairn keeps its own files only in a real {what} inside the                          workspace: remove it (cairn rebuilds caches with `cairn pull` or                          `cairn repro`) and run `cairn init`"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the workspace's exclusive lock, waiting (and saying so on stderr) while another
     /// cairn process holds it. Released when the returned guard drops, or when the process dies.
+    /// Whoever holds the lock may remove what dead cairn processes left half-written.
     pub fn lock(&self, what: &str) -> Result<WorkspaceLock> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.dot().join("lock");
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .at(&path)?;
         match file.try_lock() {
@@ -139,7 +187,23 @@ impl Workspace {
         let _ = file.set_len(0);
         let _ = file.rewind();
         let _ = write!(file, "pid {}, {what}", std::process::id());
+        self.remove_stale_temps();
         Ok(WorkspaceLock { _file: file })
+    }
+
+    /// Removes what cairn processes that died (`kill -9`, a power cut) left in the places cairn
+    /// writes through temporary files: `.cairn/tmp/`, and the folders of the files it replaces
+    /// atomically (the root, `.cairn/`, pack index copies, run-cache entries).
+    pub fn remove_stale_temps(&self) {
+        crate::confine::remove_stale_temps(&self.tmp_dir(), false);
+        for dir in [
+            self.root.clone(),
+            self.dot(),
+            self.cache_dir().join("packs").join("v1"),
+            self.runs_dir().join(crate::repro::run_cache::LAYOUT),
+        ] {
+            crate::confine::remove_stale_temps(&dir, true);
+        }
     }
 }
 

@@ -6,7 +6,9 @@ mod moto;
 use std::path::Path;
 
 use cairn::cache::{LinkType, ObjectStore};
+use cairn::digest::Digest;
 use cairn::lock::{Lock, LockedPath};
+use cairn::rel_path::RelPath;
 use cairn::repro::run_cache::{RunCache, RunEntry};
 
 use crate::support::{Output, Project, run};
@@ -106,7 +108,7 @@ fn cache_file(p: &Project, rel: &str) -> LockedPath {
     let digest = cairn::hash::digest_file(&p.join(rel)).expect("digest");
     store(p).insert_file(&p.join(rel), &digest).expect("insert");
     LockedPath {
-        path: rel.to_string(),
+        path: RelPath::parse(rel).expect("a relative path"),
         digest,
         size: std::fs::metadata(p.join(rel)).expect("stat").len(),
         nfiles: None,
@@ -137,12 +139,13 @@ fn remote_object(remote: &Path, digest: &str) -> std::path::PathBuf {
     remote.join("v1").join(&digest[..2]).join(&digest[2..])
 }
 
-fn digest_in_pointer(p: &Project, pointer: &str) -> String {
+fn digest_in_pointer(p: &Project, pointer: &str) -> Digest {
     let text = p.read(pointer);
-    text.lines()
+    let digest = text
+        .lines()
         .find_map(|l| l.trim().strip_prefix("digest: "))
-        .expect("digest line")
-        .to_string()
+        .expect("digest line");
+    Digest::parse(digest).expect("a digest")
 }
 
 // ---------------------------------------------------------------- add
@@ -472,7 +475,7 @@ fn run_cache_entries_travel_with_run_cache() {
     p.write("out/result.txt", "from a run\n");
     p.write(".gitignore", "/out\n");
     let out = cache_file(&p, "out/result.txt");
-    let key = "a".repeat(64);
+    let key = Digest::parse(&"a".repeat(64)).expect("a digest");
     RunCache::at(&p.join(".cairn/runs"))
         .put(
             &key,
@@ -515,7 +518,7 @@ fn gc_removes_only_unreferenced_objects() {
     let run_out = cache_file(&p, "run/out.txt");
     RunCache::at(&p.join(".cairn/runs"))
         .put(
-            &"b".repeat(64),
+            &Digest::parse(&"b".repeat(64)).expect("a digest"),
             &RunEntry {
                 outs: vec![run_out.clone()],
             },

@@ -3,10 +3,12 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use super::check_digest;
+use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 
 /// How a cached object is placed in the workspace.
@@ -24,15 +26,40 @@ pub enum LinkType {
 }
 
 /// Places `object` (which must hash to `digest`) at `dest` atomically.
-pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]) -> Result<()> {
-    let parent = dest.parent().unwrap_or(Path::new("."));
-    let tmp = parent.join(format!(
-        ".{}.cairn-tmp-{}",
-        dest.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
+/// The file is made in `tmp_dir` (`.cairn/tmp/`, where a killed process's leftovers are found
+/// and removed) and renamed into place; where `dest` is on another file system it is made beside
+/// `dest` instead.
+pub(super) fn place(
+    object: &Path,
+    digest: &Digest,
+    dest: &Path,
+    order: &[LinkType],
+    tmp_dir: &Path,
+) -> Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "place-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    match place_via(object, digest, dest, order, &tmp_dir.join(&name)) {
+        Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EXDEV) => {
+            let parent = dest.parent().unwrap_or(Path::new("."));
+            let beside = format!("{}{name}", crate::confine::TEMP_PREFIX);
+            place_via(object, digest, dest, order, &parent.join(beside))
+        }
+        placed => placed,
+    }
+}
+
+fn place_via(
+    object: &Path,
+    digest: &Digest,
+    dest: &Path,
+    order: &[LinkType],
+    tmp: &Path,
+) -> Result<()> {
+    let tmp = tmp.to_path_buf();
     let _ = fs::remove_file(&tmp);
     // Reflink and copy fill one file, made once: a failed clone leaves it empty for the copy.
     // (Creating and deleting a file per failed clone would also leave ext4 slow to allocate
@@ -56,7 +83,7 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
             LinkType::Copy => made_file(&mut made, &tmp).and_then(|file| {
                 // Hash while copying: one read of the object both checks and places it.
                 let actual = super::copy_hashing(object, file, &tmp)?;
-                if actual == digest {
+                if actual == *digest {
                     Ok(())
                 } else {
                     Err(corrupt(object, digest, actual))
@@ -89,7 +116,10 @@ pub(super) fn place(object: &Path, digest: &str, dest: &Path, order: &[LinkType]
                     use std::os::unix::fs::PermissionsExt;
                     let _ = file.set_permissions(fs::Permissions::from_mode(0o644));
                 }
-                fs::rename(&tmp, dest).at(dest)?;
+                if let Err(e) = fs::rename(&tmp, dest) {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e).at(dest);
+                }
                 return Ok(());
             }
             Err(e) => {
@@ -118,9 +148,9 @@ fn made_file<'a>(made: &'a mut Option<fs::File>, tmp: &Path) -> Result<&'a mut f
     }
 }
 
-fn corrupt(object: &Path, digest: &str, actual: String) -> Error {
+fn corrupt(object: &Path, digest: &Digest, actual: Digest) -> Error {
     Error::Corrupt {
-        digest: digest.to_string(),
+        digest: digest.clone(),
         path: object.to_path_buf(),
         actual,
     }

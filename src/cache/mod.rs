@@ -15,6 +15,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 
+use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{Manifest, PathDigest};
 use crate::workspace::Workspace;
@@ -26,17 +27,17 @@ pub const LAYOUT: &str = "v1";
 /// no second read to check it (a pull would otherwise hash every file twice in one run): objects
 /// are read-only, and no stage command has run since. Objects stored from the workspace are not
 /// included, as `repro` runs stage commands between storing and placing.
-static FETCHED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+static FETCHED: LazyLock<Mutex<HashSet<Digest>>> = LazyLock::new(Default::default);
 
-fn remember_fetched(digest: &str) {
+fn remember_fetched(digest: &Digest) {
     FETCHED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(digest.to_string());
+        .insert(digest.clone());
 }
 
 /// Whether this process fetched `digest` and found it right.
-fn was_fetched(digest: &str) -> bool {
+fn was_fetched(digest: &Digest) -> bool {
     FETCHED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -80,21 +81,22 @@ impl ObjectStore {
     }
 
     /// Where the object `digest` lives (whether or not it is there).
-    pub fn path(&self, digest: &str) -> PathBuf {
-        let (head, tail) = digest.split_at(2.min(digest.len()));
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        let (head, tail) = digest.shard();
         self.dir.join(head).join(tail)
     }
 
     /// Whether the object is present (its bytes are not checked).
-    pub fn contains(&self, digest: &str) -> bool {
+    pub fn contains(&self, digest: &Digest) -> bool {
         self.path(digest).is_file()
     }
 
     /// A new empty file in the staging folder, removed unless persisted.
     pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
         fs::create_dir_all(&self.tmp).at(&self.tmp)?;
+        // The pid lets a later command remove what this one left if it is killed.
         tempfile::Builder::new()
-            .prefix("obj-")
+            .prefix(&format!("obj-{}-", std::process::id()))
             .tempfile_in(&self.tmp)
             .at(&self.tmp)
     }
@@ -104,14 +106,14 @@ impl ObjectStore {
     pub fn insert_staged(
         &self,
         staged: tempfile::NamedTempFile,
-        digest: &str,
-        actual: &str,
+        digest: &Digest,
+        actual: &Digest,
     ) -> Result<()> {
         if actual != digest {
             return Err(Error::Corrupt {
-                digest: digest.to_string(),
+                digest: digest.clone(),
                 path: staged.path().to_path_buf(),
-                actual: actual.to_string(),
+                actual: actual.clone(),
             });
         }
         self.persist(staged, digest)?;
@@ -121,11 +123,11 @@ impl ObjectStore {
 
     /// Stores `bytes` that arrived from a remote as `digest` once they hash to it: a mismatch
     /// is [`Error::Corrupt`] and nothing is stored.
-    pub fn insert_fetched(&self, bytes: &[u8], digest: &str) -> Result<()> {
+    pub fn insert_fetched(&self, bytes: &[u8], digest: &Digest) -> Result<()> {
         let actual = crate::hash::digest_bytes(bytes);
-        if actual != digest {
+        if actual != *digest {
             return Err(Error::Corrupt {
-                digest: digest.to_string(),
+                digest: digest.clone(),
                 path: self.path(digest),
                 actual,
             });
@@ -138,7 +140,7 @@ impl ObjectStore {
     }
 
     /// Moves `staged`, whose bytes were just hashed to `digest`, into place.
-    fn persist(&self, staged: tempfile::NamedTempFile, digest: &str) -> Result<()> {
+    fn persist(&self, staged: tempfile::NamedTempFile, digest: &Digest) -> Result<()> {
         let dest = self.path(digest);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).at(parent)?;
@@ -149,7 +151,7 @@ impl ObjectStore {
     }
 
     /// Stores `bytes` and returns their digest.
-    pub fn insert_bytes(&self, bytes: &[u8]) -> Result<String> {
+    pub fn insert_bytes(&self, bytes: &[u8]) -> Result<Digest> {
         let digest = crate::hash::digest_bytes(bytes);
         if !self.contains(&digest) {
             let mut staged = self.temp_file()?;
@@ -161,14 +163,14 @@ impl ObjectStore {
 
     /// Stores the file at `src`, which is expected to hash to `digest`. The copy is hashed as it
     /// is made; if the file changed since it was hashed, that is an error naming it.
-    pub fn insert_file(&self, src: &Path, digest: &str) -> Result<()> {
+    pub fn insert_file(&self, src: &Path, digest: &Digest) -> Result<()> {
         if self.contains(digest) {
             return Ok(());
         }
         let mut staged = self.temp_file()?;
         let staged_path = staged.path().to_path_buf();
         let actual = copy_hashing(src, staged.as_file_mut(), &staged_path)?;
-        if actual != digest {
+        if actual != *digest {
             return Err(Error::Failed(format!(
                 "{}: changed while it was being stored in the cache; run the command again",
                 src.display()
@@ -195,22 +197,22 @@ impl ObjectStore {
     }
 
     /// Reads and verifies the manifest object `digest`.
-    pub fn manifest(&self, digest: &str) -> Result<Manifest> {
+    pub fn manifest(&self, digest: &Digest) -> Result<Manifest> {
         let path = self.path(digest);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::Missing {
-                    digest: digest.to_string(),
+                    digest: digest.clone(),
                     path,
                 });
             }
             Err(e) => return Err(e).at(&path),
         };
         let actual = crate::hash::digest_bytes(&bytes);
-        if actual != digest {
+        if actual != *digest {
             return Err(Error::Corrupt {
-                digest: digest.to_string(),
+                digest: digest.clone(),
                 path,
                 actual,
             });
@@ -222,11 +224,11 @@ impl ObjectStore {
     /// Places object `digest` at `dest`, replacing what is there, using the first link type that
     /// works. The object's bytes are verified first: a damaged object is [`Error::Corrupt`] and
     /// `dest` is left alone.
-    pub fn checkout_file(&self, digest: &str, dest: &Path) -> Result<()> {
+    pub fn checkout_file(&self, digest: &Digest, dest: &Path) -> Result<()> {
         let object = self.path(digest);
         if !object.is_file() {
             return Err(Error::Missing {
-                digest: digest.to_string(),
+                digest: digest.clone(),
                 path: dest.to_path_buf(),
             });
         }
@@ -235,27 +237,50 @@ impl ObjectStore {
         if dest.is_dir() {
             fs::remove_dir_all(dest).at(dest)?;
         }
-        link::place(&object, digest, dest, &self.link_types)
+        fs::create_dir_all(&self.tmp).at(&self.tmp)?;
+        link::place(&object, digest, dest, &self.link_types, &self.tmp)
     }
 
     /// Makes the directory `dest` hold exactly what manifest `digest` lists. `current` is what
     /// it holds now (if it is a directory), so only files that differ are placed.
     pub fn checkout_dir(
         &self,
-        digest: &str,
+        digest: &Digest,
         dest: &Path,
         current: Option<&Manifest>,
     ) -> Result<()> {
         let wanted = self.manifest(digest)?;
-        if dest.exists() && !dest.is_dir() {
+        let meta = fs::symlink_metadata(dest).ok();
+        if meta.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::refused(
+                dest,
+                "is a symbolic link where a folder belongs; cairn does not write through links: \
+                 remove the link and run the command again",
+            ));
+        }
+        if meta.is_some_and(|m| !m.is_dir()) {
             fs::remove_file(dest).at(dest)?;
         }
         fs::create_dir_all(dest).at(dest)?;
-        let have: std::collections::HashMap<&str, &str> = current
+        // A folder inside `dest` that is a link would carry writes and deletes elsewhere.
+        let folders: std::collections::BTreeSet<&str> = wanted
+            .entries
+            .iter()
+            .filter_map(|e| e.path.parent())
+            .chain(
+                current
+                    .iter()
+                    .flat_map(|m| m.entries.iter().filter_map(|e| e.path.parent())),
+            )
+            .collect();
+        for folder in folders {
+            crate::confine::check_no_links(dest, folder)?;
+        }
+        let have: std::collections::HashMap<&str, &Digest> = current
             .map(|m| {
                 m.entries
                     .iter()
-                    .map(|e| (e.path.as_str(), e.digest.as_str()))
+                    .map(|e| (e.path.as_str(), &e.digest))
                     .collect()
             })
             .unwrap_or_default();
@@ -264,7 +289,7 @@ impl ObjectStore {
             wanted
                 .entries
                 .par_iter()
-                .filter(|e| have.get(e.path.as_str()) != Some(&e.digest.as_str()))
+                .filter(|e| have.get(e.path.as_str()) != Some(&&e.digest))
                 .try_for_each(|e| self.checkout_file(&e.digest, &dest.join(&e.path)))?;
         }
         if let Some(current) = current {
@@ -281,7 +306,7 @@ impl ObjectStore {
     }
 
     /// Every object digest in the store (for gc and push).
-    pub fn all(&self) -> Result<Vec<String>> {
+    pub fn all(&self) -> Result<Vec<Digest>> {
         let mut out = Vec::new();
         let heads = match fs::read_dir(&self.dir) {
             Ok(r) => r,
@@ -296,8 +321,8 @@ impl ObjectStore {
             }
             for obj in fs::read_dir(head.path()).at(&head.path())? {
                 let obj = obj.at(&head.path())?;
-                let digest = format!("{head_name}{}", obj.file_name().to_string_lossy());
-                if crate::hash::is_digest(&digest) {
+                let name = format!("{head_name}{}", obj.file_name().to_string_lossy());
+                if let Ok(digest) = Digest::parse(&name) {
                     out.push(digest);
                 }
             }
@@ -307,7 +332,7 @@ impl ObjectStore {
     }
 
     /// Removes object `digest`; returns the bytes freed.
-    pub fn remove(&self, digest: &str) -> Result<u64> {
+    pub fn remove(&self, digest: &Digest) -> Result<u64> {
         let path = self.path(digest);
         let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         match fs::remove_file(&path) {
@@ -320,20 +345,20 @@ impl ObjectStore {
 
 /// Hashes `file` and fails with [`Error::Corrupt`] naming `reported` (the object the bytes stand
 /// for) unless it hashes to `digest`.
-pub(crate) fn check_digest(file: &Path, digest: &str, reported: &Path) -> Result<()> {
+pub(crate) fn check_digest(file: &Path, digest: &Digest, reported: &Path) -> Result<()> {
     let actual = crate::hash::digest_file(file)?;
-    if actual == digest {
+    if actual == *digest {
         return Ok(());
     }
     Err(Error::Corrupt {
-        digest: digest.to_string(),
+        digest: digest.clone(),
         path: reported.to_path_buf(),
         actual,
     })
 }
 
 /// Copies `src` into `out` while hashing it; returns the digest of what was copied.
-pub(crate) fn copy_hashing(src: &Path, out: &mut File, out_path: &Path) -> Result<String> {
+pub(crate) fn copy_hashing(src: &Path, out: &mut File, out_path: &Path) -> Result<Digest> {
     let mut input = File::open(src).at(src)?;
     let mut hasher = blake3::Hasher::new();
     // No bigger than the file (plus one byte to see its end in the same read): a zeroed 1 MiB
@@ -350,5 +375,40 @@ pub(crate) fn copy_hashing(src: &Path, out: &mut File, out_path: &Path) -> Resul
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).at(out_path)?;
     }
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok(Digest::from_hash(hasher.finalize()))
+}
+
+/// Makes `path` (a file or a folder of files) hold private copies instead of hard or symbolic
+/// links into the cache, so that a command editing it in place cannot change a cached object.
+/// Regular files with one link are left as they are.
+pub fn unlink_from_cache(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).at(path),
+    };
+    if meta.is_dir() {
+        for entry in fs::read_dir(path).at(path)? {
+            unlink_from_cache(&entry.at(path)?.path())?;
+        }
+        return Ok(());
+    }
+    let linked = meta.file_type().is_symlink() || (meta.is_file() && meta.nlink() > 1);
+    if !linked {
+        return Ok(());
+    }
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let prefix = format!("{}{}-", crate::confine::TEMP_PREFIX, std::process::id());
+    let mut copy = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempfile_in(parent)
+        .at(parent)?;
+    let mut src = File::open(path).at(path)?;
+    io::copy(&mut src, copy.as_file_mut()).at(copy.path())?;
+    let _ = copy
+        .as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644));
+    copy.persist(path).map_err(|e| e.error).at(path)?;
+    Ok(())
 }

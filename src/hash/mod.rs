@@ -16,18 +16,21 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::error::{Error, IoContext, Result};
+use crate::rel_path::RelPath;
 
 /// Files at least this big are memory-mapped for hashing (and hashed on all cores when huge).
 const MMAP_THRESHOLD: u64 = 128 * 1024;
 const RAYON_THRESHOLD: u64 = 64 * 1024 * 1024;
 
-/// The digest of some bytes, as lowercase hex.
-pub fn digest_bytes(bytes: &[u8]) -> String {
-    blake3::hash(bytes).to_hex().to_string()
+pub use crate::digest::{Digest, is_digest};
+
+/// The digest of some bytes.
+pub fn digest_bytes(bytes: &[u8]) -> Digest {
+    Digest::of_bytes(bytes)
 }
 
 /// The digest of a file's bytes, read from disk.
-pub fn digest_file(path: &Path) -> Result<String> {
+pub fn digest_file(path: &Path) -> Result<Digest> {
     let len = std::fs::metadata(path).at(path)?.len();
     let mut hasher = blake3::Hasher::new();
     if len >= RAYON_THRESHOLD {
@@ -45,7 +48,7 @@ pub fn digest_file(path: &Path) -> Result<String> {
             hasher.update(&buf[..n]);
         }
     }
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok(Digest::from_hash(hasher.finalize()))
 }
 
 /// Hashes the bytes written through it on their way to `inner`, so that what arrives from a
@@ -67,9 +70,9 @@ impl<W: Write> DigestWriter<W> {
     }
 
     /// Flushes `inner`; returns the digest and the number of bytes written.
-    pub fn finish(mut self) -> std::io::Result<(String, u64)> {
+    pub fn finish(mut self) -> std::io::Result<(Digest, u64)> {
         self.inner.flush()?;
-        Ok((self.hasher.finalize().to_hex().to_string(), self.written))
+        Ok((Digest::from_hash(self.hasher.finalize()), self.written))
     }
 }
 
@@ -86,16 +89,11 @@ impl<W: Write> Write for DigestWriter<W> {
     }
 }
 
-/// Whether `s` looks like a digest this crate writes (64 lowercase hex characters).
-pub fn is_digest(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// What a path in the workspace hashes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathDigest {
     /// The file's digest, or for a directory its manifest's digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Total size in bytes of the file, or of every file in the directory.
     pub size: u64,
     /// For a directory, its listing; `None` for a file.
@@ -120,7 +118,8 @@ impl Hasher {
     /// A hasher for the workspace at `root` with its state table.
     pub fn new(root: &Path, state: StateTable) -> Hasher {
         Hasher {
-            root: root.to_path_buf(),
+            // Resolved, so that links inside tracked folders can be checked against it.
+            root: std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
             state: Mutex::new(state),
             progress: true,
         }
@@ -140,6 +139,7 @@ impl Hasher {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).at(&abs),
         };
+        crate::confine::check_file_type(&abs, &meta)?;
         if meta.is_dir() {
             self.hash_dir(rel, &abs).map(Some)
         } else {
@@ -152,7 +152,7 @@ impl Hasher {
         }
     }
 
-    fn file_digest(&self, rel: &str, abs: &Path, meta: &std::fs::Metadata) -> Result<String> {
+    fn file_digest(&self, rel: &str, abs: &Path, meta: &std::fs::Metadata) -> Result<Digest> {
         let stamp = Stamp::of(meta);
         if let Some(d) = self.lock_state().lookup(rel, &stamp) {
             return Ok(d);
@@ -170,12 +170,12 @@ impl Hasher {
 
     fn hash_dir(&self, rel: &str, abs: &Path) -> Result<PathDigest> {
         let mut files = Vec::new();
-        list_dir(abs, &format!("{rel}/"), &mut files)?;
+        list_dir(&self.root, abs, &format!("{rel}/"), &mut files)?;
         let prefix = rel.len() + 1;
 
         // One pass under the state lock answers for every unchanged file; only the others are
         // read, in parallel, and remembered in a second pass.
-        let mut digests: Vec<Option<String>> = {
+        let mut digests: Vec<Option<Digest>> = {
             let state = self.lock_state();
             files
                 .iter()
@@ -189,7 +189,7 @@ impl Hasher {
         } else {
             indicatif::ProgressBar::hidden()
         };
-        let fresh: Vec<String> = unknown
+        let fresh: Vec<Digest> = unknown
             .par_iter()
             .map(|&i| {
                 let digest = digest_file(&abs.join(&files[i].key[prefix..]))?;
@@ -207,12 +207,16 @@ impl Hasher {
         let entries: Vec<ManifestEntry> = files
             .into_iter()
             .zip(digests)
-            .map(|(file, digest)| ManifestEntry {
-                path: file.key[prefix..].to_string(),
-                digest: digest.unwrap_or_default(),
-                size: file.stamp.size(),
+            .map(|(file, digest)| {
+                let inside = &file.key[prefix..];
+                Ok(ManifestEntry {
+                    path: RelPath::parse(inside).map_err(|m| Error::data(abs.join(inside), m))?,
+                    digest: digest
+                        .ok_or_else(|| Error::Failed(format!("{}: left unhashed", file.key)))?,
+                    size: file.stamp.size(),
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         bar.finish_and_clear();
         let manifest = Manifest { entries };
         Ok(PathDigest {
@@ -241,7 +245,10 @@ struct ListedFile {
 ///
 /// On a no-op status over many files the stat calls are nearly all the work, so they are made
 /// relative to the open directory (no path walk from the root) and on all cores.
-fn list_dir(dir: &Path, prefix: &str, out: &mut Vec<ListedFile>) -> Result<()> {
+///
+/// A symbolic link inside is followed only to a regular file inside the workspace at `root`: a
+/// link out would get a file from elsewhere cached and pushed.
+fn list_dir(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ListedFile>) -> Result<()> {
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).at(dir)? {
         let entry = entry.at(dir)?;
@@ -262,6 +269,7 @@ fn list_dir(dir: &Path, prefix: &str, out: &mut Vec<ListedFile>) -> Result<()> {
                 // Symlinks are followed to files; a link to a directory is refused rather
                 // than silently left out of the digest.
                 let path = entry.path();
+                crate::confine::check_inside(root, &path)?;
                 meta = std::fs::metadata(&path).at(&path)?;
                 if meta.is_dir() {
                     return Err(Error::data(
@@ -270,6 +278,7 @@ fn list_dir(dir: &Path, prefix: &str, out: &mut Vec<ListedFile>) -> Result<()> {
                     ));
                 }
             }
+            crate::confine::check_file_type(&entry.path(), &meta)?;
             Ok((!meta.is_dir()).then(|| Stamp::of(&meta)))
         })
         .collect();
@@ -281,7 +290,7 @@ fn list_dir(dir: &Path, prefix: &str, out: &mut Vec<ListedFile>) -> Result<()> {
         let key = format!("{prefix}{name}");
         match stamp? {
             Some(stamp) => out.push(ListedFile { key, stamp }),
-            None => list_dir(&entry.path(), &format!("{key}/"), out)?,
+            None => list_dir(root, &entry.path(), &format!("{key}/"), out)?,
         }
     }
     Ok(())

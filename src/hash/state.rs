@@ -3,6 +3,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::digest::Digest;
 use crate::error::{IoContext, Result};
 
 /// A file modified this recently may still change within the same mtime tick, so its digest is
@@ -24,7 +25,7 @@ pub struct StateTable {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
     stamp: Stamp,
-    digest: String,
+    digest: Digest,
 }
 
 /// What a remembered digest is valid for: the file's size, mtime and inode. (Kept instead of a
@@ -69,9 +70,12 @@ impl StateTable {
                 ) else {
                     continue;
                 };
-                let (Ok(size), Ok(mtime_ns), Ok(inode)) =
-                    (size.parse(), mtime.parse(), inode.parse())
-                else {
+                let (Ok(digest), Ok(size), Ok(mtime_ns), Ok(inode)) = (
+                    Digest::parse(digest),
+                    size.parse(),
+                    mtime.parse(),
+                    inode.parse(),
+                ) else {
                     continue;
                 };
                 entries.insert(
@@ -82,7 +86,7 @@ impl StateTable {
                             mtime_ns,
                             inode,
                         },
-                        digest: digest.to_string(),
+                        digest,
                     },
                 );
             }
@@ -95,14 +99,14 @@ impl StateTable {
     }
 
     /// The remembered digest of `rel`, if its stamp still matches.
-    pub fn lookup(&self, rel: &str, stamp: &Stamp) -> Option<String> {
+    pub fn lookup(&self, rel: &str, stamp: &Stamp) -> Option<Digest> {
         let e = self.entries.get(rel)?;
         (e.stamp == *stamp).then(|| e.digest.clone())
     }
 
     /// Remembers `digest` for `rel` as of `stamp`, unless the file changed too recently to
     /// trust.
-    pub fn insert(&mut self, rel: &str, stamp: &Stamp, digest: &str) {
+    pub fn insert(&mut self, rel: &str, stamp: &Stamp, digest: &Digest) {
         let now_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
@@ -111,7 +115,7 @@ impl StateTable {
         }
         let entry = Entry {
             stamp: *stamp,
-            digest: digest.to_string(),
+            digest: digest.clone(),
         };
         if self.entries.get(rel) != Some(&entry) {
             self.entries.insert(rel.to_string(), entry);

@@ -175,7 +175,7 @@ impl Prepared {
         Ok(Split {
             x,
             y,
-            digest: crate::hash::digest_bytes(&bytes),
+            digest: crate::hash::digest_bytes(&bytes).to_string(),
         })
     }
 }

@@ -106,7 +106,7 @@ pub fn preprocess(args: &PreprocessArgs) -> Result<ExitCode> {
         target: table.header[target].clone(),
         classes,
         scaler,
-        source_digest: crate::hash::digest_bytes(&bytes),
+        source_digest: crate::hash::digest_bytes(&bytes).to_string(),
         test_size: args.test_size,
         seed: args.seed,
         train_rows: train_x.len(),

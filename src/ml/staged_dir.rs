@@ -38,8 +38,9 @@ impl StagedDir {
             _ => Path::new("."),
         };
         std::fs::create_dir_all(parent).at(parent)?;
+        let prefix = format!("{}{}-", crate::confine::TEMP_PREFIX, std::process::id());
         let tmp = tempfile::Builder::new()
-            .prefix(".cairn-tmp-")
+            .prefix(&prefix)
             .tempdir_in(parent)
             .at(parent)?;
         Ok(StagedDir {

@@ -11,7 +11,7 @@ use crate::hash::{Hasher, StateTable};
 use crate::lock::{Lock, LockedPath};
 use crate::pipeline::Pipeline;
 use crate::pointer::{Pointer, SUFFIX};
-use crate::workspace::{DOT_DIR, Workspace};
+use crate::workspace::Workspace;
 
 /// `cairn add`.
 pub fn add(args: &AddArgs) -> Result<ExitCode> {
@@ -23,6 +23,8 @@ pub fn add(args: &AddArgs) -> Result<ExitCode> {
     for path in &args.paths {
         let rel = checked_path(&ws, &cwd, path, &stage_outs)?;
         let abs = ws.root.join(&rel);
+        // A link out of the workspace would get a file from elsewhere cached and pushed.
+        crate::confine::check_inside(&ws.root, &abs)?;
         let hashed = hasher.hash(&rel)?.ok_or_else(|| {
             Error::Usage(format!("{}: no such file or directory", path.display()))
         })?;
@@ -33,7 +35,7 @@ pub fn add(args: &AddArgs) -> Result<ExitCode> {
             .unwrap_or_default();
         let pointer_path = abs.with_file_name(format!("{name}{SUFFIX}"));
         Pointer {
-            outs: vec![LockedPath::new(&name, &hashed)],
+            outs: vec![LockedPath::new(&name, &hashed)?],
         }
         .write(&pointer_path)?;
         crate::gitignore::ignore(&ws.root, &rel)?;
@@ -85,10 +87,8 @@ fn checked_path(
             "the workspace root itself cannot be tracked; name a file or folder in it".into(),
         ));
     }
-    if rel.split('/').next() == Some(DOT_DIR) || rel.ends_with(SUFFIX) {
-        return Err(Error::Usage(format!(
-            "{rel}: cairn's own files cannot be tracked"
-        )));
+    if let Some(why) = crate::confine::reserved(&rel) {
+        return Err(Error::Usage(format!("{rel}: cannot be tracked: {why}")));
     }
     for (stage, out) in stage_outs {
         let overlaps = *out == rel
@@ -109,7 +109,11 @@ fn stage_outs(ws: &Workspace) -> Result<Vec<(String, String)>> {
     let mut outs: Vec<(String, String)> = Lock::read(&ws.lock_path())?
         .stages
         .into_iter()
-        .flat_map(|(name, s)| s.outs.into_iter().map(move |o| (name.clone(), o.path)))
+        .flat_map(|(name, s)| {
+            s.outs
+                .into_iter()
+                .map(move |o| (name.clone(), o.path.to_string()))
+        })
         .collect();
     if ws.pipeline_path().exists() {
         for stage in Pipeline::load(ws)?.stages {

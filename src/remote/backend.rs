@@ -7,6 +7,8 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
+use crate::digest::Digest;
+
 /// Why one remote operation failed; [`Transient`](FailureKind::Transient) ones are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -84,17 +86,19 @@ pub trait Remote: Send + Sync {
 }
 
 /// The remote key of cache object `digest`.
-pub fn object_key(digest: &str) -> String {
-    let (head, tail) = digest.split_at(2.min(digest.len()));
+pub fn object_key(digest: &Digest) -> String {
+    let (head, tail) = digest.shard();
     format!("{}/{head}/{tail}", crate::cache::LAYOUT)
 }
 
 /// The object digest a remote key names, if it names one.
-pub fn digest_of_key(key: &str) -> Option<String> {
+pub fn digest_of_key(key: &str) -> Option<Digest> {
     let rest = key.strip_prefix(crate::cache::LAYOUT)?.strip_prefix('/')?;
     let (head, tail) = rest.split_once('/')?;
-    let digest = format!("{head}{tail}");
-    crate::hash::is_digest(&digest).then_some(digest)
+    if head.len() != 2 {
+        return None;
+    }
+    Digest::parse(&format!("{head}{tail}")).ok()
 }
 
 /// Prefix of object keys.
@@ -113,7 +117,7 @@ mod tests {
 
     #[test]
     fn object_keys_round_trip() {
-        let d = "ab".repeat(32);
+        let d = Digest::parse(&"ab".repeat(32)).unwrap();
         let key = object_key(&d);
         assert_eq!(key, format!("v1/ab/{}", &d[2..]));
         assert_eq!(digest_of_key(&key), Some(d));

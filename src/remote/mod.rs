@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::cache::ObjectStore;
 use crate::cli::TransferArgs;
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::hash::DigestWriter;
 use crate::lock::LockedPath;
@@ -106,7 +107,7 @@ fn list_on(remote: &OpenRemote, prefix: &str) -> Result<Vec<String>> {
 /// Every object digest on the remote. An S3 store is listed shard by shard (`v1/00/` …
 /// `v1/ff/`) in parallel, as a serial walk through its pages would take one round trip per
 /// thousand objects; asking first which shards exist keeps a small remote to a few requests.
-fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<String>> {
+fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<Digest>> {
     let prefix = objects_prefix();
     let failed = |f: Failure| {
         remote_error(
@@ -159,7 +160,7 @@ fn packs_on(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Result<pack:
         .enumerate()
         .map(|(item, id)| Job {
             key: pack::index_key(id),
-            digest: String::new(),
+            digest: None,
             label: format!("pack index {}", pack::index_key(id)),
             size: 0,
             item,
@@ -220,12 +221,12 @@ fn push_in_packs(
     ws: &Workspace,
     store: &ObjectStore,
     remote: &OpenRemote,
-    mut objects: Vec<(&str, String, u64)>,
+    mut objects: Vec<(&str, Digest, u64)>,
     threads: usize,
 ) -> Result<Outcome> {
     // By path: the files of one folder share packs, so a pull of that folder reads few.
     objects.sort_unstable();
-    let objects: Vec<(String, u64)> = objects.into_iter().map(|(_, d, len)| (d, len)).collect();
+    let objects: Vec<(Digest, u64)> = objects.into_iter().map(|(_, d, len)| (d, len)).collect();
     let packs = pack::plan(&objects);
     let ids: Vec<String> = packs.iter().map(pack::Index::id).collect();
     let jobs: Vec<Job> = packs
@@ -234,7 +235,7 @@ fn push_in_packs(
         .enumerate()
         .map(|(item, (index, id))| Job {
             key: pack::pack_key(id),
-            digest: String::new(),
+            digest: None,
             label: format!("pack {id} ({} objects)", index.entries.len()),
             size: index.size(),
             item,
@@ -259,10 +260,16 @@ fn run_entry_job(key: String) -> Job {
     Job {
         label: format!("run-cache entry {key}"),
         key,
-        digest: String::new(),
+        digest: None,
         size: 0,
         item: 0,
     }
+}
+
+/// The key of the run-cache entry a job moves (the last part of its remote key).
+fn run_entry_name(job: &Job) -> backend::RemoteResult<Digest> {
+    let name = job.key.rsplit('/').next().unwrap_or_default();
+    Digest::parse(name).map_err(|e| Failure::new(FailureKind::Permanent, e.to_string()))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -300,7 +307,7 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
             }
             jobs.push(Job {
                 key: object_key(&n.digest),
-                digest: n.digest.clone(),
+                digest: Some(n.digest.clone()),
                 label: format!("object {} ({})", n.digest, n.wanted_by),
                 size: meta.len(),
                 item: 0,
@@ -318,7 +325,15 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
         per_thread,
         "pushing objects",
         |batch| {
-            let paths: Vec<PathBuf> = batch.iter().map(|job| store.path(&job.digest)).collect();
+            let paths: Vec<PathBuf> = batch
+                .iter()
+                .map(|job| {
+                    job.digest
+                        .as_ref()
+                        .map(|d| store.path(d))
+                        .unwrap_or_default()
+                })
+                .collect();
             let items: Vec<(&str, &Path)> = batch
                 .iter()
                 .zip(&paths)
@@ -357,8 +372,9 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
             threads(args, &remote),
             "pushing run-cache entries",
             |job| {
-                let name = job.key.rsplit('/').next().unwrap_or_default();
-                remote.store.put(&job.key, &runs.path(name))?;
+                remote
+                    .store
+                    .put(&job.key, &runs.path(&run_entry_name(job)?))?;
                 Ok(0)
             },
         );
@@ -450,7 +466,7 @@ fn fetch_into_cache(
         report.run_entries = fetch_run_entries(ws, remote, threads)?;
         tracked.extend(refs::run_cache_tracked(ws)?);
     }
-    let mut asked: HashSet<String> = HashSet::new();
+    let mut asked: HashSet<Digest> = HashSet::new();
     let mut packed = None;
     // Twice: the first round brings directory listings, the second the files they list.
     for _ in 0..2 {
@@ -480,7 +496,7 @@ fn fetch_into_cache(
             .enumerate()
             .map(|(item, span)| Job {
                 key: pack::pack_key(&span.pack),
-                digest: String::new(),
+                digest: None,
                 label: format!("{} objects from pack {}", span.members.len(), span.pack),
                 size: span.members.iter().map(|(place, _)| place.len).sum(),
                 item,
@@ -501,7 +517,7 @@ fn fetch_into_cache(
             .iter()
             .map(|n| Job {
                 key: object_key(&n.digest),
-                digest: n.digest.clone(),
+                digest: Some(n.digest.clone()),
                 label: format!("object {} (for {})", n.digest, n.wanted_by),
                 size: n.size,
                 item: 0,
@@ -533,7 +549,10 @@ fn download(store: &ObjectStore, remote: &OpenRemote, job: &Job) -> backend::Rem
             source: e,
         })
     })?;
-    match store.insert_staged(staged, &job.digest, &actual) {
+    let Some(digest) = &job.digest else {
+        return Err(Failure::new(FailureKind::Permanent, "not an object"));
+    };
+    match store.insert_staged(staged, digest, &actual) {
         Ok(()) => Ok(size),
         Err(Error::Corrupt { actual, .. }) => {
             Err(Failure::new(FailureKind::Permanent, corrupted(&actual)))
@@ -611,12 +630,12 @@ fn fetch_run_entries(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Res
         .into_iter()
         .filter(|key| {
             let name = key.rsplit('/').next().unwrap_or_default();
-            crate::hash::is_digest(name) && !runs.path(name).is_file()
+            Digest::parse(name).is_ok_and(|d| !runs.path(&d).is_file())
         })
         .map(run_entry_job)
         .collect();
     let outcome = transfer::run(&jobs, threads, "fetching run-cache entries", |job| {
-        let name = job.key.rsplit('/').next().unwrap_or_default();
+        let name = run_entry_name(job)?;
         let mut bytes = Vec::new();
         remote.store.get(&job.key, &mut bytes)?;
         let entry: RunEntry = serde_yaml::from_slice(&bytes).map_err(|e| {
@@ -625,7 +644,7 @@ fn fetch_run_entries(ws: &Workspace, remote: &OpenRemote, threads: usize) -> Res
                 format!("not a run-cache entry ({e}); refused"),
             )
         })?;
-        runs.put(name, &entry).map_err(local_failure)?;
+        runs.put(&name, &entry).map_err(local_failure)?;
         Ok(0)
     });
     check(remote, &outcome, "downloads", "run the command again")?;

@@ -18,6 +18,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::backend::{Failure, FailureKind, Remote, RemoteResult};
+use crate::digest::Digest;
 
 /// Version of the pack layout, in its keys.
 pub const LAYOUT: &str = "v1";
@@ -52,7 +53,7 @@ pub fn index_key(id: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The object's digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Its first byte in the pack.
     pub offset: u64,
     /// Its length.
@@ -78,7 +79,7 @@ impl Index {
 
     /// The pack's id: the digest of its index.
     pub fn id(&self) -> String {
-        crate::hash::digest_bytes(self.text().as_bytes())
+        crate::hash::digest_bytes(self.text().as_bytes()).to_string()
     }
 
     /// The pack's size.
@@ -106,12 +107,15 @@ impl Index {
                 return Err(bad());
             };
             // Only small objects are packed: a member is held whole in memory on arrival.
-            if !crate::hash::is_digest(digest) || offset != end || len >= PACKED_BELOW {
+            let Ok(digest) = Digest::parse(digest) else {
+                return Err(bad());
+            };
+            if offset != end || len >= PACKED_BELOW {
                 return Err(bad());
             }
             end = offset + len;
             entries.push(Entry {
-                digest: digest.to_string(),
+                digest,
                 offset,
                 len,
             });
@@ -121,7 +125,7 @@ impl Index {
 }
 
 /// Groups `objects` (digest and size, in the order given) into packs of about [`PACK_TARGET`].
-pub fn plan(objects: &[(String, u64)]) -> Vec<Index> {
+pub fn plan(objects: &[(Digest, u64)]) -> Vec<Index> {
     let mut packs = Vec::new();
     let mut entries: Vec<Entry> = Vec::new();
     let mut offset = 0;
@@ -146,7 +150,7 @@ pub fn plan(objects: &[(String, u64)]) -> Vec<Index> {
 }
 
 /// The pack's bytes: the objects of `index` read from `object_path(digest)`, one after another.
-pub fn build(index: &Index, object_path: impl Fn(&str) -> PathBuf) -> RemoteResult<Vec<u8>> {
+pub fn build(index: &Index, object_path: impl Fn(&Digest) -> PathBuf) -> RemoteResult<Vec<u8>> {
     let mut body = Vec::with_capacity(index.size() as usize);
     for e in &index.entries {
         let path = object_path(&e.digest);
@@ -193,7 +197,7 @@ pub struct Place {
 /// Every packed object on a remote, by digest.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    places: HashMap<String, Place>,
+    places: HashMap<Digest, Place>,
 }
 
 impl Catalog {
@@ -396,8 +400,8 @@ impl<F: FnMut(usize, &[u8]) -> std::io::Result<()>> Write for Splitter<F> {
 mod tests {
     use super::*;
 
-    fn digest(n: u8) -> String {
-        format!("{n:02x}").repeat(32)
+    fn digest(n: u8) -> Digest {
+        Digest::parse(&format!("{n:02x}").repeat(32)).unwrap()
     }
 
     #[test]

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::cache::ObjectStore;
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::lock::{Lock, LockedPath};
 use crate::pipeline::Pipeline;
 use crate::pointer::{Pointer, SUFFIX};
+use crate::rel_path::RelPath;
 use crate::repro::run_cache::RunCache;
 use crate::workspace::{Workspace, normalize_relative};
 
@@ -18,7 +20,7 @@ use crate::workspace::{Workspace, normalize_relative};
 #[derive(Debug, Clone)]
 pub struct Needed {
     /// Object digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The path whose bytes (or part of whose bytes) it is.
     pub wanted_by: String,
     /// Size when known (0 for manifests).
@@ -131,7 +133,11 @@ pub fn run_cache_tracked(ws: &Workspace) -> Result<Vec<LockedPath>> {
         .into_iter()
         .flat_map(|(key, entry)| {
             entry.outs.into_iter().map(move |mut out| {
-                out.path = format!("{} (run-cache entry {})", out.path, &key[..12]);
+                // A label for messages; these paths are never placed.
+                let label = format!("{} (run-cache entry {})", out.path, key.short());
+                if let Ok(label) = RelPath::parse(&label) {
+                    out.path = label;
+                }
                 out
             })
         })
@@ -144,18 +150,18 @@ pub fn expand(
     store: &ObjectStore,
     tracked: &[LockedPath],
 ) -> Result<(Vec<Needed>, Vec<LockedPath>)> {
-    let mut needed: BTreeMap<String, Needed> = BTreeMap::new();
+    let mut needed: BTreeMap<Digest, Needed> = BTreeMap::new();
     let mut no_manifest = Vec::new();
-    let mut want = |digest: &str, wanted_by: String, size: u64| {
-        needed.entry(digest.to_string()).or_insert_with(|| Needed {
-            digest: digest.to_string(),
+    let mut want = |digest: &Digest, wanted_by: String, size: u64| {
+        needed.entry(digest.clone()).or_insert_with(|| Needed {
+            digest: digest.clone(),
             wanted_by,
             size,
         });
     };
     for out in tracked {
         if !out.is_dir() {
-            want(&out.digest, out.path.clone(), out.size);
+            want(&out.digest, out.path.to_string(), out.size);
             continue;
         }
         want(&out.digest, format!("{} (its listing)", out.path), 0);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 
 use super::backend::{Failure, FailureKind, RemoteResult};
+use crate::digest::Digest;
 
 /// Attempts per operation, the first included.
 const ATTEMPTS: u32 = 5;
@@ -19,8 +20,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 pub struct Job {
     /// The remote key.
     pub key: String,
-    /// The object's digest (empty for run-cache entries).
-    pub digest: String,
+    /// The object's digest, for a job that moves one object.
+    pub digest: Option<Digest>,
     /// What the job moves, for messages.
     pub label: String,
     /// Bytes it moves, when known (0 otherwise).
@@ -192,7 +193,7 @@ mod tests {
         (0..n)
             .map(|i| Job {
                 key: format!("k{i:02}"),
-                digest: String::new(),
+                digest: None,
                 label: format!("job {i}"),
                 size: 1,
                 item: i,

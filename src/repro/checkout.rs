@@ -59,7 +59,7 @@ pub fn checkout_workspace(ws: &Workspace, targets: &[String]) -> Result<Checkout
     let mut errors = Vec::new();
     for out in &wanted {
         match place(ws, &store, &hasher, out) {
-            Ok(true) => report.restored.push(out.path.clone()),
+            Ok(true) => report.restored.push(out.path.to_string()),
             Ok(false) => {}
             Err(e @ Error::Missing { .. }) => errors.push(e),
             Err(e) => {
@@ -85,6 +85,7 @@ pub fn checkout_workspace(ws: &Workspace, targets: &[String]) -> Result<Checkout
 
 /// Places one recorded path if the workspace differs; says whether it did.
 fn place(ws: &Workspace, store: &ObjectStore, hasher: &Hasher, out: &LockedPath) -> Result<bool> {
+    crate::confine::check_placeable(&ws.root, &out.path)?;
     let current = hasher.hash(&out.path)?;
     if current.as_ref().map(|h| &h.digest) == Some(&out.digest) {
         return Ok(false);

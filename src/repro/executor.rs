@@ -15,6 +15,7 @@ use std::sync::{Condvar, Mutex};
 use super::run_cache::{RunCache, RunEntry};
 use super::staleness::{Observed, Reason, check};
 use crate::cache::ObjectStore;
+use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::hash::Hasher;
 use crate::lock::{Lock, LockedPath, LockedStage};
@@ -247,7 +248,7 @@ impl<'a> Executor<'a> {
         // A forced or always-changed stage runs for real.
         let may_restore = !self.options.force && !stage.always_changed;
         if let Some(entry) = self
-            .restorable(&key, locked.as_ref())
+            .restorable(stage, &key, locked.as_ref())
             .filter(|_| may_restore)
         {
             match self.restore(stage, &observed, &entry) {
@@ -281,9 +282,18 @@ impl<'a> Executor<'a> {
             }
         );
         for out in &stage.outs {
+            crate::confine::check_placeable(&self.ws.root, &out.path)?;
             let abs = self.ws.root.join(&out.path);
+            if let Some(parent) = abs.parent() {
+                // What a killed run of this stage left half-written beside its outs.
+                crate::confine::remove_stale_temps(parent, true);
+            }
             if !out.persist {
                 remove_path(&abs)?;
+            } else if self.store.links_outs() {
+                // A persistent out is edited by its command: a hard or symbolic link into the
+                // cache would edit the cached object (root ignores its read-only mode).
+                crate::cache::unlink_from_cache(&abs)?;
             }
             if let Some(parent) = abs.parent() {
                 std::fs::create_dir_all(parent).at(parent)?;
@@ -328,6 +338,7 @@ impl<'a> Executor<'a> {
                 )
             })?;
             if out.cache {
+                crate::confine::check_inside(&self.ws.root, &abs)?;
                 self.store.insert_path(&abs, &hashed)?;
                 crate::gitignore::ignore(&self.ws.root, &out.path)?;
                 if self.store.links_outs() {
@@ -337,7 +348,7 @@ impl<'a> Executor<'a> {
                     }
                 }
             }
-            outs.push(LockedPath::new(&out.path, &hashed));
+            outs.push(LockedPath::new(&out.path, &hashed)?);
         }
         if stage.outs.iter().all(|o| o.cache) && !stage.always_changed {
             self.run_cache.put(&key, &RunEntry { outs: outs.clone() })?;
@@ -369,9 +380,14 @@ impl<'a> Executor<'a> {
     /// Outs recorded for exactly these inputs whose bytes are all at hand: the run-cache entry
     /// for `key`, or the stage's own lock entry if its inputs are unchanged (outs deleted or
     /// modified by hand).
-    fn restorable(&self, key: &str, locked: Option<&LockedStage>) -> Option<RunEntry> {
+    fn restorable(
+        &self,
+        stage: &Stage,
+        key: &Digest,
+        locked: Option<&LockedStage>,
+    ) -> Option<RunEntry> {
         let from_lock = locked
-            .filter(|l| RunCache::key(l) == key)
+            .filter(|l| RunCache::key(l) == *key)
             .map(|l| RunEntry {
                 outs: l.outs.clone(),
             });
@@ -383,7 +399,7 @@ impl<'a> Executor<'a> {
         [from_lock, from_run_cache]
             .into_iter()
             .flatten()
-            .find(|e| self.all_cached(e))
+            .find(|e| outs_match(stage, e) && self.all_cached(e))
     }
 
     fn all_cached(&self, entry: &RunEntry) -> bool {
@@ -403,6 +419,7 @@ impl<'a> Executor<'a> {
 
     fn restore(&self, stage: &Stage, observed: &Observed, entry: &RunEntry) -> Result<()> {
         for out in &entry.outs {
+            crate::confine::check_placeable(&self.ws.root, &out.path)?;
             let abs = self.ws.root.join(&out.path);
             let current = observed
                 .outs
@@ -491,6 +508,17 @@ fn stage_error(stage: &Stage, message: String) -> Error {
         stage: stage.name.clone(),
         message,
     }
+}
+
+/// Whether a run-cache entry (possibly fetched from a shared remote, so written by someone else)
+/// records exactly the outs `stage` declares, each once: an entry naming other paths
+/// (`../x`, `pipeline.yaml`, another stage's out) is never placed.
+fn outs_match(stage: &Stage, entry: &RunEntry) -> bool {
+    let declared: std::collections::BTreeSet<&str> =
+        stage.outs.iter().map(|o| o.path.as_str()).collect();
+    let recorded: std::collections::BTreeSet<&str> =
+        entry.outs.iter().map(|o| o.path.as_str()).collect();
+    recorded.len() == entry.outs.len() && declared == recorded
 }
 
 /// Removes a file, link or directory; a missing path is fine.

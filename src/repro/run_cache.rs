@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::lock::{LockedPath, LockedStage};
 
@@ -51,40 +52,45 @@ impl RunCache {
     }
 
     /// The input key of a stage about to run: everything but the out digests of its lock entry.
-    pub fn key(stage: &LockedStage) -> String {
+    pub fn key(stage: &LockedStage) -> Digest {
         let mut inputs = stage.clone();
-        for out in &mut inputs.outs {
-            out.digest.clear();
-            out.size = 0;
-            out.nfiles = None;
-        }
         inputs.outs.sort_by(|a, b| a.path.cmp(&b.path));
         inputs.deps.sort_by(|a, b| a.path.cmp(&b.path));
         let mut doc = serde_json::to_value(&inputs).unwrap_or_default();
+        // Out digests, sizes and counts are what the run produces, not part of its inputs.
+        if let Some(outs) = doc.get_mut("outs").and_then(|o| o.as_array_mut()) {
+            for out in outs {
+                if let Some(out) = out.as_object_mut() {
+                    out.insert("digest".into(), "".into());
+                    out.insert("size".into(), 0.into());
+                    out.remove("nfiles");
+                }
+            }
+        }
         canonicalize(&mut doc);
         crate::hash::digest_bytes(doc.to_string().as_bytes())
     }
 
     /// Where the entry for `key` lives.
-    pub fn path(&self, key: &str) -> PathBuf {
+    pub fn path(&self, key: &Digest) -> PathBuf {
         self.dir.join(key)
     }
 
     /// The entry for `key`, if any. An unreadable entry counts as absent: it is only a cache.
-    pub fn get(&self, key: &str) -> Option<RunEntry> {
+    pub fn get(&self, key: &Digest) -> Option<RunEntry> {
         let text = std::fs::read_to_string(self.path(key)).ok()?;
         serde_yaml::from_str(&text).ok()
     }
 
     /// Records an entry.
-    pub fn put(&self, key: &str, entry: &RunEntry) -> Result<()> {
+    pub fn put(&self, key: &Digest, entry: &RunEntry) -> Result<()> {
         let path = self.path(key);
         let text = serde_yaml::to_string(entry).map_err(|e| Error::Failed(e.to_string()))?;
         crate::atomic::write(&path, text.as_bytes())
     }
 
     /// Every entry, as (key, entry), sorted by key; unreadable entries are skipped.
-    pub fn entries(&self) -> Result<Vec<(String, RunEntry)>> {
+    pub fn entries(&self) -> Result<Vec<(Digest, RunEntry)>> {
         let mut out = Vec::new();
         let dir = match std::fs::read_dir(&self.dir) {
             Ok(d) => d,
@@ -93,10 +99,9 @@ impl RunCache {
         };
         for item in dir {
             let item = item.at(&self.dir)?;
-            let key = item.file_name().to_string_lossy().into_owned();
-            if !crate::hash::is_digest(&key) {
+            let Ok(key) = Digest::parse(&item.file_name().to_string_lossy()) else {
                 continue;
-            }
+            };
             if let Some(entry) = self.get(&key) {
                 out.push((key, entry));
             }
@@ -106,7 +111,7 @@ impl RunCache {
     }
 
     /// Removes the entry for `key`.
-    pub fn remove(&self, key: &str) -> Result<()> {
+    pub fn remove(&self, key: &Digest) -> Result<()> {
         let path = self.path(key);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(&path),

@@ -7,11 +7,12 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hash::{Hasher, PathDigest};
 use crate::lock::{LockedPath, LockedStage};
 use crate::pipeline::params::{same_value, show};
 use crate::pipeline::{Pipeline, Stage};
+use crate::rel_path::RelPath;
 
 /// One reason a stage must run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,7 +97,8 @@ impl fmt::Display for Reason {
 /// A stage's inputs as they are now, and its outs on disk.
 #[derive(Debug, Clone)]
 pub struct Observed {
-    /// cmd, deps (existing ones) and params now; `outs` lists the declared paths with empty digests.
+    /// cmd, deps (existing ones) and params now; `outs` lists the declared paths (their digests
+    /// are placeholders).
     pub inputs: LockedStage,
     /// Each declared out as hashed now (None when missing), in declaration order.
     pub outs: Vec<(String, Option<PathDigest>)>,
@@ -114,7 +116,7 @@ pub fn check(
     let mut deps = Vec::new();
     for dep in &stage.deps {
         match hasher.hash(dep)? {
-            Some(h) => deps.push(LockedPath::new(dep, &h)),
+            Some(h) => deps.push(LockedPath::new(dep, &h)?),
             None => reasons.push(Reason::DepMissing { path: dep.clone() }),
         }
     }
@@ -131,6 +133,9 @@ pub fn check(
     for out in &stage.outs {
         outs.push((out.path.clone(), hasher.hash(&out.path)?));
     }
+    // The outs' digests are not inputs: a placeholder stands in until the run records them
+    // (the run-cache key leaves them out).
+    let unknown = crate::hash::digest_bytes(b"");
     let inputs = LockedStage {
         cmd: stage.cmd.clone(),
         deps,
@@ -138,13 +143,15 @@ pub fn check(
         outs: stage
             .outs
             .iter()
-            .map(|o| LockedPath {
-                path: o.path.clone(),
-                digest: String::new(),
-                size: 0,
-                nfiles: None,
+            .map(|o| {
+                Ok(LockedPath {
+                    path: RelPath::parse(&o.path).map_err(Error::Failed)?,
+                    digest: unknown.clone(),
+                    size: 0,
+                    nfiles: None,
+                })
             })
-            .collect(),
+            .collect::<Result<_>>()?,
     };
     let observed = Observed { inputs, outs };
     if stage.frozen {
@@ -181,8 +188,8 @@ fn compare_deps(
     let removed: Vec<String> = locked
         .deps
         .iter()
-        .filter(|l| !stage.deps.contains(&l.path))
-        .map(|l| l.path.clone())
+        .filter(|l| !stage.deps.iter().any(|d| *d == l.path))
+        .map(|l| l.path.to_string())
         .collect();
     if !added.is_empty() || !removed.is_empty() {
         reasons.push(Reason::DepsListChanged { added, removed });
@@ -194,7 +201,7 @@ fn compare_deps(
             .any(|l| l.path == dep.path && l.digest != dep.digest)
         {
             reasons.push(Reason::DepModified {
-                path: dep.path.clone(),
+                path: dep.path.to_string(),
             });
         }
     }

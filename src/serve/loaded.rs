@@ -39,7 +39,7 @@ impl LoadedModel {
         let model = Model::from_slice(&bytes, path)?;
         let class_counters = metrics.class_counters(&model.classes);
         Ok(LoadedModel {
-            version: crate::hash::digest_bytes(&bytes),
+            version: crate::hash::digest_bytes(&bytes).to_string(),
             path: path.to_path_buf(),
             name: path
                 .file_stem()
