@@ -31,6 +31,7 @@ impl Workspace {
                     root: dir.to_path_buf(),
                 };
                 ws.check_own_parts()?;
+                ws.remove_stale_temps();
                 return Ok(ws);
             }
             match dir.parent() {
@@ -156,7 +157,6 @@ impl Workspace {
 
     /// Takes the workspace's exclusive lock, waiting (and saying so on stderr) while another
     /// cairn process holds it. Released when the returned guard drops, or when the process dies.
-    /// Whoever holds the lock may remove what dead cairn processes left half-written.
     pub fn lock(&self, what: &str) -> Result<WorkspaceLock> {
         use std::os::unix::fs::OpenOptionsExt;
         let path = self.dot().join("lock");
@@ -187,13 +187,14 @@ impl Workspace {
         let _ = file.set_len(0);
         let _ = file.rewind();
         let _ = write!(file, "pid {}, {what}", std::process::id());
-        self.remove_stale_temps();
         Ok(WorkspaceLock { _file: file })
     }
 
     /// Removes what cairn processes that died (`kill -9`, a power cut) left in the places cairn
     /// writes through temporary files: `.cairn/tmp/`, and the folders of the files it replaces
-    /// atomically (the root, `.cairn/`, pack index copies, run-cache entries).
+    /// atomically (the root, `.cairn/`, pack index copies, run-cache entries). Every command does
+    /// this when it finds the workspace; no lock is needed, as only files whose writer is gone
+    /// are removed.
     pub fn remove_stale_temps(&self) {
         crate::confine::remove_stale_temps(&self.tmp_dir(), false);
         for dir in [

@@ -1,7 +1,7 @@
 //! `cairn add`, `remote`, `push`/`fetch`/`pull` and `gc`, against a folder remote and a real
 //! S3-compatible server (moto) on 127.0.0.1.
 
-mod moto;
+pub(crate) mod moto;
 
 use std::path::Path;
 
@@ -39,7 +39,7 @@ fn tracked_data(p: &Project, files: usize) {
 
 /// The committed part of `p` (what `git clone` would give) in a new folder: no cache, no
 /// local config, nothing a .gitignore lists.
-fn clone(p: &Project) -> Project {
+pub(crate) fn clone(p: &Project) -> Project {
     let c = Project::bare();
     for entry in walkdir::WalkDir::new(p.path())
         .into_iter()
@@ -95,7 +95,7 @@ fn assert_same(a: &Project, b: &Project, rel: &str) {
     assert!(n > 0, "{rel} holds no files");
 }
 
-fn store(p: &Project) -> ObjectStore {
+pub(crate) fn store(p: &Project) -> ObjectStore {
     ObjectStore::at(
         &p.join(".cairn/cache"),
         &p.join(".cairn/tmp"),
@@ -104,7 +104,7 @@ fn store(p: &Project) -> ObjectStore {
 }
 
 /// Puts `rel` in the cache and returns its lock record (a file).
-fn cache_file(p: &Project, rel: &str) -> LockedPath {
+pub(crate) fn cache_file(p: &Project, rel: &str) -> LockedPath {
     let digest = cairn::hash::digest_file(&p.join(rel)).expect("digest");
     store(p).insert_file(&p.join(rel), &digest).expect("insert");
     LockedPath {
@@ -135,11 +135,11 @@ fn locked_stage(p: &Project) -> LockedPath {
 }
 
 /// The object file of `digest` inside a folder remote.
-fn remote_object(remote: &Path, digest: &str) -> std::path::PathBuf {
+pub(crate) fn remote_object(remote: &Path, digest: &str) -> std::path::PathBuf {
     remote.join("v1").join(&digest[..2]).join(&digest[2..])
 }
 
-fn digest_in_pointer(p: &Project, pointer: &str) -> Digest {
+pub(crate) fn digest_in_pointer(p: &Project, pointer: &str) -> Digest {
     let text = p.read(pointer);
     let digest = text
         .lines()
@@ -252,7 +252,7 @@ fn remote_config_commands_and_their_errors() {
 
 // ---------------------------------------------------------------- folder remote
 
-fn with_folder_remote(p: &Project) -> tempfile::TempDir {
+pub(crate) fn with_folder_remote(p: &Project) -> tempfile::TempDir {
     let remote = tempfile::Builder::new()
         .prefix("cairn-remote-")
         .tempdir()
@@ -556,12 +556,12 @@ fn gc_removes_only_unreferenced_objects() {
 // ---------------------------------------------------------------- S3 (moto)
 
 /// `cairn ARGS` with explicit test credentials and region, never the user's AWS files.
-fn s3_cairn(p: &Project, args: &[&str]) -> Output {
+pub(crate) fn s3_cairn(p: &Project, args: &[&str]) -> Output {
     run(s3_command(p, args))
 }
 
 /// The command [`s3_cairn`] runs.
-fn s3_command(p: &Project, args: &[&str]) -> std::process::Command {
+pub(crate) fn s3_command(p: &Project, args: &[&str]) -> std::process::Command {
     let mut cmd = p.command(args);
     cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -575,7 +575,7 @@ fn s3_command(p: &Project, args: &[&str]) -> std::process::Command {
     cmd
 }
 
-fn with_s3_remote(p: &Project, moto: &Moto, bucket: &str) {
+pub(crate) fn with_s3_remote(p: &Project, moto: &Moto, bucket: &str) {
     p.cairn(&[
         "remote",
         "add",

@@ -85,6 +85,45 @@ pub trait Remote: Send + Sync {
     fn get_range(&self, key: &str, start: u64, end: u64, out: &mut dyn Write) -> RemoteResult<()>;
 }
 
+/// The whole of a small object `key` (an index, a run-cache entry): more than `max` bytes is
+/// refused, so a remote cannot make cairn hold an unbounded file in memory.
+pub fn get_small(remote: &dyn Remote, key: &str, max: u64) -> RemoteResult<Vec<u8>> {
+    struct Capped {
+        bytes: Vec<u8>,
+        max: u64,
+        over: bool,
+    }
+    impl Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if (self.bytes.len() + buf.len()) as u64 > self.max {
+                self.over = true;
+                return Err(std::io::Error::other("too large"));
+            }
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped {
+        bytes: Vec::new(),
+        max,
+        over: false,
+    };
+    remote.get(key, &mut out).map_err(|f| {
+        if out.over {
+            Failure::new(
+                FailureKind::Permanent,
+                format!("{key} is larger than {max} bytes; refused"),
+            )
+        } else {
+            f
+        }
+    })?;
+    Ok(out.bytes)
+}
+
 /// The remote key of cache object `digest`.
 pub fn object_key(digest: &Digest) -> String {
     let (head, tail) = digest.shard();

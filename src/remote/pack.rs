@@ -31,6 +31,8 @@ pub const PACKS_IN_FLIGHT: usize = 16;
 /// Unwanted bytes between two wanted objects of a pack that are read through rather than
 /// asked for in a second request.
 const READ_THROUGH: u64 = 1 << 20;
+/// The largest index a fetch reads (one of a full pack of empty objects would be larger).
+const INDEX_MAX: u64 = 64 << 20;
 /// First line of an index.
 const HEADER: &str = "cairn-pack v1";
 
@@ -250,8 +252,7 @@ pub fn read_index(
     {
         return Ok(Ok(index));
     }
-    let mut bytes = Vec::new();
-    remote.get(&index_key(id), &mut bytes)?;
+    let bytes = super::backend::get_small(remote, &index_key(id), INDEX_MAX)?;
     let Ok(text) = String::from_utf8(bytes) else {
         return Ok(Err("not text".into()));
     };
