@@ -232,8 +232,28 @@ pub struct RemoteSettings {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// Every other setting, by name.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "scalar_settings")]
     pub settings: BTreeMap<String, String>,
+}
+
+/// Remote settings as text, though written by hand as YAML numbers or booleans
+/// (`read_timeout: 30`); each is checked where it is used.
+fn scalar_settings<'de, D>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let raw = BTreeMap::<String, serde_yaml::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(key, value)| match value {
+            serde_yaml::Value::String(s) => Ok((key, s)),
+            serde_yaml::Value::Number(n) => Ok((key, n.to_string())),
+            serde_yaml::Value::Bool(b) => Ok((key, b.to_string())),
+            _ => Err(D::Error::custom(format!(
+                "setting '{key}' must be a string or a number"
+            ))),
+        })
+        .collect()
 }
 
 impl Config {

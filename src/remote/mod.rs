@@ -15,6 +15,7 @@ mod pack;
 mod refs;
 mod s3;
 mod transfer;
+mod watch;
 
 pub use add::add;
 pub use backend::Remote;
@@ -74,6 +75,27 @@ fn first_few(items: &[String]) -> String {
     text
 }
 
+/// What to do about a remote that did not answer in time.
+fn timeout_advice(remote: &OpenRemote) -> String {
+    format!(
+        "{} did not answer in time: check that the endpoint is right and reachable, \
+         or give it longer (`cairn remote modify {name} read_timeout 300`, \
+         `cairn remote modify {name} connect_timeout 30`)",
+        remote.place,
+        name = remote.name
+    )
+}
+
+/// A failed listing or other single operation, with what to do about it.
+fn op_error(remote: &OpenRemote, f: Failure) -> Error {
+    let advice = if f.kind == FailureKind::TimedOut {
+        timeout_advice(remote)
+    } else {
+        "check the URL, endpoint and credentials".to_string()
+    };
+    remote_error(remote, format!("{f}; {advice}"))
+}
+
 /// Fails when any transfer of the batch failed for good.
 fn check(remote: &OpenRemote, outcome: &Outcome, verb: &str, retry: &str) -> Result<()> {
     if outcome.failed.is_empty() {
@@ -83,6 +105,11 @@ fn check(remote: &OpenRemote, outcome: &Outcome, verb: &str, retry: &str) -> Res
         format!(" ({} not attempted)", outcome.skipped)
     } else {
         String::new()
+    };
+    let retry = if outcome.timed_out {
+        format!("{}; then {retry}", timeout_advice(remote))
+    } else {
+        retry.to_string()
     };
     Err(remote_error(
         remote,
@@ -95,12 +122,7 @@ fn check(remote: &OpenRemote, outcome: &Outcome, verb: &str, retry: &str) -> Res
 }
 
 fn list_on(remote: &OpenRemote, prefix: &str) -> Result<Vec<String>> {
-    with_retries(|| remote.store.list(prefix)).map_err(|f| {
-        remote_error(
-            remote,
-            format!("{f}; check the URL, endpoint and credentials"),
-        )
-    })
+    with_retries(|| remote.store.list(prefix)).map_err(|f| op_error(remote, f))
 }
 
 /// Every object digest on the remote. An S3 store is listed shard by shard (`v1/00/` …
@@ -108,12 +130,7 @@ fn list_on(remote: &OpenRemote, prefix: &str) -> Result<Vec<String>> {
 /// thousand objects; asking first which shards exist keeps a small remote to a few requests.
 fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<String>> {
     let prefix = objects_prefix();
-    let failed = |f: Failure| {
-        remote_error(
-            remote,
-            format!("{f}; check the URL, endpoint and credentials"),
-        )
-    };
+    let failed = |f: Failure| op_error(remote, f);
     let keys = match with_retries(|| remote.store.folders(&prefix)).map_err(failed)? {
         None => with_retries(|| remote.store.list(&prefix)).map_err(failed)?,
         Some(shards) => {
