@@ -35,7 +35,7 @@ use crate::hash::DigestWriter;
 use crate::lock::LockedPath;
 use crate::repro::checkout_workspace;
 use crate::repro::run_cache::{RunCache, RunEntry};
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, WorkspaceLock};
 
 use backend::{Failure, FailureKind, digest_of_key, object_key, objects_prefix, runs_prefix};
 use config::OpenRemote;
@@ -704,31 +704,37 @@ fn require_all(remote: &OpenRemote, report: &Fetched) -> Result<()> {
 
 /// `cairn fetch`.
 pub fn fetch(args: &TransferArgs) -> Result<ExitCode> {
-    let (_, remote, _, report) = fetch_selected(args)?;
+    let (_, remote, _, report, _lock) = fetch_selected(args, "fetch")?;
     fetch_summary(&remote, &report, args.run_cache, args.json, None);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `cairn pull`: fetch, then place the fetched paths in the workspace.
 pub fn pull(args: &TransferArgs) -> Result<ExitCode> {
-    let (ws, remote, checkout_targets, report) = fetch_selected(args)?;
-    let _lock = ws.lock("pull")?;
+    let (ws, remote, checkout_targets, report, _lock) = fetch_selected(args, "pull")?;
     let placed = checkout_workspace(&ws, &checkout_targets)?.restored.len() as u64;
     fetch_summary(&remote, &report, args.run_cache, args.json, Some(placed));
     Ok(ExitCode::SUCCESS)
 }
 
-/// Fetches what the targets select; fails unless every object arrived. Returns the targets as
-/// `checkout` takes them.
-fn fetch_selected(args: &TransferArgs) -> Result<(Workspace, OpenRemote, Vec<String>, Fetched)> {
+/// What [`fetch_selected`] returns: the workspace, the remote, the targets as `checkout` takes
+/// them, what was fetched, and the workspace lock, held still.
+type Selected = (Workspace, OpenRemote, Vec<String>, Fetched, WorkspaceLock);
+
+/// Fetches what the targets select, under the workspace lock (`what` names the command for
+/// others waiting for it); fails unless every object arrived.
+fn fetch_selected(args: &TransferArgs, what: &str) -> Result<Selected> {
     let (ws, cwd) = here()?;
+    // For the whole fetch: a `repro` beside it would clear the staging folder the downloads
+    // land in, and rewrite the lock and the outs this reads.
+    let lock = ws.lock(what)?;
     let remote = config::open(&ws, args.remote.as_deref())?;
     let selection = refs::select(&ws, &args.targets, &cwd)?;
     let mut tracked = selection.tracked;
     let threads = threads(args, &remote);
     let report = fetch_into_cache(&ws, &remote, &mut tracked, args.run_cache, threads)?;
     require_all(&remote, &report)?;
-    Ok((ws, remote, selection.checkout_targets, report))
+    Ok((ws, remote, selection.checkout_targets, report, lock))
 }
 
 /// For `repro --pull`: fetches into the cache (never the workspace) everything the lock and the
