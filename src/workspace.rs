@@ -13,6 +13,12 @@ use crate::error::{Error, IoContext, Result};
 /// Name of the folder that marks a workspace.
 pub const DOT_DIR: &str = ".cairn";
 
+/// Set by `cairn repro` for the commands of a stage: the stage's name.
+pub const REPRO_STAGE_ENV: &str = "CAIRN_REPRO_STAGE";
+/// Set by `cairn repro` for the commands of a stage: the pid of the repro, which holds the
+/// workspace lock while they run.
+pub const REPRO_PID_ENV: &str = "CAIRN_REPRO_PID";
+
 /// A cairn workspace on disk.
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -126,6 +132,9 @@ impl Workspace {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
+                if let Some(e) = inside_repro(holder, what) {
+                    return Err(e);
+                }
                 eprintln!(
                     "cairn: waiting for another cairn process ({}) to release {} before {what}",
                     if holder.is_empty() { "unknown" } else { holder },
@@ -141,6 +150,27 @@ impl Workspace {
         let _ = write!(file, "pid {}, {what}", std::process::id());
         Ok(WorkspaceLock { _file: file })
     }
+}
+
+/// The error for a command run by a stage of the `cairn repro` that holds the lock (`holder`
+/// is what the lock file says: `pid N, repro`): waiting would be waiting forever, for the
+/// process that waits for this one.
+fn inside_repro(holder: &str, what: &str) -> Option<Error> {
+    let stage = std::env::var(REPRO_STAGE_ENV).ok()?;
+    let repro = std::env::var(REPRO_PID_ENV).ok()?;
+    let held_by = holder.strip_prefix("pid ")?.split(',').next()?.trim();
+    if held_by != repro.trim() {
+        return None;
+    }
+    let instead = if what == "add" {
+        "declare the path as an out of the stage instead".to_string()
+    } else {
+        format!("run `cairn {what}` before or after `cairn repro`, not from a stage")
+    };
+    Some(Error::Usage(format!(
+        "`cairn {what}` cannot run inside stage '{stage}' while `cairn repro` holds the \
+         workspace lock; {instead}"
+    )))
 }
 
 /// Normalises a workspace-relative path (`./a//b/../c` → `a/c`), refusing absolute paths and
