@@ -1,7 +1,7 @@
 //! `cairn add`, `remote`, `push`/`fetch`/`pull` and `gc`, against a folder remote and a real
 //! S3-compatible server (moto) on 127.0.0.1.
 
-mod moto;
+pub(crate) mod moto;
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ use crate::support::{Output, Project, run};
 use moto::Moto;
 
 /// Deterministic bytes (xorshift), so files differ without a random crate.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
@@ -26,7 +26,7 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// A directory of `files` files (one of them nested) plus a single file, tracked with `cairn add`.
-fn tracked_data(p: &Project, files: usize) {
+pub(crate) fn tracked_data(p: &Project, files: usize) {
     for i in 0..files {
         p.write(&format!("data/part-{i:04}.bin"), bytes(i as u64, 1000 + i));
     }
@@ -37,7 +37,7 @@ fn tracked_data(p: &Project, files: usize) {
 
 /// The committed part of `p` (what `git clone` would give) in a new folder: no cache, no
 /// local config, nothing a .gitignore lists.
-fn clone(p: &Project) -> Project {
+pub(crate) fn clone(p: &Project) -> Project {
     let c = Project::bare();
     for entry in walkdir::WalkDir::new(p.path())
         .into_iter()
@@ -73,7 +73,7 @@ fn clone(p: &Project) -> Project {
 
 /// Asserts that `rel` holds the same bytes in both projects (a file, or every file of a folder).
 #[track_caller]
-fn assert_same(a: &Project, b: &Project, rel: &str) {
+pub(crate) fn assert_same(a: &Project, b: &Project, rel: &str) {
     let root = a.join(rel);
     let mut n = 0;
     for entry in walkdir::WalkDir::new(&root) {
@@ -93,7 +93,7 @@ fn assert_same(a: &Project, b: &Project, rel: &str) {
     assert!(n > 0, "{rel} holds no files");
 }
 
-fn store(p: &Project) -> ObjectStore {
+pub(crate) fn store(p: &Project) -> ObjectStore {
     ObjectStore::at(
         &p.join(".cairn/cache"),
         &p.join(".cairn/tmp"),
@@ -133,11 +133,11 @@ fn locked_stage(p: &Project) -> LockedPath {
 }
 
 /// The object file of `digest` inside a folder remote.
-fn remote_object(remote: &Path, digest: &str) -> std::path::PathBuf {
+pub(crate) fn remote_object(remote: &Path, digest: &str) -> std::path::PathBuf {
     remote.join("v1").join(&digest[..2]).join(&digest[2..])
 }
 
-fn digest_in_pointer(p: &Project, pointer: &str) -> String {
+pub(crate) fn digest_in_pointer(p: &Project, pointer: &str) -> String {
     let text = p.read(pointer);
     text.lines()
         .find_map(|l| l.trim().strip_prefix("digest: "))
@@ -249,7 +249,7 @@ fn remote_config_commands_and_their_errors() {
 
 // ---------------------------------------------------------------- folder remote
 
-fn with_folder_remote(p: &Project) -> tempfile::TempDir {
+pub(crate) fn with_folder_remote(p: &Project) -> tempfile::TempDir {
     let remote = tempfile::Builder::new()
         .prefix("cairn-remote-")
         .tempdir()
@@ -553,12 +553,12 @@ fn gc_removes_only_unreferenced_objects() {
 // ---------------------------------------------------------------- S3 (moto)
 
 /// `cairn ARGS` with explicit test credentials and region, never the user's AWS files.
-fn s3_cairn(p: &Project, args: &[&str]) -> Output {
+pub(crate) fn s3_cairn(p: &Project, args: &[&str]) -> Output {
     run(s3_command(p, args))
 }
 
 /// The command [`s3_cairn`] runs.
-fn s3_command(p: &Project, args: &[&str]) -> std::process::Command {
+pub(crate) fn s3_command(p: &Project, args: &[&str]) -> std::process::Command {
     let mut cmd = p.command(args);
     cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -572,7 +572,7 @@ fn s3_command(p: &Project, args: &[&str]) -> std::process::Command {
     cmd
 }
 
-fn with_s3_remote(p: &Project, moto: &Moto, bucket: &str) {
+pub(crate) fn with_s3_remote(p: &Project, moto: &Moto, bucket: &str) {
     p.cairn(&[
         "remote",
         "add",
