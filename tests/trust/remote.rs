@@ -312,4 +312,14 @@ fn s3_push_force_repairs_an_object_damaged_inside_a_pack() {
         .stdout_has(&["fetched 5 objects"]);
     assert_same(&p, &fresh, "model.bin");
     assert_same(&p, &fresh, "data");
+    // A pack gone though its index lists it: the loose copies serve.
+    let (status, _) = moto
+        .request("DELETE", &format!("/{bucket}/{pack_key}"), b"")
+        .expect("moto answers");
+    assert_eq!(status, 204, "deleting {pack_key}");
+    let again = clone(&p);
+    s3_cairn(&again, &["pull"])
+        .ok()
+        .stdout_has(&["fetched 5 objects"]);
+    assert_same(&p, &again, "data");
 }
