@@ -32,7 +32,7 @@ pub enum Command {
     /// Make the workspace match pipeline.lock and the .cairn pointer files.
     Checkout(TargetArgs),
     /// Send cached objects to a remote.
-    Push(TransferArgs),
+    Push(PushArgs),
     /// Fetch objects from a remote and check them out.
     Pull(TransferArgs),
     /// Fetch objects from a remote into the cache.
@@ -157,6 +157,19 @@ pub struct TransferArgs {
     pub json: bool,
 }
 
+/// `cairn push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// What to send, and where.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+    /// Send every object the targets need as a loose object, whatever the remote claims to
+    /// hold, replacing what is there: repairs objects that are damaged or missing on the remote
+    /// (in packs too). Each object is checked against its digest before it is sent.
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// `cairn gc`.
 #[derive(Debug, Args)]
 pub struct GcArgs {
@@ -195,7 +208,8 @@ pub enum RemoteCommand {
         /// Name of the remote.
         name: String,
     },
-    /// Set a remote's setting (url, endpoint_url, region, profile, access_key_id, …).
+    /// Set a remote's setting (url, endpoint_url, region, profile, access_key_id, …,
+    /// connect_timeout, read_timeout).
     Modify {
         /// Name of the remote.
         name: String,

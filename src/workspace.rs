@@ -13,6 +13,12 @@ use crate::error::{Error, IoContext, Result};
 /// Name of the folder that marks a workspace.
 pub const DOT_DIR: &str = ".cairn";
 
+/// Set by `cairn repro` for the commands of a stage: the stage's name.
+pub const REPRO_STAGE_ENV: &str = "CAIRN_REPRO_STAGE";
+/// Set by `cairn repro` for the commands of a stage: the pid of the repro, which holds the
+/// workspace lock while they run.
+pub const REPRO_PID_ENV: &str = "CAIRN_REPRO_PID";
+
 /// A cairn workspace on disk.
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -174,6 +180,9 @@ impl Workspace {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
+                if let Some(e) = inside_repro(holder, what) {
+                    return Err(e);
+                }
                 eprintln!(
                     "cairn: waiting for another cairn process ({}) to release {} before {what}",
                     if holder.is_empty() { "unknown" } else { holder },
@@ -206,6 +215,27 @@ impl Workspace {
             crate::confine::remove_stale_temps(&dir, true);
         }
     }
+}
+
+/// The error for a command run by a stage of the `cairn repro` that holds the lock (`holder`
+/// is what the lock file says: `pid N, repro`): waiting would be waiting forever, for the
+/// process that waits for this one.
+fn inside_repro(holder: &str, what: &str) -> Option<Error> {
+    let stage = std::env::var(REPRO_STAGE_ENV).ok()?;
+    let repro = std::env::var(REPRO_PID_ENV).ok()?;
+    let held_by = holder.strip_prefix("pid ")?.split(',').next()?.trim();
+    if held_by != repro.trim() {
+        return None;
+    }
+    let instead = if what == "add" {
+        "declare the path as an out of the stage instead".to_string()
+    } else {
+        format!("run `cairn {what}` before or after `cairn repro`, not from a stage")
+    };
+    Some(Error::Usage(format!(
+        "`cairn {what}` cannot run inside stage '{stage}' while `cairn repro` holds the \
+         workspace lock; {instead}"
+    )))
 }
 
 /// Normalises a workspace-relative path (`./a//b/../c` → `a/c`), refusing absolute paths and
@@ -297,8 +327,28 @@ pub struct RemoteSettings {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// Every other setting, by name.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "scalar_settings")]
     pub settings: BTreeMap<String, String>,
+}
+
+/// Remote settings as text, though written by hand as YAML numbers or booleans
+/// (`read_timeout: 30`); each is checked where it is used.
+fn scalar_settings<'de, D>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let raw = BTreeMap::<String, serde_yaml::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(key, value)| match value {
+            serde_yaml::Value::String(s) => Ok((key, s)),
+            serde_yaml::Value::Number(n) => Ok((key, n.to_string())),
+            serde_yaml::Value::Bool(b) => Ok((key, b.to_string())),
+            _ => Err(D::Error::custom(format!(
+                "setting '{key}' must be a string or a number"
+            ))),
+        })
+        .collect()
 }
 
 impl Config {

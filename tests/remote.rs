@@ -15,7 +15,7 @@ use crate::support::{Output, Project, run};
 use moto::Moto;
 
 /// Deterministic bytes (xorshift), so files differ without a random crate.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
@@ -28,7 +28,7 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// A directory of `files` files (one of them nested) plus a single file, tracked with `cairn add`.
-fn tracked_data(p: &Project, files: usize) {
+pub(crate) fn tracked_data(p: &Project, files: usize) {
     for i in 0..files {
         p.write(&format!("data/part-{i:04}.bin"), bytes(i as u64, 1000 + i));
     }
@@ -75,7 +75,7 @@ pub(crate) fn clone(p: &Project) -> Project {
 
 /// Asserts that `rel` holds the same bytes in both projects (a file, or every file of a folder).
 #[track_caller]
-fn assert_same(a: &Project, b: &Project, rel: &str) {
+pub(crate) fn assert_same(a: &Project, b: &Project, rel: &str) {
     let root = a.join(rel);
     let mut n = 0;
     for entry in walkdir::WalkDir::new(&root) {

@@ -14,8 +14,11 @@ use crate::digest::Digest;
 pub enum FailureKind {
     /// The key is not on the remote.
     NotFound,
-    /// Worth trying again: a dropped connection, a timeout, a 5xx, throttling.
+    /// Worth trying again: a dropped connection, a 5xx, throttling.
     Transient,
+    /// The remote did not answer within a timeout: tried again, but fewer times than
+    /// [`Transient`](FailureKind::Transient), so that waits do not add up to many minutes.
+    TimedOut,
     /// Trying again will not help (access denied, no such bucket, a local disk error).
     Permanent,
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::cli::RemoteCommand;
 use crate::error::{Error, Result};
@@ -11,7 +12,8 @@ use crate::workspace::{Config, RemoteSettings, Workspace};
 
 use super::backend::Remote;
 use super::folder::FolderRemote;
-use super::s3::{S3Remote, S3Settings};
+use super::s3::{S3Remote, S3Settings, Timeouts};
+use super::watch::Watched;
 
 /// Settings a remote accepts besides `url`.
 pub const KEYS: &[&str] = &[
@@ -22,7 +24,15 @@ pub const KEYS: &[&str] = &[
     "access_key_id",
     "secret_access_key",
     "session_token",
+    "connect_timeout",
+    "read_timeout",
 ];
+
+/// Settings that are a number of seconds to wait (S3 only).
+pub const TIMEOUT_KEYS: &[&str] = &["connect_timeout", "read_timeout"];
+
+/// The longest timeout accepted, in seconds (a day).
+const MAX_TIMEOUT: f64 = 86_400.0;
 
 /// Settings that are secrets: written to the local config only, never printed.
 pub const SECRET_KEYS: &[&str] = &["access_key_id", "secret_access_key", "session_token"];
@@ -40,6 +50,8 @@ pub struct OpenRemote {
     pub store: Box<dyn Remote>,
     /// Transfers at once when `--jobs` is not given.
     pub default_jobs: usize,
+    /// What it is and where, for messages: `folder /path`, `s3://bucket/prefix at ENDPOINT`.
+    pub place: String,
 }
 
 /// Where a remote URL points.
@@ -125,6 +137,33 @@ fn unknown_remote(config: &Config, name: &str, file: &Path) -> Error {
     )
 }
 
+/// A timeout setting's value: a number of seconds, more than 0 and at most a day.
+fn parse_timeout(key: &str, value: &str) -> std::result::Result<Duration, String> {
+    let seconds: f64 = value.trim().parse().map_err(|_| {
+        format!("{key} '{value}' is not a number of seconds; write e.g. `{key}: 30`")
+    })?;
+    if !(seconds > 0.0 && seconds <= MAX_TIMEOUT) {
+        return Err(format!(
+            "{key} '{value}' is out of range: give a number of seconds above 0 and at most {MAX_TIMEOUT}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// The timeouts `settings` ask for, the defaults for those they leave out.
+fn timeouts(settings: &RemoteSettings) -> std::result::Result<Timeouts, String> {
+    let mut t = Timeouts::default();
+    for (key, slot) in [
+        ("connect_timeout", &mut t.connect),
+        ("read_timeout", &mut t.read),
+    ] {
+        if let Some(value) = settings.settings.get(key) {
+            *slot = parse_timeout(key, value)?;
+        }
+    }
+    Ok(t)
+}
+
 /// Opens the remote named `wanted` (or the default one).
 pub fn open(ws: &Workspace, wanted: Option<&str>) -> Result<OpenRemote> {
     // Transfers run on many threads (64 for S3), each touching a little memory of its own.
@@ -135,14 +174,24 @@ pub fn open(ws: &Workspace, wanted: Option<&str>) -> Result<OpenRemote> {
     let settings = &config.remotes[&name];
     let location = parse_url(&settings.url, &ws.root)
         .map_err(|m| Error::invalid(&file, format!("remote '{name}': {m}")))?;
+    // Checked for every kind of remote, though only S3 uses them: a typo is caught at once.
+    let timeouts =
+        timeouts(settings).map_err(|m| Error::invalid(&file, format!("remote '{name}': {m}")))?;
     let get = |k: &str| settings.settings.get(k).cloned().filter(|v| !v.is_empty());
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     Ok(match location {
-        Location::Folder(dir) => OpenRemote {
-            name,
-            store: Box::new(FolderRemote::new(dir)),
-            default_jobs: 2 * cores,
-        },
+        Location::Folder(dir) => {
+            let place = format!("folder {}", dir.display());
+            OpenRemote {
+                name,
+                store: Box::new(Watched::new(
+                    Box::new(FolderRemote::new(dir)),
+                    place.clone(),
+                )),
+                default_jobs: 2 * cores,
+                place,
+            }
+        }
         Location::S3 { bucket, prefix } => {
             let credentials = match (get("access_key_id"), get("secret_access_key")) {
                 (Some(id), Some(secret)) => Some((id, secret, get("session_token"))),
@@ -163,11 +212,15 @@ pub fn open(ws: &Workspace, wanted: Option<&str>) -> Result<OpenRemote> {
                 region: get("region"),
                 profile: get("profile"),
                 credentials,
+                timeouts,
             };
+            let store = S3Remote::new(&s3)?;
+            let place = store.describe();
             OpenRemote {
                 name,
-                store: Box::new(S3Remote::new(&s3)?),
+                store: Box::new(Watched::new(Box::new(store), place.clone())),
                 default_jobs: S3_JOBS,
+                place,
             }
         }
     })
@@ -327,6 +380,9 @@ fn modify(ws: &Workspace, name: &str, key: &str, value: &str, local: bool) -> Re
     if key == "url" {
         parse_url(value, &ws.root).map_err(Error::Usage)?;
     }
+    if TIMEOUT_KEYS.contains(&key) {
+        parse_timeout(key, value).map_err(Error::Usage)?;
+    }
     let secret = SECRET_KEYS.contains(&key);
     let path = config_path(ws, local || secret);
     let mut config = Config::read(&path)?;
@@ -386,5 +442,26 @@ mod tests {
         );
         assert!(parse_url("s3:///x", root).is_err());
         assert!(parse_url("gs://b", root).is_err());
+    }
+
+    #[test]
+    fn timeouts_parse_and_nonsense_is_refused() {
+        assert_eq!(
+            parse_timeout("read_timeout", "30"),
+            Ok(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_timeout("read_timeout", " 0.5 "),
+            Ok(Duration::from_millis(500))
+        );
+        for bad in ["", "abc", "0", "-1", "NaN", "inf", "1e9", "30s"] {
+            assert!(parse_timeout("read_timeout", bad).is_err(), "{bad:?}");
+        }
+        let mut r = RemoteSettings::default();
+        assert_eq!(timeouts(&r), Ok(Timeouts::default()));
+        r.settings.insert("connect_timeout".into(), "2".into());
+        let t = timeouts(&r).expect("valid");
+        assert_eq!(t.connect, Duration::from_secs(2));
+        assert_eq!(t.read, Timeouts::default().read);
     }
 }

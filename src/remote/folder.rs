@@ -125,7 +125,7 @@ impl Remote for FolderRemote {
     }
 }
 
-/// Copies `src` to `dest` (in `dir`) so that `dest` appears whole or not at all.
+/// Copies `src` to `dest` (in `dir`), replacing it, so that `dest` appears whole or not at all.
 ///
 /// On Linux the bytes go into an unnamed file in `dir` (`O_TMPFILE`), which is then linked
 /// under its name. Compared with a named temporary file renamed into place this saves a
@@ -146,8 +146,10 @@ fn put_unnamed(src: &Path, dir: &Path, dest: &Path) -> io::Result<()> {
                 io::copy(&mut fs::File::open(src)?, &mut file)?;
                 match link_unnamed(&file, dest) {
                     Ok(()) => return Ok(()),
-                    // Another push placed the same object first: content-addressed, so done.
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+                    // Something is there already: replaced below (by a rename), as what is
+                    // there may be damaged (`cairn push --force` sends objects to replace
+                    // them); when another push placed the same object first, the same bytes.
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                     // No /proc to link through: fall back below.
                     Err(e) if e.kind() == io::ErrorKind::NotFound && dir.is_dir() => {}
                     Err(e) => return Err(e),

@@ -15,6 +15,7 @@ mod pack;
 mod refs;
 mod s3;
 mod transfer;
+mod watch;
 
 pub use add::add;
 pub use backend::Remote;
@@ -28,14 +29,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::cache::ObjectStore;
-use crate::cli::TransferArgs;
+use crate::cli::{PushArgs, TransferArgs};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::hash::DigestWriter;
 use crate::lock::LockedPath;
 use crate::repro::checkout_workspace;
 use crate::repro::run_cache::{RunCache, RunEntry};
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, WorkspaceLock};
 
 use backend::{Failure, FailureKind, digest_of_key, object_key, objects_prefix, runs_prefix};
 use config::OpenRemote;
@@ -78,6 +79,27 @@ fn first_few(items: &[String]) -> String {
     text
 }
 
+/// What to do about a remote that did not answer in time.
+fn timeout_advice(remote: &OpenRemote) -> String {
+    format!(
+        "{} did not answer in time: check that the endpoint is right and reachable, \
+         or give it longer (`cairn remote modify {name} read_timeout 300`, \
+         `cairn remote modify {name} connect_timeout 30`)",
+        remote.place,
+        name = remote.name
+    )
+}
+
+/// A failed listing or other single operation, with what to do about it.
+fn op_error(remote: &OpenRemote, f: Failure) -> Error {
+    let advice = if f.kind == FailureKind::TimedOut {
+        timeout_advice(remote)
+    } else {
+        "check the URL, endpoint and credentials".to_string()
+    };
+    remote_error(remote, format!("{f}; {advice}"))
+}
+
 /// Fails when any transfer of the batch failed for good.
 fn check(remote: &OpenRemote, outcome: &Outcome, verb: &str, retry: &str) -> Result<()> {
     if outcome.failed.is_empty() {
@@ -87,6 +109,11 @@ fn check(remote: &OpenRemote, outcome: &Outcome, verb: &str, retry: &str) -> Res
         format!(" ({} not attempted)", outcome.skipped)
     } else {
         String::new()
+    };
+    let retry = if outcome.timed_out {
+        format!("{}; then {retry}", timeout_advice(remote))
+    } else {
+        retry.to_string()
     };
     Err(remote_error(
         remote,
@@ -99,12 +126,7 @@ fn check(remote: &OpenRemote, outcome: &Outcome, verb: &str, retry: &str) -> Res
 }
 
 fn list_on(remote: &OpenRemote, prefix: &str) -> Result<Vec<String>> {
-    with_retries(|| remote.store.list(prefix)).map_err(|f| {
-        remote_error(
-            remote,
-            format!("{f}; check the URL, endpoint and credentials"),
-        )
-    })
+    with_retries(|| remote.store.list(prefix)).map_err(|f| op_error(remote, f))
 }
 
 /// Every object digest on the remote. An S3 store is listed shard by shard (`v1/00/` …
@@ -112,12 +134,7 @@ fn list_on(remote: &OpenRemote, prefix: &str) -> Result<Vec<String>> {
 /// thousand objects; asking first which shards exist keeps a small remote to a few requests.
 fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<Digest>> {
     let prefix = objects_prefix();
-    let failed = |f: Failure| {
-        remote_error(
-            remote,
-            format!("{f}; check the URL, endpoint and credentials"),
-        )
-    };
+    let failed = |f: Failure| op_error(remote, f);
     let keys = match with_retries(|| remote.store.folders(&prefix)).map_err(failed)? {
         None => with_retries(|| remote.store.list(&prefix)).map_err(failed)?,
         Some(shards) => {
@@ -284,7 +301,9 @@ fn local_failure(e: Error) -> Failure {
 }
 
 /// `cairn push`.
-pub fn push(args: &TransferArgs) -> Result<ExitCode> {
+pub fn push(push_args: &PushArgs) -> Result<ExitCode> {
+    let args = &push_args.transfer;
+    let force = push_args.force;
     let (ws, cwd) = here()?;
     let remote = config::open(&ws, args.remote.as_deref())?;
     let store = ObjectStore::open(&ws)?;
@@ -295,8 +314,15 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
     // Directories whose listing the cache lacks show up below as that listing being absent.
     let (needed, _) = refs::expand(&store, &tracked)?;
     let mut absent = Vec::new();
-    let on_remote = objects_on(&remote, threads(args, &remote))?;
-    let packed = packs_on(&ws, &remote, threads(args, &remote))?;
+    // A forced push believes nothing the remote says it holds: what it holds may be damaged.
+    let (on_remote, packed) = if force {
+        (HashSet::new(), pack::Catalog::default())
+    } else {
+        (
+            objects_on(&remote, threads(args, &remote))?,
+            packs_on(&ws, &remote, threads(args, &remote))?,
+        )
+    };
     let mut already = 0u64;
     let mut jobs = Vec::new();
     let mut to_pack = Vec::new();
@@ -304,7 +330,9 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
         if on_remote.contains(&n.digest) || packed.get(&n.digest).is_some() {
             already += 1;
         } else if let Ok(meta) = std::fs::metadata(store.path(&n.digest)) {
-            if remote.store.packs() && meta.len() < pack::PACKED_BELOW {
+            // Forced, every object goes loose: a fetch tries an object's loose key when its
+            // copy in a pack is damaged, so this repairs packed objects too.
+            if remote.store.packs() && !force && meta.len() < pack::PACKED_BELOW {
                 to_pack.push((n.wanted_by.as_str(), n.digest.clone(), meta.len()));
                 continue;
             }
@@ -337,18 +365,36 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
                         .unwrap_or_default()
                 })
                 .collect();
+            // Forced, a push replaces what the remote holds: it must not replace it with a
+            // damaged copy of its own.
+            let whole: Vec<backend::RemoteResult<()>> = batch
+                .iter()
+                .zip(&paths)
+                .map(|(job, path)| {
+                    if force {
+                        verify_local(job, path)
+                    } else {
+                        Ok(())
+                    }
+                })
+                .collect();
             let items: Vec<(&str, &Path)> = batch
                 .iter()
                 .zip(&paths)
-                .map(|(job, path)| (job.key.as_str(), path.as_path()))
+                .zip(&whole)
+                .filter(|(_, w)| w.is_ok())
+                .map(|((job, path), _)| (job.key.as_str(), path.as_path()))
                 .collect();
-            let sizes = batch.iter().map(|job| job.size);
-            remote
-                .store
-                .put_all(&items)
+            let mut sent = remote.store.put_all(&items).into_iter();
+            whole
                 .into_iter()
-                .zip(sizes)
-                .map(|(r, size)| r.map(|()| size))
+                .zip(batch)
+                .map(|(w, job)| {
+                    w?;
+                    sent.next()
+                        .unwrap_or_else(|| Err(Failure::new(FailureKind::Permanent, "no result")))
+                        .map(|()| job.size)
+                })
                 .collect()
         },
     );
@@ -361,7 +407,11 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
 
     let mut entries_pushed = 0;
     if args.run_cache {
-        let there: HashSet<String> = list_on(&remote, &runs_prefix())?.into_iter().collect();
+        let there: HashSet<String> = if force {
+            HashSet::new()
+        } else {
+            list_on(&remote, &runs_prefix())?.into_iter().collect()
+        };
         let runs = RunCache::at(&ws.runs_dir());
         let jobs: Vec<Job> = runs
             .entries()?
@@ -412,6 +462,7 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
                 "already_on_remote": already,
                 "not_in_cache": absent.len(),
                 "run_cache_entries": entries_pushed,
+                "forced": force,
             })
         );
     } else {
@@ -425,13 +476,37 @@ pub fn push(args: &TransferArgs) -> Result<ExitCode> {
             1 => format!(", {in_packs} of them in 1 pack"),
             n => format!(", {in_packs} of them in {n} packs"),
         };
-        println!(
-            "pushed {pushed} objects ({}{packs}), {already} already on remote '{}'{runs}",
-            mib(bytes),
-            remote.name
-        );
+        if force {
+            println!(
+                "pushed {pushed} objects ({}) to remote '{}', replacing what it held (--force){runs}",
+                mib(bytes),
+                remote.name
+            );
+        } else {
+            println!(
+                "pushed {pushed} objects ({}{packs}), {already} already on remote '{}'{runs}",
+                mib(bytes),
+                remote.name
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks that the cache's copy of the object a forced push is about to send is whole.
+fn verify_local(job: &Job, path: &Path) -> backend::RemoteResult<()> {
+    let actual = crate::hash::digest_file(path).map_err(local_failure)?;
+    if job.digest.as_ref() == Some(&actual) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        FailureKind::Permanent,
+        format!(
+            "{} is damaged in this workspace's cache too: its bytes hash to {actual}; \
+             not sent. Push it from a workspace whose copy is whole",
+            path.display()
+        ),
+    ))
 }
 
 /// Fails when any download of the batch failed for good.
@@ -567,8 +642,35 @@ fn download(store: &ObjectStore, remote: &OpenRemote, job: &Job) -> backend::Rem
 fn corrupted(actual: &str) -> String {
     format!(
         "corrupted on the remote: its bytes hash to {actual}; refused, nothing placed. \
-         Push it again from a workspace that has it"
+         Repair the remote with `cairn push --force` from a workspace that has it"
     )
+}
+
+/// Fetches the loose copy (`v1/ab/…`) of a packed object whose copy in the pack could not be
+/// used, as a forced push leaves: its bytes, or `None` when the remote has no loose copy.
+fn loose_copy(
+    store: &ObjectStore,
+    remote: &OpenRemote,
+    n: &refs::Needed,
+) -> backend::RemoteResult<Option<u64>> {
+    let job = Job {
+        key: object_key(&n.digest),
+        digest: Some(n.digest.clone()),
+        label: format!("object {} (for {})", n.digest, n.wanted_by),
+        size: n.size,
+        item: 0,
+    };
+    match download(store, remote, &job) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(f) if f.kind == FailureKind::NotFound => Ok(None),
+        Err(f) => Err(Failure::new(
+            f.kind,
+            format!(
+                "object {} (for {}), loose copy {}: {f}",
+                n.digest, n.wanted_by, job.key
+            ),
+        )),
+    }
 }
 
 /// Downloads the wanted objects of one span of a pack in one request and places each that
@@ -579,7 +681,8 @@ fn download_span(
     span: &pack::Span<&refs::Needed>,
 ) -> backend::RemoteResult<u64> {
     let mut bytes = 0;
-    let mut refused = Vec::new();
+    // Members whose bytes in the pack are damaged: their index in the span, what they hash to.
+    let mut damaged = Vec::new();
     let members = span
         .members
         .iter()
@@ -589,27 +692,39 @@ fn download_span(
         let n = span.members[i].1;
         match store.insert_fetched(body, &n.digest) {
             Ok(()) => bytes += body.len() as u64,
-            Err(Error::Corrupt { actual, .. }) => refused.push(format!(
-                "object {} (for {}): {}",
-                n.digest,
-                n.wanted_by,
-                corrupted(&actual)
-            )),
+            Err(Error::Corrupt { actual, .. }) => damaged.push((i, actual)),
             Err(e) => return Err(std::io::Error::other(e.to_string())),
         }
         Ok(())
     });
     let key = pack::pack_key(&span.pack);
-    remote
+    let got = remote
         .store
-        .get_range(&key, span.start, span.end, &mut split)
-        .map_err(|f| match f.kind {
-            FailureKind::NotFound => Failure::new(
-                FailureKind::Permanent,
-                format!("{key} is missing on the remote, though its index lists it: {f}"),
-            ),
-            _ => f,
-        })?;
+        .get_range(&key, span.start, span.end, &mut split);
+    if let Err(f) = got {
+        if f.kind != FailureKind::NotFound {
+            return Err(f);
+        }
+        // The pack is gone though its index lists it: loose copies, if a forced push left
+        // them, still serve.
+        let mut bytes = 0;
+        for (_, n) in &span.members {
+            match loose_copy(store, remote, n)? {
+                Some(b) => bytes += b,
+                None => {
+                    return Err(Failure::new(
+                        FailureKind::Permanent,
+                        format!(
+                            "{key} is missing on the remote, though its index lists it: {f}. \
+                             Repair the remote with `cairn push --force` from a workspace \
+                             that has its objects"
+                        ),
+                    ));
+                }
+            }
+        }
+        return Ok(bytes);
+    }
     let completed = split
         .finish()
         .map_err(|e| Failure::new(FailureKind::Permanent, e.to_string()))?;
@@ -618,6 +733,22 @@ fn download_span(
             FailureKind::Transient,
             format!("{key} ended before byte {}", span.end),
         ));
+    }
+    // A damaged member may have a whole loose copy (a forced push sends objects loose).
+    let mut refused = Vec::new();
+    for (i, actual) in damaged {
+        let n = span.members[i].1;
+        match loose_copy(store, remote, n) {
+            Ok(Some(b)) => bytes += b,
+            Ok(None) => refused.push(format!(
+                "object {} (for {}) in {key}: {}",
+                n.digest,
+                n.wanted_by,
+                corrupted(&actual)
+            )),
+            Err(f) if f.kind == FailureKind::Permanent => refused.push(f.message),
+            Err(f) => return Err(f),
+        }
     }
     if refused.is_empty() {
         Ok(bytes)
@@ -706,7 +837,8 @@ fn require_all(remote: &OpenRemote, report: &Fetched) -> Result<()> {
     Err(remote_error(
         remote,
         format!(
-            "{} objects are not on the remote:\n  {}\npush them from a workspace that has them (`cairn push`)",
+            "{} objects are not on the remote:\n  {}\npush them from a workspace that has them \
+             (`cairn push`; `cairn push --force` if it says they are already on the remote)",
             report.not_on_remote.len(),
             first_few(&report.not_on_remote)
         ),
@@ -715,31 +847,37 @@ fn require_all(remote: &OpenRemote, report: &Fetched) -> Result<()> {
 
 /// `cairn fetch`.
 pub fn fetch(args: &TransferArgs) -> Result<ExitCode> {
-    let (_, remote, _, report) = fetch_selected(args)?;
+    let (_, remote, _, report, _lock) = fetch_selected(args, "fetch")?;
     fetch_summary(&remote, &report, args.run_cache, args.json, None);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `cairn pull`: fetch, then place the fetched paths in the workspace.
 pub fn pull(args: &TransferArgs) -> Result<ExitCode> {
-    let (ws, remote, checkout_targets, report) = fetch_selected(args)?;
-    let _lock = ws.lock("pull")?;
+    let (ws, remote, checkout_targets, report, _lock) = fetch_selected(args, "pull")?;
     let placed = checkout_workspace(&ws, &checkout_targets)?.restored.len() as u64;
     fetch_summary(&remote, &report, args.run_cache, args.json, Some(placed));
     Ok(ExitCode::SUCCESS)
 }
 
-/// Fetches what the targets select; fails unless every object arrived. Returns the targets as
-/// `checkout` takes them.
-fn fetch_selected(args: &TransferArgs) -> Result<(Workspace, OpenRemote, Vec<String>, Fetched)> {
+/// What [`fetch_selected`] returns: the workspace, the remote, the targets as `checkout` takes
+/// them, what was fetched, and the workspace lock, held still.
+type Selected = (Workspace, OpenRemote, Vec<String>, Fetched, WorkspaceLock);
+
+/// Fetches what the targets select, under the workspace lock (`what` names the command for
+/// others waiting for it); fails unless every object arrived.
+fn fetch_selected(args: &TransferArgs, what: &str) -> Result<Selected> {
     let (ws, cwd) = here()?;
+    // For the whole fetch: a `repro` beside it would clear the staging folder the downloads
+    // land in, and rewrite the lock and the outs this reads.
+    let lock = ws.lock(what)?;
     let remote = config::open(&ws, args.remote.as_deref())?;
     let selection = refs::select(&ws, &args.targets, &cwd)?;
     let mut tracked = selection.tracked;
     let threads = threads(args, &remote);
     let report = fetch_into_cache(&ws, &remote, &mut tracked, args.run_cache, threads)?;
     require_all(&remote, &report)?;
-    Ok((ws, remote, selection.checkout_targets, report))
+    Ok((ws, remote, selection.checkout_targets, report, lock))
 }
 
 /// For `repro --pull`: fetches into the cache (never the workspace) everything the lock and the

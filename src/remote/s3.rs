@@ -46,6 +46,39 @@ pub struct S3Settings {
     pub profile: Option<String>,
     /// Static credentials from `.cairn/config.local.yaml`: (key id, secret, session token).
     pub credentials: Option<(String, String, Option<String>)>,
+    /// How long to wait for the server.
+    pub timeouts: Timeouts,
+}
+
+/// How long an S3 remote waits for its server (settings `connect_timeout`, `read_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// For a connection to be made.
+    pub connect: Duration,
+    /// For the answer to one request, once connected (an upload's body is sent within it).
+    pub read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The longest one attempt of an operation may take: connecting, then the request. Only a
+    /// backstop for what the two do not cover (a stuck TLS handshake, signing).
+    fn attempt(&self) -> Duration {
+        self.connect + self.read + Duration::from_secs(5)
+    }
+}
+
+/// `2 s`, `0.5 s`.
+pub fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }
 
 /// An S3 remote.
@@ -54,6 +87,9 @@ pub struct S3Remote {
     bucket: String,
     prefix: String,
     runtime: tokio::runtime::Runtime,
+    /// The server, for messages: the endpoint URL, or AWS and its region.
+    endpoint: String,
+    timeouts: Timeouts,
 }
 
 impl S3Remote {
@@ -64,13 +100,70 @@ impl S3Remote {
             .enable_all()
             .build()
             .map_err(|e| Error::Failed(format!("starting the S3 client's runtime: {e}")))?;
-        let client = runtime.block_on(client(settings));
+        let (client, endpoint) = runtime.block_on(client(settings));
         Ok(S3Remote {
             client,
             bucket: settings.bucket.clone(),
             prefix: settings.prefix.clone(),
             runtime,
+            endpoint,
+            timeouts: settings.timeouts,
         })
+    }
+
+    /// `s3://bucket/prefix at ENDPOINT`, for messages.
+    pub fn describe(&self) -> String {
+        let url = if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        };
+        format!("{url} at {}", self.endpoint)
+    }
+
+    /// Sorts an SDK error into retry / time-out / not found / give up, keeping its full
+    /// message; a timeout says which one, and how long it was.
+    fn classify<E>(&self, what: &str, err: SdkError<E, HttpResponse>) -> Failure
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let text = DisplayErrorContext(&err).to_string();
+        let t = &self.timeouts;
+        let timeout = match &err {
+            SdkError::DispatchFailure(e) if e.is_timeout() => {
+                Some(if text.contains("HTTP connect timeout") {
+                    format!(
+                        "could not connect within connect_timeout = {}",
+                        seconds(t.connect)
+                    )
+                } else {
+                    format!("no answer within read_timeout = {}", seconds(t.read))
+                })
+            }
+            SdkError::TimeoutError(_) => Some(format!(
+                "the request did not complete within {} (connect_timeout + read_timeout + 5 s)",
+                seconds(t.attempt())
+            )),
+            _ => None,
+        };
+        if let Some(why) = timeout {
+            return Failure::new(
+                FailureKind::TimedOut,
+                format!("{what} at {}: {why}", self.endpoint),
+            );
+        }
+        let kind = match &err {
+            SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::ResponseError(_) => FailureKind::Transient,
+            SdkError::ServiceError(ctx) => match ctx.raw().status().as_u16() {
+                404 => FailureKind::NotFound,
+                408 | 429 | 500..=599 => FailureKind::Transient,
+                _ => FailureKind::Permanent,
+            },
+            _ => FailureKind::Permanent,
+        };
+        Failure::new(kind, format!("{what}: {text}"))
     }
 
     /// What to strip from a listed key to make it relative to the remote's prefix.
@@ -98,7 +191,7 @@ impl S3Remote {
             .key(full)
             .send()
             .await
-            .map_err(|e| classify(&format!("starting the upload of {full}"), e))?;
+            .map_err(|e| self.classify(&format!("starting the upload of {full}"), e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
         let result = self.put_parts(full, src, size, &upload_id).await;
         if result.is_err() {
@@ -151,7 +244,7 @@ impl S3Remote {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| classify(&format!("uploading part {number} of {full}"), e))?;
+                .map_err(|e| self.classify(&format!("uploading part {number} of {full}"), e))?;
             // No checksum algorithm was asked for at creation, so none is copied here.
             parts.push(
                 CompletedPart::builder()
@@ -174,12 +267,13 @@ impl S3Remote {
             )
             .send()
             .await
-            .map_err(|e| classify(&format!("completing the upload of {full}"), e))?;
+            .map_err(|e| self.classify(&format!("completing the upload of {full}"), e))?;
         Ok(())
     }
 }
 
-async fn client(s: &S3Settings) -> Client {
+/// The client, and the endpoint it talks to (for messages).
+async fn client(s: &S3Settings) -> (Client, String) {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &s.region {
         loader = loader.region(Region::new(region.clone()));
@@ -204,10 +298,13 @@ async fn client(s: &S3Settings) -> Client {
         // cairn retries each transfer itself (transfer::with_retries), the same way for every
         // kind of remote; retrying inside the SDK too would multiply the wait on a dead server.
         .retry_config(RetryConfig::disabled())
+        // Without these a server that accepts connections and never answers holds every
+        // request (and the command) for many minutes.
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .read_timeout(Duration::from_secs(120))
+                .connect_timeout(s.timeouts.connect)
+                .read_timeout(s.timeouts.read)
+                .operation_attempt_timeout(s.timeouts.attempt())
                 .build(),
         )
         // Streamed uploads otherwise go out as signed chunked bodies with a trailing CRC32,
@@ -222,26 +319,19 @@ async fn client(s: &S3Settings) -> Client {
     if sdk.region().is_none() {
         conf = conf.region(Region::new("us-east-1"));
     }
-    Client::from_conf(conf.build())
-}
-
-/// Sorts an SDK error into retry / not found / give up, keeping its full message.
-fn classify<E>(what: &str, err: SdkError<E, HttpResponse>) -> Failure
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let kind = match &err {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            FailureKind::Transient
-        }
-        SdkError::ServiceError(ctx) => match ctx.raw().status().as_u16() {
-            404 => FailureKind::NotFound,
-            408 | 429 | 500..=599 => FailureKind::Transient,
-            _ => FailureKind::Permanent,
-        },
-        _ => FailureKind::Permanent,
+    let conf = conf.build();
+    let endpoint = match s.endpoint_url.clone().or_else(|| {
+        std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+    }) {
+        Some(url) => url,
+        None => format!(
+            "AWS (region {})",
+            conf.region().map_or("us-east-1", |r| r.as_ref())
+        ),
     };
-    Failure::new(kind, format!("{what}: {}", DisplayErrorContext(&err)))
+    (Client::from_conf(conf), endpoint)
 }
 
 impl S3Remote {
@@ -264,7 +354,7 @@ impl S3Remote {
                 .send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| {
-                    classify(&format!("listing s3://{}/{full_prefix}", self.bucket), e)
+                    self.classify(&format!("listing s3://{}/{full_prefix}", self.bucket), e)
                 })?;
                 keys.extend(page.contents().iter().filter_map(|o| relative(o.key())));
                 folders.extend(
@@ -316,7 +406,9 @@ impl S3Remote {
                     .body(body)
                     .send()
                     .await
-                    .map_err(|e| classify(&format!("uploading s3://{}/{full}", self.bucket), e))?;
+                    .map_err(|e| {
+                        self.classify(&format!("uploading s3://{}/{full}", self.bucket), e)
+                    })?;
                 Ok(())
             }
         }
@@ -336,7 +428,7 @@ impl S3Remote {
             .disable_payload_signing()
             .send()
             .await
-            .map_err(|e| classify(&format!("uploading s3://{}/{full}", self.bucket), e))?;
+            .map_err(|e| self.classify(&format!("uploading s3://{}/{full}", self.bucket), e))?;
         Ok(())
     }
 }
@@ -411,7 +503,7 @@ impl S3Remote {
                 .set_range(range)
                 .send()
                 .await
-                .map_err(|e| classify(&what, e))?;
+                .map_err(|e| self.classify(&what, e))?;
             let local = |e: std::io::Error| {
                 Failure::new(FailureKind::Permanent, format!("writing {full} here: {e}"))
             };

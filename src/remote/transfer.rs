@@ -13,6 +13,9 @@ use crate::digest::Digest;
 
 /// Attempts per operation, the first included.
 const ATTEMPTS: u32 = 5;
+/// Attempts at most when one of them timed out: a server that does not answer is given three
+/// chances, so that an operation waits at most about three timeouts, not five.
+const TIMED_OUT_ATTEMPTS: u32 = 3;
 /// Wait before the first retry; doubled for each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
@@ -43,6 +46,8 @@ pub struct Outcome {
     pub failed: Vec<String>,
     /// Jobs never started because an earlier one failed for good.
     pub skipped: u64,
+    /// Whether a failure was a timeout (the remote did not answer in time).
+    pub timed_out: bool,
 }
 
 /// Runs `work` for every job on `threads` threads. `work` returns the bytes it moved; `verb`
@@ -87,6 +92,7 @@ where
     let bytes = AtomicU64::new(0);
     let not_found = Mutex::new(Vec::new());
     let failed = Mutex::new(Vec::new());
+    let timed_out = AtomicBool::new(false);
     let per_thread = per_thread.clamp(1, in_flight.max(1));
     let threads = in_flight.div_ceil(per_thread).clamp(1, jobs.len());
     std::thread::scope(|scope| {
@@ -105,7 +111,14 @@ where
                                 Err(Failure::new(FailureKind::Permanent, "no result"))
                             })
                         };
-                        match retried(result, again) {
+                        // Once something failed for good, a transient failure of the rest of
+                        // the batch is not retried: that would make a dead server cost one
+                        // round of retries per job in the batch, one after another.
+                        let result = match result {
+                            Err(f) if stop.load(Ordering::Relaxed) => Err(f),
+                            other => retried(other, again),
+                        };
+                        match result {
                             Ok(moved) => {
                                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                                 bytes.fetch_add(moved, Ordering::Relaxed);
@@ -119,6 +132,9 @@ where
                                 // A transfer that failed even after retries: the store is down or
                                 // refusing. Finish what is in flight, start nothing new.
                                 stop.store(true, Ordering::Relaxed);
+                                if f.kind == FailureKind::TimedOut {
+                                    timed_out.store(true, Ordering::Relaxed);
+                                }
                                 lock(&failed).push(format!("{}: {f}", job.label));
                             }
                         }
@@ -135,6 +151,7 @@ where
         not_found: not_found.into_inner().unwrap_or_else(|p| p.into_inner()),
         failed: failed.into_inner().unwrap_or_else(|p| p.into_inner()),
         skipped: jobs.len() as u64 - started,
+        timed_out: timed_out.into_inner(),
     };
     outcome.not_found.sort();
     outcome
@@ -144,7 +161,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Runs `op` until it succeeds, fails for good, or [`ATTEMPTS`] transient failures happened.
+/// Runs `op` until it succeeds, fails for good, or [`ATTEMPTS`] transient failures happened
+/// ([`TIMED_OUT_ATTEMPTS`] once one of them is a timeout).
 pub fn with_retries<T>(mut op: impl FnMut() -> RemoteResult<T>) -> RemoteResult<T> {
     let first = op();
     retried(first, op)
@@ -156,20 +174,23 @@ fn retried<T>(first: RemoteResult<T>, mut op: impl FnMut() -> RemoteResult<T>) -
     let mut attempt = 1;
     let mut result = first;
     loop {
+        let limit = match &result {
+            Err(f) if f.kind == FailureKind::Transient => ATTEMPTS,
+            Err(f) if f.kind == FailureKind::TimedOut => TIMED_OUT_ATTEMPTS,
+            _ => return result,
+        };
         match result {
-            Err(f) if f.kind == FailureKind::Transient && attempt < ATTEMPTS => {
+            Err(_) if attempt < limit => {
                 std::thread::sleep(wait);
                 wait *= 2;
                 attempt += 1;
                 result = op();
             }
-            Err(f) if f.kind == FailureKind::Transient => {
-                return Err(Failure::new(
-                    f.kind,
-                    format!("{} (gave up after {ATTEMPTS} attempts)", f.message),
-                ));
+            Err(f) => {
+                let message = format!("{} (gave up after {attempt} attempts)", f.message);
+                return Err(Failure::new(f.kind, message));
             }
-            other => return other,
+            Ok(_) => return result,
         }
     }
 }
@@ -235,5 +256,37 @@ mod tests {
         });
         assert_eq!(outcome.done, 3);
         assert_eq!(outcome.failed, ["job 2: refused"]);
+    }
+
+    #[test]
+    fn a_timeout_is_tried_three_times_in_all() {
+        let mut calls = 0;
+        let result: RemoteResult<()> = with_retries(|| {
+            calls += 1;
+            Err(Failure::new(FailureKind::TimedOut, "no answer"))
+        });
+        assert_eq!(calls, TIMED_OUT_ATTEMPTS);
+        let failure = result.expect_err("timed out");
+        assert_eq!(failure.kind, FailureKind::TimedOut);
+        assert!(failure.message.ends_with("(gave up after 3 attempts)"));
+    }
+
+    #[test]
+    fn after_a_failure_for_good_the_rest_of_a_batch_is_not_retried() {
+        let calls = Mutex::new(0);
+        let outcome = run_batched(&jobs(4), 4, 4, "testing", |batch| {
+            *lock(&calls) += 1;
+            batch
+                .iter()
+                .map(|job| match job.key.as_str() {
+                    // First in the batch: its failure stops the rest.
+                    "k00" => Err(Failure::new(FailureKind::Permanent, "refused")),
+                    _ => Err(Failure::new(FailureKind::TimedOut, "no answer")),
+                })
+                .collect()
+        });
+        assert_eq!(*lock(&calls), 1, "nothing was retried");
+        assert_eq!(outcome.failed.len(), 4);
+        assert!(outcome.timed_out);
     }
 }

@@ -451,7 +451,14 @@ impl<'a> Executor<'a> {
             .arg("-c")
             .arg(cmd)
             .current_dir(&dir)
-            .env("PATH", &self.path_env);
+            .env("PATH", &self.path_env)
+            // A cairn command of the stage that needs the workspace lock, which this process
+            // holds, fails at once instead of waiting for it forever.
+            .env(crate::workspace::REPRO_STAGE_ENV, &stage.name)
+            .env(
+                crate::workspace::REPRO_PID_ENV,
+                std::process::id().to_string(),
+            );
         let status = if self.options.jobs > 1 {
             // Several stages at once: prefix every line with the stage's name so the outputs stay
             // readable when they interleave.
