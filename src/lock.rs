@@ -88,7 +88,7 @@ impl Lock {
 
     /// Parses lock text read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Lock> {
-        let lock: Lock = serde_yaml::from_str(text).map_err(|e| {
+        let lock: Lock = crate::pipeline::yaml::from_str_unique(text).map_err(|e| {
             Error::invalid(
                 path,
                 format!("{e}; restore it from git or delete it and run `cairn repro`"),

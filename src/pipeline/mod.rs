@@ -5,6 +5,7 @@ mod expand;
 mod graph;
 pub mod params;
 pub mod template;
+pub(crate) mod yaml;
 
 use std::path::{Path, PathBuf};
 
@@ -52,7 +53,7 @@ impl Pipeline {
     /// Parses pipeline text as if read from `file` in the workspace.
     pub fn parse(ws: &Workspace, file: &Path, text: &str) -> Result<Pipeline> {
         let invalid = |m: String| Error::invalid(file, m);
-        let def: PipelineFile = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let def: PipelineFile = yaml::from_str_unique(text).map_err(invalid)?;
 
         // Variables: params.yaml (as DVC loads it), then `vars:` entries in order.
         let mut params = Params::default();

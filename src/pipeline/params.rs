@@ -27,7 +27,7 @@ impl Params {
             let value: Value = if text.trim().is_empty() {
                 Value::Mapping(Default::default())
             } else {
-                serde_yaml::from_str(&text).map_err(|e| Error::invalid(&path, e.to_string()))?
+                super::yaml::from_str_unique(&text).map_err(|e| Error::invalid(&path, e))?
             };
             if !matches!(value, Value::Mapping(_)) {
                 return Err(Error::invalid(
