@@ -58,8 +58,8 @@ impl Pipeline {
         // Variables: params.yaml (as DVC loads it), then `vars:` entries in order.
         let mut params = Params::default();
         let mut ctx = Context::default();
-        if let Some(serde_yaml::Value::Mapping(m)) = params.load(&ws.root, DEFAULT_PARAMS)? {
-            ctx.extend(m);
+        if let Some(vars) = params.load_shared(&ws.root, DEFAULT_PARAMS)? {
+            ctx.extend_shared(vars);
         }
         add_vars(ws, &mut params, &mut ctx, &def.vars)
             .map_err(|m| invalid(format!("vars: {m}")))?;
@@ -69,10 +69,22 @@ impl Pipeline {
             let mut stage_ctx = ctx.clone();
             add_vars(ws, &mut params, &mut stage_ctx, &stage_def.vars)
                 .map_err(|m| invalid(format!("stage '{name}': vars: {m}")))?;
-            stages.extend(expand::expand(name, stage_def, &stage_ctx).map_err(invalid)?);
+            let expanded =
+                expand::expand(name, stage_def, &stage_ctx, stages.len()).map_err(invalid)?;
+            stages.extend(expanded);
         }
         if stages.is_empty() {
             return Err(invalid("no stages under 'stages:'".into()));
+        }
+        // Written names are unique (a repeated key is refused) and expanded ones within their
+        // definition; the names of different definitions cannot meet (`name@…` keeps the
+        // definition's name, which has no `@`). Checked once more, as the lock is keyed by name.
+        let mut names = std::collections::HashSet::with_capacity(stages.len());
+        if let Some(twice) = stages.iter().find(|s| !names.insert(s.name.as_str())) {
+            return Err(invalid(format!(
+                "two stages are named '{}'; stage names must be unique",
+                twice.name
+            )));
         }
 
         // Every tracked param must exist.
@@ -177,14 +189,14 @@ fn add_vars(
                 };
                 let rel = crate::workspace::normalize_relative(file)?;
                 let value = params
-                    .load(&ws.root, &rel)
+                    .load_shared(&ws.root, &rel)
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("file '{rel}' does not exist"))?;
-                let serde_yaml::Value::Mapping(m) = value else {
+                let serde_yaml::Value::Mapping(m) = &*value else {
                     return Err(format!("'{rel}' is not a mapping"));
                 };
                 match keys {
-                    None => ctx.extend(m),
+                    None => ctx.extend_shared(value.clone()),
                     Some(keys) => {
                         for key in keys.split(',').map(str::trim) {
                             let v = m

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_yaml::Value;
 
@@ -11,7 +12,7 @@ use crate::error::{Error, IoContext, Result};
 /// Parsed params files by workspace-relative path.
 #[derive(Debug, Clone, Default)]
 pub struct Params {
-    files: BTreeMap<String, Value>,
+    files: BTreeMap<String, Arc<Value>>,
 }
 
 impl Params {
@@ -35,14 +36,25 @@ impl Params {
                     "a params file must be a mapping of names to values",
                 ));
             }
-            self.files.insert(rel.to_string(), value);
+            self.files.insert(rel.to_string(), Arc::new(value));
         }
-        Ok(self.files.get(rel))
+        Ok(self.files.get(rel).map(|v| &**v))
+    }
+
+    /// Like [`Params::load`], sharing the loaded value instead of lending it.
+    pub(super) fn load_shared(&mut self, root: &Path, rel: &str) -> Result<Option<Arc<Value>>> {
+        self.load(root, rel)?;
+        Ok(self.files.get(rel).cloned())
+    }
+
+    /// The workspace-relative paths of every file loaded so far.
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
     }
 
     /// The value at dotted `key` of an already loaded file (`""` is the whole file).
     pub fn get(&self, file: &str, key: &str) -> Option<&Value> {
-        let mut value = self.files.get(file)?;
+        let mut value: &Value = self.files.get(file)?;
         if key.is_empty() {
             return Some(value);
         }
