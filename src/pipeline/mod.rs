@@ -7,6 +7,8 @@ pub mod params;
 pub mod template;
 pub(crate) mod yaml;
 
+use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 pub use expand::DEFAULT_PARAMS;
@@ -104,6 +106,7 @@ impl Pipeline {
                 }
             }
         }
+        check_reserved(&stages, &params).map_err(invalid)?;
         let graph = Graph::build(&stages).map_err(invalid)?;
         Ok(Pipeline {
             file: file.to_path_buf(),
@@ -169,6 +172,83 @@ impl Pipeline {
     /// The value of a tracked param now.
     pub fn param_value(&self, p: &ParamRef) -> Option<&serde_yaml::Value> {
         self.params.get(&p.file, &p.key)
+    }
+}
+
+/// Refuses outs (and metrics and plots) that are files cairn or git need: `repro` deletes an out
+/// before its stage runs, so an out `.git` would delete the repository. Reserved are `.git/` and
+/// `.cairn/` (anywhere, in any case), `pipeline.yaml`, `pipeline.lock`, every params and vars
+/// file the pipeline reads (`params.yaml` always), pointer files (`*.cairn`), and any folder
+/// holding one of these.
+fn check_reserved(stages: &[Stage], params: &Params) -> std::result::Result<(), String> {
+    let mut files: BTreeSet<&str> = ["pipeline.yaml", "pipeline.lock", DEFAULT_PARAMS].into();
+    files.extend(params.files());
+    files.extend(
+        stages
+            .iter()
+            .flat_map(|s| s.params.iter().map(|p| p.file.as_str())),
+    );
+    for stage in stages {
+        for out in &stage.outs {
+            let field = match out.kind {
+                OutKind::Out => "outs",
+                OutKind::Metric => "metrics",
+                OutKind::Plot => "plots",
+            };
+            let why = reserved_reason(&out.path, &files);
+            if let Some(why) = why {
+                return Err(format!(
+                    "stage '{}': {field}: '{}' {why}; an out is deleted before its stage runs, so it may not be or hold .git/, .cairn/, pipeline.yaml, pipeline.lock, a params or vars file, or a pointer file (*.cairn)",
+                    stage.name, out.path
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why the normalised workspace-relative `path` may not be an out, if it may not.
+fn reserved_reason(path: &str, files: &BTreeSet<&str>) -> Option<String> {
+    for part in path.split('/') {
+        if part.eq_ignore_ascii_case(".git") {
+            return Some("is or lies in .git/, git's own folder".into());
+        }
+        if part.eq_ignore_ascii_case(crate::workspace::DOT_DIR) {
+            return Some("is or lies in .cairn/, cairn's own folder".into());
+        }
+        let lower = part.to_ascii_lowercase();
+        if lower.ends_with(crate::pointer::SUFFIX) {
+            return Some(format!(
+                "has '{part}', the name of a pointer file (*{})",
+                crate::pointer::SUFFIX
+            ));
+        }
+    }
+    if files.contains(path) {
+        return Some(format!("is {}", describe(path)));
+    }
+    // A file inside the out: the first file at or after `path/` (sorted, so this finds one if
+    // any); or the out inside a file.
+    let prefix = format!("{path}/");
+    let inner = files
+        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+        .next()
+        .copied()
+        .filter(|f| f.starts_with(&prefix));
+    let outer = path
+        .match_indices('/')
+        .map(|(i, _)| &path[..i])
+        .find(|a| files.contains(a));
+    inner
+        .or(outer)
+        .map(|file| format!("overlaps {file}, {}", describe(file)))
+}
+
+fn describe(file: &str) -> &'static str {
+    match file {
+        "pipeline.yaml" => "the pipeline's definition",
+        "pipeline.lock" => "the pipeline's lock",
+        _ => "a params or vars file the pipeline reads",
     }
 }
 
