@@ -19,21 +19,26 @@ use crate::workspace::DOT_DIR;
 /// Files at the workspace root that cairn reads its pipeline from.
 const DEFINITION_FILES: [&str; 4] = ["pipeline.yaml", "pipeline.lock", "params.yaml", "dvc.yaml"];
 
-/// Why `rel` (a normalised workspace-relative path) can never be data cairn writes: git's
-/// folder, cairn's own folder, a pipeline definition file or a pointer file.
-pub fn reserved(rel: &str) -> Option<&'static str> {
-    let first = rel.split('/').next().unwrap_or(rel);
-    if first == ".git" {
-        Some("it is git's own folder")
-    } else if first == DOT_DIR {
-        Some("it is cairn's own folder")
-    } else if DEFINITION_FILES.contains(&rel) {
-        Some("it is a file cairn reads the pipeline from")
-    } else if rel.ends_with(POINTER_SUFFIX) {
-        Some("it is a pointer file")
-    } else {
-        None
+/// Why `rel` (a normalised workspace-relative path) can never be data cairn writes: it is or
+/// lies in git's or cairn's own folder (anywhere, in any case: a nested repository counts too),
+/// is a pointer file, or is a file the pipeline is read from.
+pub fn reserved(rel: &str) -> Option<String> {
+    for part in rel.split('/') {
+        if part.eq_ignore_ascii_case(".git") {
+            return Some("it is or lies in .git/, git's own folder".into());
+        }
+        if part.eq_ignore_ascii_case(DOT_DIR) {
+            return Some("it is or lies in .cairn/, cairn's own folder".into());
+        }
+        if part.to_ascii_lowercase().ends_with(POINTER_SUFFIX) {
+            return Some(format!(
+                "it has '{part}', the name of a pointer file (*{POINTER_SUFFIX})"
+            ));
+        }
     }
+    DEFINITION_FILES
+        .contains(&rel)
+        .then(|| "it is a file cairn reads the pipeline from".into())
 }
 
 /// Checks that writing `rel` under `base` stays under `base`: no folder on the way is a symbolic
@@ -193,6 +198,7 @@ mod tests {
         ] {
             assert!(reserved(rel).is_some(), "{rel}");
         }
+        assert!(reserved("sub/.GIT/config").is_some());
         for rel in ["data/x", "git/x", "a/.git2", "models/pipeline.yaml"] {
             assert!(reserved(rel).is_none(), "{rel}");
         }

@@ -45,6 +45,31 @@ pub struct LockedStage {
     pub outs: Vec<LockedPath>,
 }
 
+impl LockedStage {
+    /// Checks what a lock written by someone else records beyond what its types check (paths
+    /// relative and inside, digests digests): outs are not reserved paths, and param values are
+    /// what a params file may hold (their keys made strings, see [`crate::pipeline::params::normalize`]).
+    fn check(&mut self) -> std::result::Result<(), String> {
+        // Paths and digests are checked types; outs must also be writable data.
+        for out in &self.outs {
+            if let Some(why) = crate::confine::reserved(&out.path) {
+                return Err(format!(
+                    "outs: '{}': {why}, which no stage may write",
+                    out.path
+                ));
+            }
+        }
+        for (file, keys) in &mut self.params {
+            for (key, value) in keys.iter_mut() {
+                let v = std::mem::replace(value, serde_yaml::Value::Null);
+                *value = crate::pipeline::params::normalize_under(v, key)
+                    .map_err(|e| format!("params: {file}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A path with the digest it had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,12 +115,9 @@ impl Lock {
 
     /// Parses lock text read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Lock> {
-        let lock: Lock = serde_yaml::from_str(text).map_err(|e| {
-            Error::invalid(
-                path,
-                format!("{e}; restore it from git or delete it and run `cairn repro`"),
-            )
-        })?;
+        let fix = "restore it from git or delete it and run `cairn repro`";
+        let mut lock: Lock = crate::pipeline::yaml::from_str_unique(text)
+            .map_err(|e| Error::invalid(path, format!("{e}; {fix}")))?;
         if lock.schema != SCHEMA {
             return Err(Error::invalid(
                 path,
@@ -104,6 +126,11 @@ impl Lock {
                     lock.schema
                 ),
             ));
+        }
+        for (name, stage) in &mut lock.stages {
+            stage
+                .check()
+                .map_err(|e| Error::invalid(path, format!("stage '{name}': {e}; {fix}")))?;
         }
         Ok(lock)
     }
@@ -116,19 +143,25 @@ impl Lock {
         }
     }
 
-    /// The canonical text.
-    pub fn to_text(&self) -> String {
+    /// The canonical text. A lock that cannot be written as YAML is an error, never empty text.
+    pub fn to_text(&self) -> std::result::Result<String, String> {
         let mut sorted = self.clone();
         for stage in sorted.stages.values_mut() {
             stage.deps.sort_by(|a, b| a.path.cmp(&b.path));
             stage.outs.sort_by(|a, b| a.path.cmp(&b.path));
         }
-        serde_yaml::to_string(&sorted).unwrap_or_default()
+        let text = serde_yaml::to_string(&sorted).map_err(|e| e.to_string())?;
+        if text.trim().is_empty() {
+            return Err("it would be empty".into());
+        }
+        Ok(text)
     }
 
     /// Writes the lock atomically, and only if its text changed.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let text = self.to_text();
+        let text = self
+            .to_text()
+            .map_err(|e| Error::Failed(format!("{}: cannot write: {e}", path.display())))?;
         if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
             return Ok(());
         }
@@ -159,5 +192,55 @@ mod one_or_many {
             OneOrMany::One(s) => vec![s],
             OneOrMany::Many(v) => v,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock_with_param(value: &str) -> Lock {
+        let mut lock = Lock::empty();
+        let stage = lock.stages.entry("s".into()).or_default();
+        stage.cmd = vec!["true".into()];
+        stage
+            .params
+            .entry("params.yaml".into())
+            .or_default()
+            .insert("p".into(), serde_yaml::from_str(value).unwrap());
+        lock
+    }
+
+    #[test]
+    fn a_lock_that_cannot_be_written_is_an_error_and_the_file_is_kept() {
+        // serde_yaml cannot emit a mapping as a key: this used to become an empty lock.
+        let lock = lock_with_param("{{a: 1}: x}");
+        assert!(lock.to_text().is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipeline.lock");
+        std::fs::write(&path, "schema: cairn-lock/1\n").unwrap();
+        let err = lock.write(&path).unwrap_err().to_string();
+        assert!(err.contains("pipeline.lock: cannot write"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "schema: cairn-lock/1\n"
+        );
+    }
+
+    #[test]
+    fn parse_writes_param_keys_as_text_and_refuses_odd_ones() {
+        let path = Path::new("pipeline.lock");
+        let text = lock_with_param("{1: x}").to_text().unwrap();
+        let lock = Lock::parse(&text, path).unwrap();
+        assert_eq!(
+            lock.stages["s"].params["params.yaml"]["p"],
+            serde_yaml::from_str::<serde_yaml::Value>("{'1': x}").unwrap()
+        );
+        let text = lock_with_param("{[1]: x}").to_text().unwrap();
+        let err = Lock::parse(&text, path).unwrap_err().to_string();
+        assert!(
+            err.contains("stage 's': params: params.yaml: at key 'p': a key is a list"),
+            "{err}"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Lexical confinement is half of the boundary; the other half is that no folder on the way to
 //! a placed file is a symbolic link, which is checked when placing
-//! ([`crate::workspace::Workspace::check_placeable`]).
+//! ([`crate::confine::check_placeable`]).
 
 use std::fmt;
 use std::ops::Deref;

@@ -1,6 +1,8 @@
 //! From the written stages to concrete ones: `foreach` and `matrix` expansion, `${…}`
 //! substitution, wdir-relative paths made workspace-relative, params resolved to files and keys.
 
+use std::collections::HashMap;
+
 use indexmap::IndexMap;
 use serde_yaml::Value;
 
@@ -12,8 +14,71 @@ use crate::workspace::normalize_relative;
 /// The default params file.
 pub const DEFAULT_PARAMS: &str = "params.yaml";
 
-/// Expands one written stage into concrete stages (several for foreach/matrix).
-pub(super) fn expand(name: &str, def: &StageDef, ctx: &Context) -> Result<Vec<Stage>, String> {
+/// At most this many stages from one `foreach` or `matrix`.
+pub const MAX_STAGES_PER_DEFINITION: usize = 50_000;
+
+/// At most this many stages in a whole pipeline, after expansion.
+pub const MAX_STAGES: usize = 100_000;
+
+/// Refuses to expand a definition into `count` stages when that is over a limit, given the
+/// `before` stages the pipeline already has. Called before anything is allocated for them.
+fn check_count(name: &str, what: &str, count: Option<usize>, before: usize) -> Result<(), String> {
+    let shown = count.map_or_else(|| format!("more than {}", group(usize::MAX)), group);
+    match count {
+        Some(n) if n <= MAX_STAGES_PER_DEFINITION => {}
+        _ => {
+            return Err(format!(
+                "stage '{name}': {what} gives {shown} stages; one foreach or matrix may give at most {}",
+                group(MAX_STAGES_PER_DEFINITION)
+            ));
+        }
+    }
+    match count.and_then(|n| n.checked_add(before)) {
+        Some(total) if total <= MAX_STAGES => Ok(()),
+        _ => Err(format!(
+            "stage '{name}': the pipeline would have more than {max} stages ({} before this one, which gives {shown}); a pipeline may have at most {max}",
+            group(before),
+            max = group(MAX_STAGES)
+        )),
+    }
+}
+
+/// `12345` as `12,345`.
+fn group(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Refuses a second item giving a name an earlier one gave.
+fn check_unique(
+    names: &mut HashMap<String, usize>,
+    name: &str,
+    item: usize,
+    what: &str,
+) -> Result<(), String> {
+    if let Some(first) = names.insert(name.to_string(), item) {
+        return Err(format!(
+            "{what} {first} and {item} (counting from 0) both give the name '{name}'; each must give its own stage name"
+        ));
+    }
+    Ok(())
+}
+
+/// Expands one written stage into concrete stages (several for foreach/matrix). `before` is the
+/// number of stages the pipeline has so far, for the limit on the whole pipeline.
+pub(super) fn expand(
+    name: &str,
+    def: &StageDef,
+    ctx: &Context,
+    before: usize,
+) -> Result<Vec<Stage>, String> {
     if name.contains('@') || name.contains(char::is_whitespace) || name.is_empty() {
         return Err(format!(
             "stage name '{name}' may not be empty or contain '@' or spaces"
@@ -33,23 +98,33 @@ pub(super) fn expand(name: &str, def: &StageDef, ctx: &Context) -> Result<Vec<St
             .resolve_value(foreach)
             .map_err(|e| format!("stage '{name}': foreach: {e}"))?;
         let mut out = Vec::new();
+        let mut names = HashMap::new();
+        let what = || format!("stage '{name}': foreach items");
         match items {
             Value::Sequence(list) => {
-                for (i, item) in list.iter().enumerate() {
-                    let suffix = item_name(item).unwrap_or_else(|| i.to_string());
+                check_count(name, "foreach", Some(list.len()), before)?;
+                out.reserve(list.len());
+                for (i, item) in list.into_iter().enumerate() {
+                    let suffix = item_name(&item).unwrap_or_else(|| i.to_string());
+                    let full = format!("{name}@{suffix}");
+                    check_unique(&mut names, &full, i, &what())?;
                     let mut c = ctx.clone();
-                    c.set("item", item.clone());
-                    out.push(concrete(&format!("{name}@{suffix}"), body, &c)?);
+                    c.set("item", item);
+                    out.push(concrete(&full, body, &c)?);
                 }
             }
             Value::Mapping(map) => {
-                for (key, item) in &map {
-                    let key = item_name(key)
+                check_count(name, "foreach", Some(map.len()), before)?;
+                out.reserve(map.len());
+                for (i, (key, item)) in map.into_iter().enumerate() {
+                    let key = item_name(&key)
                         .ok_or_else(|| format!("stage '{name}': foreach keys must be scalars"))?;
+                    let full = format!("{name}@{key}");
+                    check_unique(&mut names, &full, i, &what())?;
                     let mut c = ctx.clone();
-                    c.set("key", Value::String(key.clone()));
-                    c.set("item", item.clone());
-                    out.push(concrete(&format!("{name}@{key}"), body, &c)?);
+                    c.set("key", Value::String(key));
+                    c.set("item", item);
+                    out.push(concrete(&full, body, &c)?);
                 }
             }
             _ => {
@@ -67,8 +142,9 @@ pub(super) fn expand(name: &str, def: &StageDef, ctx: &Context) -> Result<Vec<St
         return Err(format!("stage '{name}': 'do' only goes with 'foreach'"));
     }
     if let Some(matrix) = &def.matrix {
-        return expand_matrix(name, def, matrix, ctx);
+        return expand_matrix(name, def, matrix, ctx, before);
     }
+    check_count(name, "the stage", Some(1), before)?;
     Ok(vec![concrete(name, def, ctx)?])
 }
 
@@ -77,9 +153,12 @@ fn expand_matrix(
     def: &StageDef,
     matrix: &IndexMap<String, Value>,
     ctx: &Context,
+    before: usize,
 ) -> Result<Vec<Stage>, String> {
-    // Every combination, the first axis varying slowest.
-    let mut combos: Vec<Vec<(String, Value, String)>> = vec![vec![]];
+    // Each axis's values with their labels; the number of combinations is checked before any
+    // combination is made.
+    let mut axes: Vec<(&str, Vec<(Value, String)>)> = Vec::with_capacity(matrix.len());
+    let mut count = Some(1usize);
     for (axis, values) in matrix {
         let values = ctx
             .resolve_value(values)
@@ -87,32 +166,61 @@ fn expand_matrix(
         let Value::Sequence(values) = values else {
             return Err(format!("stage '{name}': matrix.{axis} must be a list"));
         };
-        let mut next = Vec::new();
-        for combo in &combos {
-            for (i, v) in values.iter().enumerate() {
-                let label = item_name(v).unwrap_or_else(|| format!("{axis}{i}"));
-                let mut c = combo.clone();
-                c.push((axis.clone(), v.clone(), label));
-                next.push(c);
-            }
+        count = count.and_then(|c| c.checked_mul(values.len()));
+        if count.is_none_or(|c| c > MAX_STAGES_PER_DEFINITION) {
+            // Over the limit already: the other axes need not be looked at, nor this one kept.
+            continue;
         }
-        combos = next;
+        let mut labelled = Vec::with_capacity(values.len());
+        let mut seen = HashMap::with_capacity(values.len());
+        for (i, v) in values.into_iter().enumerate() {
+            let label = item_name(&v).unwrap_or_else(|| format!("{axis}{i}"));
+            check_unique(
+                &mut seen,
+                &label,
+                i,
+                &format!("stage '{name}': matrix.{axis} values"),
+            )?;
+            labelled.push((v, label));
+        }
+        axes.push((axis.as_str(), labelled));
     }
+    check_count(name, "matrix", count, before)?;
+    let count = count.unwrap_or(0);
+
     let mut plain = def.clone();
     plain.matrix = None;
-    combos
-        .into_iter()
-        .map(|combo| {
-            let mut item = serde_yaml::Mapping::new();
-            for (axis, v, _) in &combo {
-                item.insert(Value::String(axis.clone()), v.clone());
+    let mut out = Vec::with_capacity(count);
+    let mut names = HashMap::with_capacity(count);
+    // Every combination, the first axis varying slowest: `index` counts in mixed radix.
+    let mut index = vec![0usize; axes.len()];
+    for n in 0..count {
+        let mut item = serde_yaml::Mapping::with_capacity(axes.len());
+        let mut labels = Vec::with_capacity(axes.len());
+        for ((axis, values), &i) in axes.iter().zip(&index) {
+            let (v, label) = &values[i];
+            item.insert(Value::String((*axis).to_string()), v.clone());
+            labels.push(label.as_str());
+        }
+        let full = format!("{name}@{}", labels.join("-"));
+        check_unique(
+            &mut names,
+            &full,
+            n,
+            &format!("stage '{name}': matrix combinations"),
+        )?;
+        let mut c = ctx.clone();
+        c.set("item", Value::Mapping(item));
+        out.push(concrete(&full, &plain, &c)?);
+        for (k, (_, values)) in axes.iter().enumerate().rev() {
+            index[k] += 1;
+            if index[k] < values.len() {
+                break;
             }
-            let labels: Vec<&str> = combo.iter().map(|(_, _, l)| l.as_str()).collect();
-            let mut c = ctx.clone();
-            c.set("item", Value::Mapping(item));
-            concrete(&format!("{name}@{}", labels.join("-")), &plain, &c)
-        })
-        .collect()
+            index[k] = 0;
+        }
+    }
+    Ok(out)
 }
 
 /// One concrete stage from a definition and the variables visible to it.
@@ -233,4 +341,35 @@ fn concrete(name: &str, def: &StageDef, ctx: &Context) -> Result<Stage, String> 
         frozen: def.frozen,
         always_changed: def.always_changed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_checked_per_definition_and_for_the_whole_pipeline() {
+        assert!(check_count("s", "foreach", Some(MAX_STAGES_PER_DEFINITION), 0).is_ok());
+        let err = check_count("s", "foreach", Some(MAX_STAGES_PER_DEFINITION + 1), 0).unwrap_err();
+        assert!(
+            err.contains("stage 's': foreach gives 50,001 stages; one foreach or matrix may give at most 50,000"),
+            "{err}"
+        );
+        let err = check_count("s", "matrix", None, 0).unwrap_err();
+        assert!(err.contains("matrix gives more than 18,446,744"), "{err}");
+        assert!(check_count("s", "the stage", Some(1), MAX_STAGES - 1).is_ok());
+        let err = check_count("s", "foreach", Some(2), MAX_STAGES - 1).unwrap_err();
+        assert!(
+            err.contains("more than 100,000 stages (99,999 before this one, which gives 2)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn groups_digits() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(100_000_000), "100,000,000");
+    }
 }

@@ -1,6 +1,9 @@
 //! The stage graph: a stage depends on another when one of its deps is, contains, or lies inside
 //! one of the other's outs. Validated here: no two outs overlap, no cycles.
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
 use super::Stage;
 
 /// Edges between stages (by index) and a topological order.
@@ -21,51 +24,92 @@ pub fn inside(a: &str, b: &str) -> bool {
     a == b || (a.len() > b.len() && a.starts_with(b) && a.as_bytes()[b.len()] == b'/')
 }
 
+/// The folders a `/`-separated path lies in, innermost last: `a/b/c` gives `a`, `a/b`.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').map(move |(i, _)| &path[..i])
+}
+
+/// The first path in `paths` (in sorted order) that lies inside `dir`, with its value.
+fn first_inside<'a>(paths: &BTreeMap<&'a str, usize>, dir: &str) -> Option<(&'a str, usize)> {
+    let prefix = format!("{dir}/");
+    paths
+        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+        .next()
+        .filter(|(p, _)| p.starts_with(&prefix))
+        .map(|(&p, &k)| (p, k))
+}
+
 impl Graph {
-    /// Builds and validates the graph of `stages`.
+    /// Builds and validates the graph of `stages`. Near-linear in the number of paths: outs are
+    /// looked up by path and by prefix, never compared pairwise.
     pub fn build(stages: &[Stage]) -> Result<Graph, String> {
-        // Outs may not overlap, within a stage or across stages.
+        // Outs may not overlap, within a stage or across stages. Each out is checked against the
+        // outs before it; `outs` numbers them in file order.
         let outs: Vec<(usize, &str)> = stages
             .iter()
             .enumerate()
             .flat_map(|(i, s)| s.outs.iter().map(move |o| (i, o.path.as_str())))
             .collect();
-        for (a, &(i, p)) in outs.iter().enumerate() {
-            for &(j, q) in &outs[a + 1..] {
-                if p == q {
-                    return Err(if i == j {
-                        format!("stage '{}' lists '{p}' twice", stages[i].name)
-                    } else {
-                        format!(
-                            "stages '{}' and '{}' both write '{p}'; an out belongs to one stage",
-                            stages[i].name, stages[j].name
-                        )
-                    });
-                }
-                if overlaps(p, q) {
-                    let (outer, inner) = if inside(p, q) { (q, p) } else { (p, q) };
-                    return Err(format!(
-                        "out '{inner}' of stage '{}' lies inside out '{outer}' of stage '{}'; outs may not overlap",
-                        stages[if inner == p { i } else { j }].name,
-                        stages[if outer == p { i } else { j }].name
-                    ));
-                }
+        let mut by_path: BTreeMap<&str, usize> = BTreeMap::new();
+        for (k, &(j, q)) in outs.iter().enumerate() {
+            if let Some(&a) = by_path.get(q) {
+                let i = outs[a].0;
+                return Err(if i == j {
+                    format!("stage '{}' lists '{q}' twice", stages[i].name)
+                } else {
+                    format!(
+                        "stages '{}' and '{}' both write '{q}'; an out belongs to one stage",
+                        stages[i].name, stages[j].name
+                    )
+                });
             }
+            let earlier_outer = ancestors(q).find_map(|a| by_path.get(a).copied());
+            let earlier_inner = first_inside(&by_path, q).map(|(_, a)| a);
+            if let Some(a) = earlier_outer.or(earlier_inner) {
+                let (i, p) = outs[a];
+                let ((inner, si), (outer, so)) = if inside(p, q) {
+                    ((p, i), (q, j))
+                } else {
+                    ((q, j), (p, i))
+                };
+                return Err(format!(
+                    "out '{inner}' of stage '{}' lies inside out '{outer}' of stage '{}'; outs may not overlap",
+                    stages[si].name, stages[so].name
+                ));
+            }
+            by_path.insert(q, k);
         }
 
         let n = stages.len();
         let mut upstream = vec![Vec::new(); n];
         let mut downstream = vec![Vec::new(); n];
+        // `linked[j] == i + 1`: stage j is already upstream of stage i.
+        let mut linked = vec![0usize; n];
+        let mut hits = Vec::new();
         for (i, stage) in stages.iter().enumerate() {
             for dep in &stage.deps {
-                for &(j, out) in &outs {
-                    if overlaps(dep, out) && !upstream[i].contains(&j) {
-                        if i == j {
-                            return Err(format!(
-                                "stage '{}' depends on its own out '{out}'",
-                                stage.name
-                            ));
-                        }
+                // The outs the dep is, lies in, or holds, in file order.
+                hits.clear();
+                hits.extend(by_path.get(dep.as_str()).copied());
+                hits.extend(ancestors(dep).filter_map(|a| by_path.get(a).copied()));
+                let prefix = format!("{dep}/");
+                hits.extend(
+                    by_path
+                        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+                        .take_while(|(p, _)| p.starts_with(&prefix))
+                        .map(|(_, &k)| k),
+                );
+                hits.sort_unstable();
+                for &k in &hits {
+                    let (j, out) = outs[k];
+                    if i == j {
+                        return Err(format!(
+                            "stage '{}' depends on its own out '{out}'",
+                            stage.name
+                        ));
+                    }
+                    if linked[j] != i + 1 {
+                        linked[j] = i + 1;
                         upstream[i].push(j);
                         downstream[j].push(i);
                     }
@@ -146,17 +190,20 @@ fn find_cycle(upstream: &[Vec<usize>], indegree: &[usize]) -> Vec<usize> {
     };
     // Follow upstream edges inside the unordered set until a stage repeats.
     let mut path = vec![start];
+    let mut on_path = vec![None; upstream.len()];
+    on_path[start] = Some(0);
     let mut cur = start;
     loop {
         let Some(&next) = upstream[cur].iter().find(|&&u| indegree[u] > 0) else {
             return path;
         };
-        if let Some(pos) = path.iter().position(|&p| p == next) {
+        if let Some(pos) = on_path[next] {
             let mut cycle: Vec<usize> = path[pos..].to_vec();
             cycle.reverse();
             cycle.push(cycle[0]);
             return cycle;
         }
+        on_path[next] = Some(path.len());
         path.push(next);
         cur = next;
     }
@@ -217,10 +264,35 @@ mod tests {
     }
 
     #[test]
+    fn a_dep_links_the_outs_it_is_holds_or_lies_in_in_file_order() {
+        let stages = vec![
+            stage("m2", &[], &["models/b"]),
+            stage("m1", &[], &["models/a"]),
+            stage("d", &[], &["data"]),
+            stage("other", &[], &["models-x"]),
+            stage("all", &["models", "data/in.csv", "models/a"], &["report"]),
+        ];
+        let g = Graph::build(&stages).unwrap();
+        assert_eq!(g.upstream(4), &[0, 1, 2]);
+        assert_eq!(g.downstream(1), &[4]);
+        let err = Graph::build(&[stage("a", &["x"], &["x/y"])]).unwrap_err();
+        assert!(err.contains("depends on its own out 'x/y'"), "{err}");
+    }
+
+    #[test]
     fn refuses_overlapping_outs() {
         let err = Graph::build(&[stage("a", &[], &["d"]), stage("b", &[], &["d/e"])]).unwrap_err();
         assert!(err.contains("lies inside"), "{err}");
         let err = Graph::build(&[stage("a", &[], &["d"]), stage("b", &[], &["d"])]).unwrap_err();
         assert!(err.contains("both write"), "{err}");
+        // The inner out first, the outer one later.
+        let err =
+            Graph::build(&[stage("a", &[], &["d/e/f"]), stage("b", &[], &["d"])]).unwrap_err();
+        assert!(
+            err.contains("out 'd/e/f' of stage 'a' lies inside out 'd' of stage 'b'"),
+            "{err}"
+        );
+        let err = Graph::build(&[stage("a", &[], &["x", "x"])]).unwrap_err();
+        assert!(err.contains("stage 'a' lists 'x' twice"), "{err}");
     }
 }

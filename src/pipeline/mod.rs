@@ -5,7 +5,10 @@ mod expand;
 mod graph;
 pub mod params;
 pub mod template;
+pub(crate) mod yaml;
 
+use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 pub use expand::DEFAULT_PARAMS;
@@ -52,13 +55,13 @@ impl Pipeline {
     /// Parses pipeline text as if read from `file` in the workspace.
     pub fn parse(ws: &Workspace, file: &Path, text: &str) -> Result<Pipeline> {
         let invalid = |m: String| Error::invalid(file, m);
-        let def: PipelineFile = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let def: PipelineFile = yaml::from_str_unique(text).map_err(invalid)?;
 
         // Variables: params.yaml (as DVC loads it), then `vars:` entries in order.
         let mut params = Params::default();
         let mut ctx = Context::default();
-        if let Some(serde_yaml::Value::Mapping(m)) = params.load(&ws.root, DEFAULT_PARAMS)? {
-            ctx.extend(m);
+        if let Some(vars) = params.load_shared(&ws.root, DEFAULT_PARAMS)? {
+            ctx.extend_shared(vars);
         }
         add_vars(ws, &mut params, &mut ctx, &def.vars)
             .map_err(|m| invalid(format!("vars: {m}")))?;
@@ -68,10 +71,22 @@ impl Pipeline {
             let mut stage_ctx = ctx.clone();
             add_vars(ws, &mut params, &mut stage_ctx, &stage_def.vars)
                 .map_err(|m| invalid(format!("stage '{name}': vars: {m}")))?;
-            stages.extend(expand::expand(name, stage_def, &stage_ctx).map_err(invalid)?);
+            let expanded =
+                expand::expand(name, stage_def, &stage_ctx, stages.len()).map_err(invalid)?;
+            stages.extend(expanded);
         }
         if stages.is_empty() {
             return Err(invalid("no stages under 'stages:'".into()));
+        }
+        // Written names are unique (a repeated key is refused) and expanded ones within their
+        // definition; the names of different definitions cannot meet (`name@…` keeps the
+        // definition's name, which has no `@`). Checked once more, as the lock is keyed by name.
+        let mut names = std::collections::HashSet::with_capacity(stages.len());
+        if let Some(twice) = stages.iter().find(|s| !names.insert(s.name.as_str())) {
+            return Err(invalid(format!(
+                "two stages are named '{}'; stage names must be unique",
+                twice.name
+            )));
         }
 
         // Every tracked param must exist.
@@ -91,6 +106,7 @@ impl Pipeline {
                 }
             }
         }
+        check_reserved(&stages, &params).map_err(invalid)?;
         let graph = Graph::build(&stages).map_err(invalid)?;
         Ok(Pipeline {
             file: file.to_path_buf(),
@@ -159,6 +175,71 @@ impl Pipeline {
     }
 }
 
+/// Refuses outs (and metrics and plots) that are files cairn or git need: `repro` deletes an out
+/// before its stage runs, so an out `.git` would delete the repository. Reserved are `.git/` and
+/// `.cairn/` (anywhere, in any case), `pipeline.yaml`, `pipeline.lock`, every params and vars
+/// file the pipeline reads (`params.yaml` always), pointer files (`*.cairn`), and any folder
+/// holding one of these.
+fn check_reserved(stages: &[Stage], params: &Params) -> std::result::Result<(), String> {
+    let mut files: BTreeSet<&str> = ["pipeline.yaml", "pipeline.lock", DEFAULT_PARAMS].into();
+    files.extend(params.files());
+    files.extend(
+        stages
+            .iter()
+            .flat_map(|s| s.params.iter().map(|p| p.file.as_str())),
+    );
+    for stage in stages {
+        for out in &stage.outs {
+            let field = match out.kind {
+                OutKind::Out => "outs",
+                OutKind::Metric => "metrics",
+                OutKind::Plot => "plots",
+            };
+            let why = reserved_reason(&out.path, &files);
+            if let Some(why) = why {
+                return Err(format!(
+                    "stage '{}': {field}: '{}' {why}; an out is deleted before its stage runs, so it may not be or hold .git/, .cairn/, pipeline.yaml, pipeline.lock, a params or vars file, or a pointer file (*.cairn)",
+                    stage.name, out.path
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why the normalised workspace-relative `path` may not be an out, if it may not.
+fn reserved_reason(path: &str, files: &BTreeSet<&str>) -> Option<String> {
+    if let Some(why) = crate::confine::reserved(path) {
+        return Some(why.trim_start_matches("it ").to_string());
+    }
+    if files.contains(path) {
+        return Some(format!("is {}", describe(path)));
+    }
+    // A file inside the out: the first file at or after `path/` (sorted, so this finds one if
+    // any); or the out inside a file.
+    let prefix = format!("{path}/");
+    let inner = files
+        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+        .next()
+        .copied()
+        .filter(|f| f.starts_with(&prefix));
+    let outer = path
+        .match_indices('/')
+        .map(|(i, _)| &path[..i])
+        .find(|a| files.contains(a));
+    inner
+        .or(outer)
+        .map(|file| format!("overlaps {file}, {}", describe(file)))
+}
+
+fn describe(file: &str) -> &'static str {
+    match file {
+        "pipeline.yaml" => "the pipeline's definition",
+        "pipeline.lock" => "the pipeline's lock",
+        _ => "a params or vars file the pipeline reads",
+    }
+}
+
 /// Adds `vars:` entries to the context: files (whole, or `file:key1,key2`) or inline mappings.
 fn add_vars(
     ws: &Workspace,
@@ -176,14 +257,14 @@ fn add_vars(
                 };
                 let rel = crate::workspace::normalize_relative(file)?;
                 let value = params
-                    .load(&ws.root, &rel)
+                    .load_shared(&ws.root, &rel)
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("file '{rel}' does not exist"))?;
-                let serde_yaml::Value::Mapping(m) = value else {
+                let serde_yaml::Value::Mapping(m) = &*value else {
                     return Err(format!("'{rel}' is not a mapping"));
                 };
                 match keys {
-                    None => ctx.extend(m),
+                    None => ctx.extend_shared(value.clone()),
                     Some(keys) => {
                         for key in keys.split(',').map(str::trim) {
                             let v = m

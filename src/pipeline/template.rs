@@ -2,32 +2,51 @@
 //! `foreach`/`matrix`, from `item` (and `key`). A whole-word reference to a mapping inside a
 //! command expands to `--key value` pairs, as DVC does for dict unpacking.
 
+use std::sync::Arc;
+
 use serde_yaml::{Mapping, Value};
 
-/// The variables visible to a template.
+/// The variables visible to a template: layers of mappings, a later layer's top-level names
+/// hiding an earlier one's. Layers are shared, so giving each of many foreach items its own
+/// context copies no variables: cloning a context costs its number of layers, not its size.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
-    vars: Mapping,
+    /// Each a `Value::Mapping`; the last wins.
+    layers: Vec<Arc<Value>>,
 }
 
 impl Context {
     /// Adds (or replaces) top-level variables.
     pub fn extend(&mut self, vars: &Mapping) {
-        for (k, v) in vars {
-            self.vars.insert(k.clone(), v.clone());
+        self.layers.push(Arc::new(Value::Mapping(vars.clone())));
+    }
+
+    /// Adds (or replaces) top-level variables from a loaded file, without copying them. A value
+    /// that is not a mapping adds nothing.
+    pub fn extend_shared(&mut self, vars: Arc<Value>) {
+        if vars.is_mapping() {
+            self.layers.push(vars);
         }
     }
 
     /// Sets one top-level variable.
     pub fn set(&mut self, name: &str, value: Value) {
-        self.vars.insert(Value::String(name.into()), value);
+        // The top layer, when this context alone holds it, takes the name (it hides every
+        // other layer, so this is the same as adding a layer); otherwise a new layer does.
+        if let Some(Value::Mapping(top)) = self.layers.last_mut().and_then(Arc::get_mut) {
+            top.insert(Value::String(name.into()), value);
+            return;
+        }
+        let mut layer = Mapping::new();
+        layer.insert(Value::String(name.into()), value);
+        self.layers.push(Arc::new(Value::Mapping(layer)));
     }
 
     /// Looks up a dotted path (`train.c`, `item.name`, `list.0`).
     pub fn lookup(&self, path: &str) -> Option<&Value> {
         let mut parts = path.split('.');
         let first = parts.next()?;
-        let mut value = self.vars.get(first)?;
+        let mut value = self.layers.iter().rev().find_map(|l| l.get(first))?;
         for part in parts {
             value = match value {
                 Value::Mapping(m) => m.get(part)?,
@@ -153,6 +172,20 @@ mod tests {
                 .contains("unknown variable '${b}'")
         );
         assert!(c.interpolate("${a").unwrap_err().contains("unclosed"));
+    }
+
+    #[test]
+    fn later_layers_and_items_hide_earlier_names() {
+        let mut base = ctx("a: 1\nb: {c: 2}");
+        base.extend(&serde_yaml::from_str("b: 3").unwrap());
+        assert_eq!(base.interpolate("${a} ${b}").unwrap(), "1 3");
+        let mut item = base.clone();
+        item.set("item", Value::from("x"));
+        item.set("a", Value::from("y"));
+        assert_eq!(item.interpolate("${a} ${b} ${item}").unwrap(), "y 3 x");
+        // The clone's names do not leak into the context it came from.
+        assert!(base.lookup("item").is_none());
+        assert_eq!(base.interpolate("${a}").unwrap(), "1");
     }
 
     #[test]

@@ -244,7 +244,7 @@ impl<'a> Executor<'a> {
             return Err(stage_error(stage, format!("dep '{path}' does not exist")));
         }
 
-        let key = RunCache::key(&observed.inputs);
+        let key = RunCache::key(&observed.inputs)?;
         // A forced or always-changed stage runs for real.
         let may_restore = !self.options.force && !stage.always_changed;
         if let Some(entry) = self
@@ -387,7 +387,7 @@ impl<'a> Executor<'a> {
         locked: Option<&LockedStage>,
     ) -> Option<RunEntry> {
         let from_lock = locked
-            .filter(|l| RunCache::key(l) == *key)
+            .filter(|l| RunCache::key(l).is_ok_and(|k| k == *key))
             .map(|l| RunEntry {
                 outs: l.outs.clone(),
             });

@@ -37,6 +37,20 @@ fn canonicalize(value: &mut serde_json::Value) {
     }
 }
 
+/// Whether a param value holds a NaN or an infinity.
+fn has_non_finite(value: &serde_yaml::Value) -> bool {
+    use serde_yaml::Value;
+    match value {
+        Value::Number(n) => n.as_f64().is_some_and(|f| !f.is_finite()),
+        Value::Sequence(items) => items.iter().any(has_non_finite),
+        Value::Mapping(map) => map
+            .iter()
+            .any(|(k, v)| has_non_finite(k) || has_non_finite(v)),
+        Value::Tagged(t) => has_non_finite(&t.value),
+        _ => false,
+    }
+}
+
 /// The run-cache folder.
 #[derive(Debug, Clone)]
 pub struct RunCache {
@@ -52,11 +66,14 @@ impl RunCache {
     }
 
     /// The input key of a stage about to run: everything but the out digests of its lock entry.
-    pub fn key(stage: &LockedStage) -> Digest {
+    /// Inputs that cannot be written down exactly are an error, never a key shared with other
+    /// inputs.
+    pub fn key(stage: &LockedStage) -> Result<Digest> {
         let mut inputs = stage.clone();
         inputs.outs.sort_by(|a, b| a.path.cmp(&b.path));
         inputs.deps.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut doc = serde_json::to_value(&inputs).unwrap_or_default();
+        let cannot = |e: String| Error::Failed(format!("the run-cache key of these inputs: {e}"));
+        let mut doc = serde_json::to_value(&inputs).map_err(|e| cannot(e.to_string()))?;
         // Out digests, sizes and counts are what the run produces, not part of its inputs.
         if let Some(outs) = doc.get_mut("outs").and_then(|o| o.as_array_mut()) {
             for out in outs {
@@ -67,8 +84,22 @@ impl RunCache {
                 }
             }
         }
+        // JSON has no NaN or infinity: serde_json writes them as null, which would make
+        // `p: .inf`, `p: -.inf` and `p: null` one key. Params holding one are also keyed by their
+        // exact YAML text, under a name no lock field has.
+        if inputs
+            .params
+            .values()
+            .flat_map(|k| k.values())
+            .any(has_non_finite)
+        {
+            let text = serde_yaml::to_string(&inputs.params).map_err(|e| cannot(e.to_string()))?;
+            if let serde_json::Value::Object(map) = &mut doc {
+                map.insert("params_yaml".into(), serde_json::Value::String(text));
+            }
+        }
         canonicalize(&mut doc);
-        crate::hash::digest_bytes(doc.to_string().as_bytes())
+        Ok(crate::hash::digest_bytes(doc.to_string().as_bytes()))
     }
 
     /// Where the entry for `key` lives.
@@ -117,5 +148,42 @@ impl RunCache {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(&path),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(params: &str) -> LockedStage {
+        let mut s = LockedStage {
+            cmd: vec!["true".into()],
+            ..Default::default()
+        };
+        let value: serde_yaml::Value = serde_yaml::from_str(params).unwrap();
+        s.params
+            .entry("params.yaml".into())
+            .or_default()
+            .insert("p".into(), value);
+        s
+    }
+
+    #[test]
+    fn equal_values_key_equally_and_different_ones_do_not() {
+        let key = |p: &str| RunCache::key(&stage(p)).unwrap();
+        assert_eq!(key("1"), key("1.0"));
+        assert_eq!(key("{a: 1, b: 2}"), key("{b: 2, a: 1.0}"));
+        let distinct = [
+            "null", ".inf", "-.inf", ".nan", "[.inf]", "[-.inf]", "[null]", "'x'", "1", "2",
+        ];
+        let keys: std::collections::BTreeSet<Digest> = distinct.iter().map(|p| key(p)).collect();
+        assert_eq!(keys.len(), distinct.len(), "{keys:?}");
+    }
+
+    #[test]
+    fn unkeyable_inputs_are_errors_not_one_key() {
+        // What the lock and params checks refuse; the key must not paper over it either.
+        assert!(RunCache::key(&stage("{[1]: x}")).is_err());
+        assert!(RunCache::key(&stage("{{a: 1}: x}")).is_err());
     }
 }

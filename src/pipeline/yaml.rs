@@ -1,0 +1,145 @@
+//! Reading YAML that someone else wrote, strictly: a key repeated in any mapping is an error
+//! naming the key and its lines, never "the last one wins".
+//!
+//! serde_yaml refuses repeated keys only when it builds a `serde_yaml::Value` (or `Mapping`);
+//! through a derived struct, a `BTreeMap` or an `IndexMap` it silently keeps the last entry. So
+//! the text is first read as a `Value` (which also finds repeats nested inside untagged enums,
+//! whose own errors serde swallows), then into the typed shape.
+
+use serde::de::DeserializeOwned;
+
+/// Parses `text` into `T`, refusing any mapping with a repeated key.
+pub fn from_str_unique<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(text) {
+        let message = e.to_string();
+        if message.contains("duplicate entry") {
+            return Err(duplicate_message(text, &e, &message));
+        }
+        // Any other error is the typed parse's to report (it says the same or more).
+    }
+    serde_yaml::from_str(text).map_err(|e| e.to_string())
+}
+
+/// serde_yaml's duplicate-key message gives the line of the mapping, not of the repeats (and no
+/// line at all for the top-level mapping): add the lines where the key is written.
+fn duplicate_message(text: &str, e: &serde_yaml::Error, message: &str) -> String {
+    let out = message
+        .replace("duplicate entry with key", "repeated key")
+        .replace("duplicate entry with null key", "repeated null key")
+        .replace("duplicate entry in YAML map", "repeated key in a mapping");
+    let lines = match (duplicate_key(message), e.location()) {
+        (Some(key), Some(loc)) => key_lines(text, &key, loc.line(), loc.column()),
+        _ => Vec::new(),
+    };
+    if lines.len() < 2 {
+        return format!("{out}; each key may appear once");
+    }
+    // serde_yaml's position is the mapping's first key: say where the repeats are instead.
+    let (head, mapping_at) = match (out.rfind(" at line "), e.location()) {
+        (Some(i), Some(loc)) => (&out[..i], format!(" in the mapping at line {}", loc.line())),
+        _ => (out.as_str(), String::new()),
+    };
+    let lines: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    format!(
+        "{head} on lines {}{mapping_at}; each key may appear once",
+        lines.join(", ")
+    )
+}
+
+/// The key out of serde_yaml's `duplicate entry with key "k"` / `with key 1` message.
+fn duplicate_key(message: &str) -> Option<String> {
+    let rest = &message[message.find("with key ")? + "with key ".len()..];
+    if let Some(quoted) = rest.strip_prefix('"') {
+        // A Rust debug string: find the closing quote, undoing \" and \\.
+        let mut key = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => return Some(key),
+                '\\' => key.push(chars.next()?),
+                c => key.push(c),
+            }
+        }
+        return None;
+    }
+    let end = rest.find(" at line").unwrap_or(rest.len());
+    Some(rest[..end].trim_matches('`').to_string())
+}
+
+/// Lines (1-based) of the block mapping starting at `line`/`column` (serde_yaml's mark of the
+/// mapping) where `key` is written as a key: same indentation, plain or quoted, then `:`.
+fn key_lines(text: &str, key: &str, line: usize, column: usize) -> Vec<usize> {
+    let indent = column.saturating_sub(1);
+    let mut found = Vec::new();
+    for (n, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
+        let trimmed = l.trim_start_matches(' ');
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let here = l.len() - trimmed.len();
+        if here < indent && n + 1 > line {
+            break;
+        }
+        if here != indent {
+            continue;
+        }
+        let written = [
+            key.to_string(),
+            format!("'{}'", key.replace('\'', "''")),
+            format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\"")),
+        ];
+        if written.iter().any(|w| {
+            trimmed
+                .strip_prefix(w.as_str())
+                .is_some_and(|r| r.trim_start().starts_with(':'))
+        }) {
+            found.push(n + 1);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indexmap::IndexMap;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn derived_maps_alone_keep_the_last_entry() {
+        // Why this module exists: serde_yaml 0.9 keeps the last of repeated keys here.
+        let m: IndexMap<String, u8> = serde_yaml::from_str("a: 1\na: 2\n").unwrap();
+        assert_eq!(m["a"], 2);
+        let m: BTreeMap<String, u8> = serde_yaml::from_str("a: 1\na: 2\n").unwrap();
+        assert_eq!(m["a"], 2);
+    }
+
+    #[test]
+    fn repeated_keys_are_refused_with_their_lines() {
+        let err = from_str_unique::<IndexMap<String, u8>>("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert!(
+            err.contains("repeated key") && err.contains("\"a\""),
+            "{err}"
+        );
+        assert!(err.contains("repeated key \"a\" on lines 1, 3;"), "{err}");
+
+        let text = "stages:\n  x:\n    cmd: a\n  # comment\n  'x':\n    cmd: b\n";
+        let err = from_str_unique::<serde_yaml::Value>(text).unwrap_err();
+        assert!(
+            err.contains("stages: repeated key \"x\" on lines 2, 5 in the mapping at line 2;"),
+            "{err}"
+        );
+
+        let err = from_str_unique::<serde_yaml::Value>("s: [{p: 1, p: 2}]\n").unwrap_err();
+        assert!(
+            err.contains("repeated key") && err.contains("line 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn other_errors_are_the_typed_parse_errors() {
+        let err = from_str_unique::<BTreeMap<String, u8>>("a: x\n").unwrap_err();
+        assert!(err.contains("invalid type"), "{err}");
+    }
+}
