@@ -54,19 +54,22 @@ pub fn stale_stages(
     selected: &[usize],
 ) -> Result<Vec<(usize, Vec<Reason>)>> {
     let mut out: Vec<(usize, Vec<Reason>)> = Vec::with_capacity(selected.len());
+    // By stage index: whether it was found stale (one lookup per edge, not a scan).
+    let mut stale = vec![false; pipeline.stages.len()];
     for &i in selected {
         let stage = &pipeline.stages[i];
         let (mut reasons, _) =
             staleness::check(stage, pipeline, lock.stages.get(&stage.name), hasher)?;
         if !stage.frozen {
             for &u in pipeline.graph.upstream(i) {
-                if out.iter().any(|(j, r)| *j == u && !r.is_empty()) {
+                if stale[u] {
                     reasons.push(Reason::UpstreamStale {
                         stage: pipeline.stages[u].name.clone(),
                     });
                 }
             }
         }
+        stale[i] = !reasons.is_empty();
         out.push((i, reasons));
     }
     Ok(out)
