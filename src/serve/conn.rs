@@ -13,8 +13,9 @@
 //! At most `--max-connections` connections are open at once; more wait in the listen backlog
 //! until one closes, so descriptors cannot run out.
 //!
-//! The header and idle deadlines share one timer per connection, moved only when it fires or
-//! must fire sooner, so a keep-alive request costs two relaxed atomic adds and a clock read; the
+//! The header and idle deadlines share one timer per connection (allocated once), moved only
+//! when it fires or must fire sooner; a keep-alive request costs two relaxed atomic adds, a
+//! clock read and a poll of that timer, and hyper's own per-request header timer is off. The
 //! body deadline's timer exists only once a body read actually waits.
 
 use std::convert::Infallible;
@@ -304,8 +305,29 @@ impl TimedIo {
         }
     }
 
+    /// After a reply is flushed: the connection may have gone idle without a read waiting on
+    /// the socket (the request was read whole before its reply was computed), so make sure the
+    /// timer will wake the connection at the idle deadline.
+    fn arm(&mut self, cx: &mut Context<'_>) {
+        if self.poll_expired(cx).is_ready() {
+            // Already past it: the next read, woken now, fails.
+            cx.waker().wake_by_ref();
+        }
+    }
+
     /// Called when the socket would block: an error once the phase's deadline has passed.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let kind = ready!(self.poll_expired(cx));
+        self.state.metrics.timed_out(kind);
+        tracing::debug!(timeout = kind.name(), "closing a connection that timed out");
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the client sent nothing for the {} timeout", kind.name()),
+        ))
+    }
+
+    /// Whether the phase's deadline has passed; if not, the timer wakes the task by then.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Timeout> {
         self.refresh();
         let kind = match self.phase {
             Phase::Busy => return Poll::Pending,
@@ -319,17 +341,11 @@ impl TimedIo {
             ready!(self.timer.as_mut().poll(cx));
             // (The timer's clock ticks in milliseconds.)
             if Instant::now() + Duration::from_millis(1) >= self.deadline {
-                break;
+                return Poll::Ready(kind);
             }
             // It fired for an earlier deadline that has since moved on.
             self.timer.as_mut().reset(self.deadline);
         }
-        self.state.metrics.timed_out(kind);
-        tracing::debug!(timeout = kind.name(), "closing a connection that timed out");
-        Poll::Ready(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("the client sent nothing for the {} timeout", kind.name()),
-        ))
     }
 }
 
@@ -384,7 +400,12 @@ impl AsyncWrite for TimedIo {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.io).poll_flush(cx);
+        if flushed.is_ready() {
+            this.arm(cx);
+        }
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
