@@ -410,4 +410,66 @@ pub struct ServeArgs {
     /// Request body size limit in bytes (larger bodies get 413).
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub max_body: usize,
+    /// Time a client has to send a request's head (from its first byte; for a new connection,
+    /// from connecting); the connection is closed after it. E.g. 10s, 500ms, 2m.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Time a client has to send a request's body once the server waits for it; after it the
+    /// request gets 408 and the connection is closed.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub body_timeout: std::time::Duration,
+    /// Time a kept-alive connection may wait for its next request (or leave a reply unread)
+    /// before it is closed.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// Connections open at once at most; more wait to be accepted until one closes
+    /// (default: 10,000, fewer if the open-file limit is lower).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+}
+
+/// A duration of `cairn serve`'s flags: a number with a unit `ms`, `s` or `m` (seconds when
+/// none), greater than zero.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        other => {
+            return Err(format!(
+                "unknown unit '{other}' in '{text}': use ms, s or m, as in 10s"
+            ));
+        }
+    };
+    let seconds = number
+        .parse::<f64>()
+        .ok()
+        .map(|n| n * scale)
+        .filter(|s| s.is_finite() && *s >= 0.001 && *s <= 86_400.0 * 365.0)
+        .ok_or_else(|| format!("'{text}' is not a duration from 1ms to a year, as in 10s"))?;
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_duration;
+
+    #[test]
+    fn serve_durations_take_ms_s_or_m() {
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["", "0", "0ms", "-1s", "5h", "s", "1e3", "1..2s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! `cairn serve` over real HTTP on 127.0.0.1: the built binary with `--port 0`.
 
-mod http;
-mod models;
-mod server;
+pub(crate) mod http;
+pub(crate) mod models;
+pub(crate) mod server;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,10 +6,13 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::conn::Timeout;
 use super::routes::Route;
 
 /// Statuses counted separately; anything else is counted as `other`.
-const STATUSES: [u16; 12] = [200, 400, 401, 404, 405, 409, 413, 415, 422, 500, 503, 0];
+const STATUSES: [u16; 14] = [
+    200, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 500, 503, 0,
+];
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -34,6 +37,8 @@ struct RouteMetrics {
 pub struct Metrics {
     routes: Vec<RouteMetrics>,
     in_flight: AtomicI64,
+    connections: AtomicI64,
+    timeouts: [AtomicU64; Timeout::ALL.len()],
     predictions: AtomicU64,
     /// Class name → counter; a loaded model holds the counters of its classes, so counting is
     /// one atomic add and a reloaded model with the same classes keeps counting on.
@@ -48,6 +53,8 @@ impl Default for Metrics {
         Metrics {
             routes: Route::ALL.iter().map(|_| RouteMetrics::default()).collect(),
             in_flight: AtomicI64::new(0),
+            connections: AtomicI64::new(0),
+            timeouts: Default::default(),
             predictions: AtomicU64::new(0),
             classes: Mutex::new(Vec::new()),
             reloads_ok: AtomicU64::new(0),
@@ -66,6 +73,21 @@ impl Metrics {
     /// Counts a request as no longer in flight.
     pub fn leave(&self) {
         self.in_flight.fetch_sub(1, Relaxed);
+    }
+
+    /// Counts a connection as open (until [`Metrics::connection_closed`]).
+    pub fn connection_opened(&self) {
+        self.connections.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a connection as closed.
+    pub fn connection_closed(&self) {
+        self.connections.fetch_sub(1, Relaxed);
+    }
+
+    /// Counts a connection closed because the client let `timeout` pass.
+    pub fn timed_out(&self, timeout: Timeout) {
+        self.timeouts[timeout as usize].fetch_add(1, Relaxed);
     }
 
     /// Records a finished request.
@@ -215,6 +237,31 @@ impl Metrics {
             "cairn_http_requests_in_flight {}",
             self.in_flight.load(Relaxed)
         );
+        header(
+            &mut out,
+            "cairn_http_connections_open",
+            "gauge",
+            "Client connections open.",
+        );
+        let _ = writeln!(
+            out,
+            "cairn_http_connections_open {}",
+            self.connections.load(Relaxed)
+        );
+        header(
+            &mut out,
+            "cairn_http_connections_timed_out_total",
+            "counter",
+            "Connections closed because the client sent nothing in time, by timeout.",
+        );
+        for (timeout, n) in Timeout::ALL.iter().zip(&self.timeouts) {
+            let _ = writeln!(
+                out,
+                "cairn_http_connections_timed_out_total{{timeout=\"{}\"}} {}",
+                timeout.name(),
+                n.load(Relaxed)
+            );
+        }
         header(
             &mut out,
             "cairn_predictions_total",

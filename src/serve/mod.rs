@@ -5,6 +5,7 @@
 //! atomic reload and optional SQLite logging. The request path parses JSON straight into feature
 //! rows and counts in atomics; nothing on it locks or waits for the disk.
 
+mod conn;
 mod error;
 mod input;
 mod loaded;
@@ -12,13 +13,14 @@ mod metrics;
 mod mlflow;
 mod openapi;
 mod prediction_log;
+mod reload;
 mod reply;
 mod routes;
 mod state;
 mod track;
 mod v2;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -28,12 +30,15 @@ use crate::cli::ServeArgs;
 use crate::error::{Error, Result};
 use crate::workspace::Workspace;
 
+use self::conn::Timeouts;
 use self::loaded::LoadedModel;
 use self::metrics::Metrics;
 use self::prediction_log::PredictionLog;
+use self::reload::ReloadPolicy;
 use self::state::Shared;
 
-/// Environment variable holding the bearer token `POST /reload` requires (unguarded when unset).
+/// Environment variable holding the bearer token `POST /reload` requires; when it is unset,
+/// reloading works only on a server that listens on loopback alone.
 pub const RELOAD_TOKEN_VAR: &str = "CAIRN_RELOAD_TOKEN";
 
 /// Where the reference pipeline's select stage writes the model to serve.
@@ -43,9 +48,18 @@ pub const DEFAULT_MODEL: &str = "models/model.json";
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     crate::memory::without_huge_pages();
     init_tracing();
-    let path = model_path(args)?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Failed(format!("cannot read the current directory: {e}")))?;
+    let workspace = Workspace::find(&cwd).ok().map(|w| w.root);
+    let path = model_path(args, &cwd, workspace.as_deref())?;
     let metrics = Metrics::default();
     let model = LoadedModel::load(&path, &metrics)?;
+    let max_connections = max_connections(args.max_connections);
+    let timeouts = Timeouts {
+        header: args.header_timeout,
+        body: args.body_timeout,
+        idle: args.idle_timeout,
+    };
     let (log, log_writer) = match &args.log_db {
         Some(db) => {
             let (log, writer) = PredictionLog::open(db)?;
@@ -53,16 +67,6 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         }
         None => (None, None),
     };
-    let state = Arc::new(Shared {
-        model: ArcSwap::from_pointee(model),
-        metrics,
-        log,
-        max_batch: args.max_batch as usize,
-        reload_token: std::env::var(RELOAD_TOKEN_VAR)
-            .ok()
-            .filter(|t| !t.is_empty()),
-        reload_lock: tokio::sync::Mutex::new(()),
-    });
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = args.workers {
@@ -72,9 +76,8 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
-    let app = routes::router(Arc::clone(&state), args.max_body);
-    let served = runtime.block_on(async {
-        let address = format!("{}:{}", args.host, args.port);
+    let address = format!("{}:{}", args.host, args.port);
+    let bound = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
             Error::Usage(format!(
                 "cannot listen on {address}: {e}; choose another --host or --port"
@@ -83,18 +86,55 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         let bound = listener
             .local_addr()
             .map_err(|e| Error::Failed(format!("cannot read the bound address: {e}")))?;
+        Ok::<_, Error>((listener, bound))
+    });
+    let (listener, bound) = match bound {
+        Ok(bound) => bound,
+        Err(e) => {
+            if let (Some(log), Some(writer)) = (&log, log_writer) {
+                log.stop();
+                let _ = writer.join();
+            }
+            return Err(e);
+        }
+    };
+    let reload = ReloadPolicy::new(
+        std::env::var(RELOAD_TOKEN_VAR).ok(),
+        bound,
+        &cwd,
+        workspace.as_deref(),
+        &path,
+    );
+    if !reload.enabled() {
+        tracing::warn!("{}", reload.disabled_reason());
+    }
+    let state = Arc::new(Shared {
+        model: ArcSwap::from_pointee(model),
+        metrics,
+        log,
+        max_batch: args.max_batch as usize,
+        reload,
+        reload_lock: tokio::sync::Mutex::new(()),
+    });
+    let app = routes::router(Arc::clone(&state), args.max_body);
+    runtime.block_on(async {
         {
             let model = state.model.load();
-            tracing::info!(model = %model.path.display(), version = %model.version, "serving");
+            tracing::info!(model = %model.path.display(), version = %model.version, max_connections, "serving");
         }
         // Tests and scripts read this line to find the port.
         println!("listening on http://{bound}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| Error::Failed(format!("the server failed: {e}")))
+        conn::serve(
+            listener,
+            app,
+            Arc::clone(&state),
+            timeouts,
+            max_connections,
+            shutdown_signal(),
+        )
+        .await;
     });
     // Every request has been answered: let the log writer finish what is queued.
     if let (Some(log), Some(writer)) = (&state.log, log_writer) {
@@ -102,25 +142,45 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         let _ = writer.join();
     }
     runtime.shutdown_background();
-    served?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
+/// Descriptors kept for everything but client connections: the listener, the runtime, the
+/// prediction log, model files being read.
+const RESERVED_FDS: u64 = 64;
+
+/// `--max-connections`, or 10,000; either way no more than the open-file limit leaves room for
+/// (raised to its hard maximum first), so that accepting never runs out of descriptors.
+fn max_connections(asked: Option<u32>) -> usize {
+    let wanted = asked.map_or(10_000, u64::from);
+    let room = conn::raise_open_file_limit(wanted + RESERVED_FDS)
+        .map(|limit| limit.saturating_sub(RESERVED_FDS).max(1));
+    match room {
+        Some(room) if room < wanted => {
+            if asked.is_some() {
+                tracing::warn!(
+                    "--max-connections {wanted} is more than the open-file limit allows: serving {room} at once"
+                );
+            }
+            room as usize
+        }
+        _ => wanted as usize,
+    }
+}
+
 /// `--model`, or `models/model.json` of the workspace.
-fn model_path(args: &ServeArgs) -> Result<PathBuf> {
+fn model_path(args: &ServeArgs, cwd: &Path, workspace: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = &args.model {
         return Ok(path.clone());
     }
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::Failed(format!("cannot read the current directory: {e}")))?;
-    let workspace = Workspace::find(&cwd).map_err(|_| {
+    let root = workspace.ok_or_else(|| {
         Error::Usage(format!(
             "no --model given and {} is not in a cairn workspace: pass --model FILE",
             cwd.display()
         ))
     })?;
-    let path = workspace.root.join(DEFAULT_MODEL);
+    let path = root.join(DEFAULT_MODEL);
     if !path.is_file() {
         return Err(Error::data(
             &path,

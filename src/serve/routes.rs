@@ -8,19 +8,20 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::conn;
 use super::error::ApiError;
 use super::input::{self, Shape};
 use super::loaded::LoadedModel;
 use super::state::AppState;
 use super::track::TrackLayer;
-use super::{mlflow, openapi, reply, v2};
+use super::{mlflow, openapi, reload, reply, v2};
 
 /// Every route, for the metrics' `route` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +111,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             Route::Ready => get(ready),
             Route::Metrics => get(metrics),
             Route::ModelInfo => get(model_info),
-            Route::Reload => post(reload),
+            Route::Reload => post(reload::reload),
             Route::OpenApi => get(openapi::document),
             Route::History => get(history),
             Route::Invocations => post(mlflow::invocations),
@@ -176,18 +177,36 @@ pub async fn read_body<S: Send + Sync>(
             .field("Content-Type"));
         }
     };
-    let body = Bytes::from_request(request, state)
+    Ok((kind, read_any_body(request, state).await?))
+}
+
+/// Reads a request body of any content type: a body over the limit is 413, one that does not
+/// arrive in time (`--body-timeout`) 408.
+pub async fn read_any_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
         .await
         .map_err(|rejection| {
             let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "the body is larger than the limit (see `cairn serve --max-body`)".to_string()
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    status,
+                    "the body is larger than the limit (see `cairn serve --max-body`)",
+                )
+            } else if conn::is_body_timeout(&rejection) {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, rejection_cause(&rejection))
             } else {
-                rejection.body_text()
-            };
-            ApiError::new(status, message)
-        })?;
-    Ok((kind, body))
+                ApiError::new(status, rejection.body_text())
+            }
+        })
+}
+
+/// The innermost error of a rejection: what actually went wrong.
+fn rejection_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = error;
+    while let Some(source) = inner.source() {
+        inner = source;
+    }
+    inner.to_string()
 }
 
 /// A request body that must be JSON.
@@ -288,83 +307,6 @@ pub fn info(model: &LoadedModel) -> serde_json::Value {
 
 async fn model_info(State(state): State<AppState>) -> Response {
     reply::json(StatusCode::OK, &info(&state.model.load()))
-}
-
-/// Optional body of `POST /reload`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReloadRequest {
-    /// A model file to serve instead of the current one.
-    model: Option<std::path::PathBuf>,
-}
-
-async fn reload(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    if let Some(token) = &state.reload_token {
-        let given = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "reloading needs `Authorization: Bearer TOKEN` with the token in CAIRN_RELOAD_TOKEN",
-            )
-            .field("Authorization"));
-        }
-    }
-    let request: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ReloadRequest { model: None }
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::unprocessable(format!(
-                "the body of /reload is empty or {{\"model\": \"PATH\"}}: {e}"
-            ))
-        })?
-    };
-    let _one_at_a_time = state.reload_lock.lock().await;
-    let old = state.model.load_full();
-    let path = request.model.unwrap_or_else(|| old.path.clone());
-    let loader = Arc::clone(&state);
-    let loaded = tokio::task::spawn_blocking(move || LoadedModel::load(&path, &loader.metrics))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("reload failed: {e}"),
-            )
-        })?;
-    match loaded {
-        Ok(new) => {
-            let version = new.version.clone();
-            tracing::info!(path = %new.path.display(), from = %old.version, to = %version, "model reloaded");
-            state.model.store(Arc::new(new));
-            state.metrics.reloaded(true);
-            Ok(reply::json(
-                StatusCode::OK,
-                &json!({"reloaded": true, "model_version": version, "previous_version": old.version}),
-            ))
-        }
-        Err(e) => {
-            tracing::error!("reload refused, still serving {}: {e}", old.version);
-            state.metrics.reloaded(false);
-            Ok(reply::json(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &json!({
-                    "reloaded": false,
-                    "error": format!("{e}; still serving the previous model"),
-                    "model_version": old.version,
-                }),
-            ))
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Query of `GET /predictions/history`.

@@ -12,6 +12,7 @@ use super::input::Rows;
 use super::loaded::LoadedModel;
 use super::metrics::Metrics;
 use super::prediction_log::{Entry, PredictionLog};
+use super::reload::ReloadPolicy;
 use super::routes::Route;
 
 /// Shared by every handler.
@@ -24,8 +25,8 @@ pub struct Shared {
     pub log: Option<PredictionLog>,
     /// Instances per request at most.
     pub max_batch: usize,
-    /// `POST /reload` needs `Authorization: Bearer TOKEN` when set.
-    pub reload_token: Option<String>,
+    /// Who may `POST /reload`, and which files.
+    pub reload: ReloadPolicy,
     /// One reload at a time.
     pub reload_lock: tokio::sync::Mutex<()>,
 }
