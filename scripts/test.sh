@@ -7,4 +7,4 @@ if [ -x scripts/s3-test-server.sh ]; then
   CAIRN_MOTO_SERVER="$(scripts/s3-test-server.sh)"
   export CAIRN_MOTO_SERVER
 fi
-cargo test --lib --test integration "$@"
+cargo test --workspace --lib --bins --test integration "$@"

@@ -1,4 +1,5 @@
-//! The command line (clap). Each subcommand's arguments are a struct the library takes as is.
+//! The command line (clap): what a user can type. Settings (`settings.rs`) turn it into the
+//! typed options the library crates take; no library crate sees these types.
 
 use std::path::PathBuf;
 
@@ -373,8 +374,18 @@ pub struct EvaluateArgs {
 #[derive(Debug, Args)]
 pub struct SelectArgs {
     /// Candidates as MODEL=METRICS pairs.
-    #[arg(long = "candidate", value_name = "MODEL=METRICS", required = true)]
+    #[arg(
+        long = "candidate",
+        value_name = "MODEL=METRICS",
+        required_unless_present = "models_dir"
+    )]
     pub candidates: Vec<String>,
+    /// Every NAME.json model in DIR is a candidate, scored by METRICS_DIR/NAME.json.
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Where the metrics of --models-dir's models are (default: DIR itself).
+    #[arg(long, value_name = "METRICS_DIR", requires = "models_dir")]
+    pub metrics_dir: Option<PathBuf>,
     /// Metric to maximise (e.g. accuracy, f1_macro; for rmse/mae it is minimised).
     #[arg(long, default_value = "accuracy")]
     pub by: String,

@@ -1,10 +1,16 @@
-//! The `cairn` binary: parse arguments, call the library, map errors to exit codes.
+//! The `cairn` binary: parse arguments, resolve them into settings, run the command, map errors
+//! to exit codes. The only crate that knows the command line or prints.
+
+mod cli;
+mod commands;
+mod render;
+mod settings;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cairn::cli::{Cli, Command};
+use cli::{Cli, Command};
 
 // glibc malloc showed up in every serve profile (malloc, free, consolidate: ~4 % of a request);
 // mimalloc's per-thread pages make those allocations nearly free.
@@ -17,8 +23,8 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             let code = err
-                .downcast_ref::<cairn::Error>()
-                .map_or(1, cairn::Error::exit_code);
+                .downcast_ref::<cairn_core::Error>()
+                .map_or(1, cairn_core::Error::exit_code);
             ExitCode::from(code)
         }
     }
@@ -28,27 +34,28 @@ fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     if let Some(dir) = &cli.directory {
         std::env::set_current_dir(dir)
-            .map_err(|e| cairn::Error::Usage(format!("-C {}: {e}", dir.display())))?;
+            .map_err(|e| cairn_core::Error::Usage(format!("-C {}: {e}", dir.display())))?;
     }
+    use commands::stages::done;
     let code = match cli.command {
-        Command::Init => cairn::repro::init()?,
-        Command::Status(args) => cairn::repro::status(&args)?,
-        Command::Repro(args) => cairn::repro::repro(&args)?,
-        Command::Dag(args) => cairn::repro::dag(&args)?,
-        Command::Checkout(args) => cairn::repro::checkout(&args)?,
-        Command::Add(args) => cairn::remote::add(&args)?,
-        Command::Push(args) => cairn::remote::push(&args)?,
-        Command::Pull(args) => cairn::remote::pull(&args)?,
-        Command::Fetch(args) => cairn::remote::fetch(&args)?,
-        Command::Gc(args) => cairn::remote::gc(&args)?,
-        Command::Remote(cmd) => cairn::remote::remote_command(&cmd)?,
-        Command::Params(cmd) => cairn::ml::params_command(&cmd)?,
-        Command::Metrics(cmd) => cairn::ml::metrics_command(&cmd)?,
-        Command::Preprocess(args) => cairn::ml::preprocess(&args)?,
-        Command::Train(args) => cairn::ml::train(&args)?,
-        Command::Evaluate(args) => cairn::ml::evaluate(&args)?,
-        Command::Select(args) => cairn::ml::select(&args)?,
-        Command::Serve(args) => cairn::serve::serve(&args)?,
+        Command::Init => commands::init::run()?,
+        Command::Status(args) => commands::status::run(&args)?,
+        Command::Repro(args) => commands::repro::run(&args)?,
+        Command::Dag(args) => commands::dag::run(&args)?,
+        Command::Checkout(args) => commands::checkout::run(&args)?,
+        Command::Add(args) => commands::add::run(&args)?,
+        Command::Push(args) => commands::push::run(&args)?,
+        Command::Pull(args) => commands::fetch::pull(&args)?,
+        Command::Fetch(args) => commands::fetch::run(&args)?,
+        Command::Gc(args) => commands::gc::run(&args)?,
+        Command::Remote(cmd) => commands::remote::run(&cmd)?,
+        Command::Params(cmd) => commands::compare::params_command(&cmd)?,
+        Command::Metrics(cmd) => commands::compare::metrics_command(&cmd)?,
+        Command::Preprocess(args) => done(cairn_ml::preprocess(&settings::preprocess(&args))?)?,
+        Command::Train(args) => done(cairn_ml::train(&settings::train(&args))?)?,
+        Command::Evaluate(args) => done(cairn_ml::evaluate(&settings::evaluate(&args))?)?,
+        Command::Select(args) => done(cairn_ml::select(&settings::select(&args))?)?,
+        Command::Serve(args) => commands::serve::run(&args)?,
     };
     Ok(code)
 }

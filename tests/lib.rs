@@ -4,6 +4,7 @@ mod support;
 
 mod crash;
 mod invalid;
+mod layout;
 mod ml;
 mod pipeline;
 mod remote;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn::ml::model::Model;
+use cairn_ml::model::Model;
 use serde_json::Value;
 
 use crate::support::{Output, Project};
@@ -594,12 +594,12 @@ fn the_reference_pipeline_reproduces_and_selects_a_model_above_093() {
     for rel in ["params.yaml", "pipeline.yaml", "data/iris.csv"] {
         p.write(rel, std::fs::read(root.join(rel)).unwrap());
     }
-    for entry in std::fs::read_dir(root.join("src/ml")).unwrap() {
+    for entry in walkdir::WalkDir::new(root.join("crates/cairn-ml/src")) {
         let entry = entry.unwrap();
-        p.write(
-            &format!("src/ml/{}", entry.file_name().to_string_lossy()),
-            std::fs::read(entry.path()).unwrap(),
-        );
+        if entry.file_type().is_file() {
+            let rel = entry.path().strip_prefix(root).unwrap();
+            p.write(&rel.to_string_lossy(), std::fs::read(entry.path()).unwrap());
+        }
     }
     p.cairn(&["repro"]).ok();
     let m = json(&p, "metrics.json");

@@ -5,11 +5,11 @@ pub(crate) mod moto;
 
 use std::path::Path;
 
-use cairn::cache::{LinkType, ObjectStore};
-use cairn::digest::Digest;
-use cairn::lock::{Lock, LockedPath};
-use cairn::rel_path::RelPath;
-use cairn::repro::run_cache::{RunCache, RunEntry};
+use cairn_core::cache::{LinkType, ObjectStore};
+use cairn_core::digest::Digest;
+use cairn_core::lock::{Lock, LockedPath};
+use cairn_core::rel_path::RelPath;
+use cairn_core::repro::run_cache::{RunCache, RunEntry};
 
 use crate::support::{Output, Project, run};
 use moto::Moto;
@@ -105,7 +105,7 @@ pub(crate) fn store(p: &Project) -> ObjectStore {
 
 /// Puts `rel` in the cache and returns its lock record (a file).
 pub(crate) fn cache_file(p: &Project, rel: &str) -> LockedPath {
-    let digest = cairn::hash::digest_file(&p.join(rel)).expect("digest");
+    let digest = cairn_core::hash::digest_file(&p.join(rel)).expect("digest");
     store(p).insert_file(&p.join(rel), &digest).expect("insert");
     LockedPath {
         path: RelPath::parse(rel).expect("a relative path"),
@@ -325,7 +325,7 @@ fn remote_objects_are_whole(remote: &Path) -> usize {
             shard.to_string_lossy(),
             entry.file_name().to_string_lossy()
         );
-        let actual = cairn::hash::digest_file(entry.path()).expect("digest");
+        let actual = cairn_core::hash::digest_file(entry.path()).expect("digest");
         assert_eq!(actual, name, "{} is not whole", entry.path().display());
         n += 1;
     }

@@ -24,7 +24,7 @@ fn logistic() -> (Project, Server) {
 }
 
 fn version_of(text: &str) -> String {
-    cairn::hash::digest_bytes(text.as_bytes()).to_string()
+    cairn_core::hash::digest_bytes(text.as_bytes()).to_string()
 }
 
 fn close(a: &Value, b: f64) -> bool {

@@ -200,9 +200,9 @@ fn pointer_paths_outside_the_workspace_or_reserved_are_never_written() {
 /// into the folder remote; returns the manifest's digest.
 fn hostile_manifest_on(remote: &Path, path: &str) -> String {
     let evil = b"evil\n";
-    let file_digest = cairn::hash::digest_bytes(evil);
+    let file_digest = cairn_core::hash::digest_bytes(evil);
     let manifest = format!(r#"[{{"path":"{path}","digest":"{file_digest}","size":5}}]"#);
-    let manifest_digest = cairn::hash::digest_bytes(manifest.as_bytes());
+    let manifest_digest = cairn_core::hash::digest_bytes(manifest.as_bytes());
     for (digest, bytes) in [
         (file_digest.to_string(), evil.to_vec()),
         (manifest_digest.to_string(), manifest.into_bytes()),
@@ -360,7 +360,7 @@ fn a_persistent_out_never_edits_the_cached_object_with_link_caches() {
             "stages:\n  log:\n    cmd: echo run >> log.txt\n    always_changed: true\n    outs:\n      - log.txt: {persist: true}\n",
         );
         p.cairn(&["repro"]).ok();
-        let first = cairn::hash::digest_file(&p.join("log.txt")).expect("digest");
+        let first = cairn_core::hash::digest_file(&p.join("log.txt")).expect("digest");
         assert_eq!(p.read("log.txt"), "run\n");
         p.cairn(&["repro"]).ok();
         assert_eq!(
@@ -369,7 +369,7 @@ fn a_persistent_out_never_edits_the_cached_object_with_link_caches() {
             "{link}: the command appended"
         );
         let object = store(&p).path(&first);
-        let kept = cairn::hash::digest_file(&object).expect("digest");
+        let kept = cairn_core::hash::digest_file(&object).expect("digest");
         assert_eq!(kept, first, "{link}: the first version's object is intact");
     }
 }
@@ -394,7 +394,7 @@ fn run_cache_entries_from_a_remote_never_place_other_paths() {
     let entry = &entries[0];
     let honest = std::fs::read_to_string(entry).expect("read");
     // The object the hostile entry points at: on the remote and whole.
-    let evil = cairn::hash::digest_bytes(b"stages: {}\n");
+    let evil = cairn_core::hash::digest_bytes(b"stages: {}\n");
     let object = crate::remote::remote_object(remote.path(), &evil);
     std::fs::create_dir_all(object.parent().expect("shard")).expect("mkdir");
     std::fs::write(&object, "stages: {}\n").expect("write");

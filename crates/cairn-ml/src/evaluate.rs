@@ -1,0 +1,122 @@
+//! `cairn evaluate`: score a model file on the test split through `Model::predict` (exactly what
+//! `cairn serve` answers), write the metrics JSON and, with `--plots`, the confusion matrix.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::metrics;
+use super::model::{Model, Task};
+use super::plots;
+use super::prepared::{Prepared, Split, Target};
+
+/// What `evaluate` reads and writes.
+#[derive(Debug, Clone)]
+pub struct EvaluateOptions {
+    /// Model file.
+    pub model: PathBuf,
+    /// Directory written by `preprocess`.
+    pub input: PathBuf,
+    /// Metrics JSON file to write.
+    pub metrics: PathBuf,
+    /// Directory for the confusion matrix (CSV and SVG).
+    pub plots: Option<PathBuf>,
+}
+use cairn_core::error::{Error, Result};
+
+/// The metrics of a model on a split.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    /// For a classifier.
+    Classification(metrics::Classification),
+    /// For a regressor.
+    Regression(metrics::Regression),
+}
+
+/// Scores `model` on `split`; the split must come from data with the model's schema.
+pub fn score(model: &Model, split: &Split) -> Report {
+    let predictions = split
+        .x
+        .rows()
+        .into_iter()
+        .map(|row| model.predict(&row.to_vec()));
+    match &split.y {
+        Target::Classes(actual) => {
+            let predicted: Vec<usize> = predictions.map(|p| p.class.unwrap_or(0)).collect();
+            Report::Classification(metrics::classification(&model.classes, actual, &predicted))
+        }
+        Target::Values(actual) => {
+            let predicted: Vec<f64> = predictions.map(|p| p.value).collect();
+            Report::Regression(metrics::regression(actual, &predicted))
+        }
+    }
+}
+
+/// `cairn evaluate`.
+pub fn evaluate(args: &EvaluateOptions) -> Result<String> {
+    let model = Model::load(&args.model)?;
+    let prepared = Prepared::open(&args.input)?;
+    check_fits(&model, &prepared, args)?;
+    let test = prepared.test()?;
+    let report = score(&model, &test);
+    if let Some(dir) = &args.plots {
+        match &report {
+            Report::Classification(m) => plots::write_confusion_matrix(dir, &m.confusion_matrix)?,
+            Report::Regression(_) => plots::write_predictions(dir, &model, &test)?,
+        }
+    }
+    cairn_core::atomic::write(&args.metrics, &super::pretty_json(&report)?)?;
+    let summary = match &report {
+        Report::Classification(m) => {
+            format!("accuracy {:.4}, f1_macro {:.4}", m.accuracy, m.f1_macro)
+        }
+        Report::Regression(m) => format!("rmse {:.4}, mae {:.4}, r2 {:.4}", m.rmse, m.mae, m.r2),
+    };
+    Ok(format!(
+        "evaluate: {} on {} test rows: {summary} -> {}",
+        args.model.display(),
+        test.x.nrows(),
+        args.metrics.display()
+    ))
+}
+
+/// The model must have been trained on data shaped like the directory's.
+fn check_fits(model: &Model, prepared: &Prepared, args: &EvaluateOptions) -> Result<()> {
+    let schema = &prepared.schema;
+    let problem = if model.features != schema.features {
+        format!(
+            "expects features {:?} but {} has {:?}",
+            model.features,
+            args.input.display(),
+            schema.features
+        )
+    } else if model.task != schema.task {
+        let name = |t: Task| {
+            if t == Task::Classification {
+                "classification"
+            } else {
+                "regression"
+            }
+        };
+        format!(
+            "is a {} model but {} holds {} data",
+            name(model.task),
+            args.input.display(),
+            name(schema.task)
+        )
+    } else if model.classes != schema.classes {
+        format!(
+            "knows classes {:?} but {} has {:?}",
+            model.classes,
+            args.input.display(),
+            schema.classes
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::data(
+        &args.model,
+        format!("this model {problem}; train it on this data first"),
+    ))
+}

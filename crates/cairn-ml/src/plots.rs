@@ -1,0 +1,179 @@
+//! Plot files of `cairn evaluate --plots DIR`: the confusion matrix as a tidy CSV
+//! (`actual,predicted,count`) for tools and as an SVG heat-map for people; for regression,
+//! the actual and predicted values of each test row.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::metrics::ConfusionMatrix;
+use super::model::Model;
+use super::prepared::{Split, Target};
+use super::staged_dir::StagedDir;
+use cairn_core::error::{Error, Result};
+
+/// File name of the confusion matrix CSV.
+pub const CONFUSION_CSV: &str = "confusion_matrix.csv";
+/// File name of the confusion matrix SVG.
+pub const CONFUSION_SVG: &str = "confusion_matrix.svg";
+/// File name of the regression predictions CSV.
+pub const PREDICTIONS_CSV: &str = "predictions.csv";
+
+/// Writes `dir/confusion_matrix.csv` and `dir/confusion_matrix.svg`, replacing `dir`.
+pub fn write_confusion_matrix(dir: &Path, cm: &ConfusionMatrix) -> Result<()> {
+    let out = StagedDir::new(dir, &[CONFUSION_CSV, CONFUSION_SVG])?;
+    let mut csv = String::from("actual,predicted,count\n");
+    for (a, row) in cm.matrix.iter().enumerate() {
+        for (p, count) in row.iter().enumerate() {
+            let _ = writeln!(
+                csv,
+                "{},{},{count}",
+                csv_field(&cm.labels[a]),
+                csv_field(&cm.labels[p])
+            );
+        }
+    }
+    write(&out, CONFUSION_CSV, csv)?;
+    write(&out, CONFUSION_SVG, confusion_svg(cm))?;
+    out.commit()
+}
+
+/// Writes `dir/predictions.csv` (`actual,predicted` per test row), replacing `dir`.
+pub fn write_predictions(dir: &Path, model: &Model, split: &Split) -> Result<()> {
+    let out = StagedDir::new(dir, &[PREDICTIONS_CSV])?;
+    let mut csv = String::from("actual,predicted\n");
+    if let Target::Values(actual) = &split.y {
+        for (row, a) in split.x.rows().into_iter().zip(actual) {
+            let _ = writeln!(csv, "{a},{}", model.predict(&row.to_vec()).value);
+        }
+    }
+    write(&out, PREDICTIONS_CSV, csv)?;
+    out.commit()
+}
+
+fn write(out: &StagedDir, name: &str, text: String) -> Result<()> {
+    let path = out.join(name);
+    std::fs::write(&path, text).map_err(|source| Error::Io { path, source })
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A heat-map: one square per (actual, predicted) pair, shaded by its share of the actual row,
+/// with the count written in it and the class names along both axes.
+fn confusion_svg(cm: &ConfusionMatrix) -> String {
+    const CELL: usize = 72;
+    let k = cm.labels.len();
+    let longest = cm
+        .labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(1);
+    let left = 60 + longest * 8;
+    let top = 90;
+    let (width, height) = (left + k * CELL + 30, top + k * CELL + 60);
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="13">"#
+    );
+    let _ = writeln!(
+        svg,
+        r#"<rect width="{width}" height="{height}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="24" text-anchor="middle" font-size="16" font-weight="bold">Confusion matrix</text>"#,
+        width / 2
+    );
+    let mid_x = left + k * CELL / 2;
+    let _ = writeln!(
+        svg,
+        r#"<text x="{mid_x}" y="48" text-anchor="middle" font-weight="bold">Predicted</text>"#
+    );
+    let mid_y = top + k * CELL / 2;
+    let _ = writeln!(
+        svg,
+        r#"<text x="16" y="{mid_y}" text-anchor="middle" font-weight="bold" transform="rotate(-90 16 {mid_y})">Actual</text>"#
+    );
+    for (i, label) in cm.labels.iter().enumerate() {
+        let label = xml_escape(label);
+        let cx = left + i * CELL + CELL / 2;
+        let _ = writeln!(
+            svg,
+            r#"<text x="{cx}" y="{}" text-anchor="middle">{label}</text>"#,
+            top - 10
+        );
+        let cy = top + i * CELL + CELL / 2 + 5;
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{cy}" text-anchor="end">{label}</text>"#,
+            left - 8
+        );
+    }
+    for (a, row) in cm.matrix.iter().enumerate() {
+        let total: usize = row.iter().sum();
+        for (p, &count) in row.iter().enumerate() {
+            let share = if total > 0 {
+                count as f64 / total as f64
+            } else {
+                0.0
+            };
+            // From white to a strong blue.
+            let shade = |full: f64| (255.0 - share * (255.0 - full)).round() as u8;
+            let fill = format!(
+                "#{:02x}{:02x}{:02x}",
+                shade(33.0),
+                shade(102.0),
+                shade(172.0)
+            );
+            let ink = if share > 0.5 { "white" } else { "black" };
+            let (x, y) = (left + p * CELL, top + a * CELL);
+            let _ = writeln!(
+                svg,
+                r##"<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{fill}" stroke="#888"><title>actual {}, predicted {}: {count}</title></rect>"##,
+                xml_escape(&cm.labels[a]),
+                xml_escape(&cm.labels[p])
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text x="{}" y="{}" text-anchor="middle" font-size="18" fill="{ink}">{count}</text>"#,
+                x + CELL / 2,
+                y + CELL / 2 + 6
+            );
+        }
+    }
+    let _ = writeln!(svg, "</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn svg_names_every_class_and_count_and_escapes_labels() {
+        let cm = ConfusionMatrix {
+            labels: vec!["a<b".into(), "c".into()],
+            matrix: vec![vec![3, 1], vec![0, 7]],
+        };
+        let svg = confusion_svg(&cm);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("a&lt;b") && !svg.contains("a<b"));
+        for n in [">3<", ">1<", ">0<", ">7<", ">Predicted<", ">Actual<"] {
+            assert!(svg.contains(n), "{n}");
+        }
+    }
+}

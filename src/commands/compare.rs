@@ -1,0 +1,379 @@
+//! `cairn metrics show|diff` and `cairn params diff`: the metrics files the pipeline's stages
+//! declare and the params they track, now and (for diffs) at a git revision, as aligned tables
+//! or JSON. Nested values are flattened to dotted keys; lists (a confusion matrix) are skipped,
+//! as DVC does.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cli::{DiffArgs, MetricsCommand, ParamsCommand};
+use cairn_core::pipeline::{OutKind, Pipeline};
+use cairn_core::workspace::Workspace;
+use cairn_core::{Error, Result};
+
+/// Flattened values by dotted key.
+type Flat = BTreeMap<String, Value>;
+
+/// `cairn metrics …`.
+pub fn metrics_command(cmd: &MetricsCommand) -> Result<ExitCode> {
+    let ws = Workspace::current()?;
+    let pipeline = Pipeline::load(&ws)?;
+    let files = metrics_files(&pipeline);
+    if files.is_empty() {
+        eprintln!("no stage of pipeline.yaml declares `metrics` files");
+    }
+    match cmd {
+        MetricsCommand::Show { json } => {
+            let mut shown: BTreeMap<&str, Flat> = BTreeMap::new();
+            for file in &files {
+                match std::fs::read(ws.root.join(file)) {
+                    Ok(bytes) => {
+                        shown.insert(file, flatten_file(file, &bytes)?);
+                    }
+                    Err(_) => eprintln!("{file}: missing (run `cairn repro` to make it)"),
+                }
+            }
+            if *json {
+                emit(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&shown).unwrap_or_default()
+                ));
+            } else {
+                let mut rows = vec![["Path", "Key", "Value"].map(String::from).to_vec()];
+                for (file, values) in &shown {
+                    for (key, value) in values {
+                        rows.push(vec![file.to_string(), key.clone(), show(value)]);
+                    }
+                }
+                emit(&table(&rows));
+            }
+        }
+        MetricsCommand::Diff(args) => {
+            check_revision(&ws, &args.rev)?;
+            let mut entries = Vec::new();
+            for file in &files {
+                let now = match std::fs::read(ws.root.join(file)) {
+                    Ok(bytes) => flatten_file(file, &bytes)?,
+                    Err(_) => Flat::new(),
+                };
+                let then = match git_show(&ws, &args.rev, file) {
+                    Some(bytes) => flatten_file(&format!("{}:{file}", args.rev), &bytes)?,
+                    None => Flat::new(),
+                };
+                entries.extend(compare(file, &then, &now, args.all));
+            }
+            print_diff(&entries, args)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cairn params …`.
+pub fn params_command(cmd: &ParamsCommand) -> Result<ExitCode> {
+    let ParamsCommand::Diff(args) = cmd;
+    let ws = Workspace::current()?;
+    let pipeline = Pipeline::load(&ws)?;
+    check_revision(&ws, &args.rev)?;
+    // Tracked keys per params file, in a stable order.
+    let mut tracked: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for param in pipeline.stages.iter().flat_map(|s| &s.params) {
+        let keys = tracked.entry(param.file.as_str()).or_default();
+        if !keys.contains(&param.key.as_str()) {
+            keys.push(&param.key);
+        }
+    }
+    let mut entries = Vec::new();
+    for (file, keys) in tracked {
+        let old_file: Option<serde_yaml::Value> =
+            git_show(&ws, &args.rev, file).and_then(|b| serde_yaml::from_slice(&b).ok());
+        let mut now = Flat::new();
+        let mut then = Flat::new();
+        for key in keys {
+            let reference = cairn_core::pipeline::ParamRef {
+                file: file.to_string(),
+                key: key.to_string(),
+            };
+            if let Some(v) = pipeline.param_value(&reference) {
+                flatten_into(key, &to_json(v), &mut now);
+            }
+            if let Some(v) = old_file.as_ref().and_then(|f| lookup(f, key)) {
+                flatten_into(key, &to_json(v), &mut then);
+            }
+        }
+        entries.extend(compare(file, &then, &now, args.all));
+    }
+    print_diff(&entries, args)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `metrics` outs of every stage, in stage order.
+fn metrics_files(pipeline: &Pipeline) -> Vec<String> {
+    let mut files: Vec<String> = Vec::new();
+    for out in pipeline.stages.iter().flat_map(|s| &s.outs) {
+        if out.kind == OutKind::Metric && !files.contains(&out.path) {
+            files.push(out.path.clone());
+        }
+    }
+    files
+}
+
+/// Parses a metrics file (JSON or YAML) and flattens it.
+fn flatten_file(name: &str, bytes: &[u8]) -> Result<Flat> {
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(_) => serde_yaml::from_slice::<serde_yaml::Value>(bytes)
+            .map(|v| to_json(&v))
+            .map_err(|e| Error::data(name, format!("not a JSON or YAML metrics file: {e}")))?,
+    };
+    let mut flat = Flat::new();
+    flatten_into("", &value, &mut flat);
+    Ok(flat)
+}
+
+fn flatten_into(prefix: &str, value: &Value, out: &mut Flat) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_into(&key, v, out);
+            }
+        }
+        Value::Array(_) => {}
+        scalar => {
+            out.insert(prefix.to_string(), scalar.clone());
+        }
+    }
+}
+
+fn to_json(value: &serde_yaml::Value) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn lookup<'v>(value: &'v serde_yaml::Value, key: &str) -> Option<&'v serde_yaml::Value> {
+    if key.is_empty() {
+        return Some(value);
+    }
+    key.split('.').try_fold(value, |v, part| match v {
+        serde_yaml::Value::Mapping(m) => m.get(part),
+        serde_yaml::Value::Sequence(s) => s.get(part.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+/// One changed (or, with `--all`, unchanged) value.
+#[derive(Debug, Serialize)]
+struct Entry {
+    #[serde(skip)]
+    path: String,
+    #[serde(skip)]
+    key: String,
+    old: Option<Value>,
+    new: Option<Value>,
+    /// `new - old` when both are numbers.
+    change: Option<f64>,
+}
+
+fn compare(path: &str, then: &Flat, now: &Flat, all: bool) -> Vec<Entry> {
+    let mut keys: Vec<&String> = then.keys().chain(now.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let (old, new) = (then.get(key), now.get(key));
+            let same = match (old.and_then(Value::as_f64), new.and_then(Value::as_f64)) {
+                (Some(a), Some(b)) => a == b,
+                _ => old == new,
+            };
+            (all || !same).then(|| Entry {
+                path: path.to_string(),
+                key: key.clone(),
+                change: old
+                    .and_then(Value::as_f64)
+                    .zip(new.and_then(Value::as_f64))
+                    .map(|(a, b)| b - a),
+                old: old.cloned(),
+                new: new.cloned(),
+            })
+        })
+        .collect()
+}
+
+fn print_diff(entries: &[Entry], args: &DiffArgs) -> Result<()> {
+    if args.json {
+        let mut by_path: BTreeMap<&str, BTreeMap<&str, &Entry>> = BTreeMap::new();
+        for e in entries {
+            by_path.entry(&e.path).or_default().insert(&e.key, e);
+        }
+        let json = serde_json::to_string_pretty(&by_path)
+            .map_err(|e| Error::Failed(format!("JSON: {e}")))?;
+        emit(&format!("{json}\n"));
+    } else if entries.is_empty() {
+        emit(&format!("no changes since {}\n", args.rev));
+    } else {
+        let mut rows = vec![
+            ["Path", "Key", "Old", "New", "Change"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for e in entries {
+            let side = |v: &Option<Value>| v.as_ref().map_or_else(|| "-".to_string(), show);
+            let change = e.change.map_or_else(
+                || "-".to_string(),
+                |c| format!("{}{}", if c > 0.0 { "+" } else { "" }, number(c)),
+            );
+            rows.push(vec![
+                e.path.clone(),
+                e.key.clone(),
+                side(&e.old),
+                side(&e.new),
+                change,
+            ]);
+        }
+        emit(&table(&rows));
+    }
+    Ok(())
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// A value for a table: numbers rounded to 5 decimals (as DVC's default precision).
+fn show(value: &Value) -> String {
+    match value {
+        Value::Number(n) if n.is_f64() => n.as_f64().map_or_else(|| n.to_string(), number),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn number(v: f64) -> String {
+    let s = format!("{v:.5}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn git(ws: &Workspace, args: &[&str]) -> Option<Vec<u8>> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(&ws.root)
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout)
+}
+
+/// A usage error unless `rev` names a commit of the git repository holding the workspace.
+fn check_revision(ws: &Workspace, rev: &str) -> Result<()> {
+    if git(ws, &["rev-parse", "--git-dir"]).is_none() {
+        return Err(Error::Usage(format!(
+            "{} is not in a git repository (or git is not installed): diffs compare with a git revision",
+            ws.root.display()
+        )));
+    }
+    match git(
+        ws,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ],
+    ) {
+        Some(_) => Ok(()),
+        None => Err(Error::Usage(format!(
+            "'{rev}' is not a git revision of {}; try HEAD or a branch name",
+            ws.root.display()
+        ))),
+    }
+}
+
+/// The bytes of workspace-relative `path` at `rev`, if it existed there.
+fn git_show(ws: &Workspace, rev: &str, path: &str) -> Option<Vec<u8>> {
+    // `./` makes the path relative to the workspace even when it is a subfolder of the repository.
+    git(
+        ws,
+        &["show", &format!("{rev}:./{}", Path::new(path).display())],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_values_flatten_to_dotted_keys_and_lists_are_skipped() {
+        let v: Value = serde_json::json!({"a": 1, "b": {"c": 0.5, "d": [1, 2]}, "s": "x"});
+        let mut flat = Flat::new();
+        flatten_into("", &v, &mut flat);
+        assert_eq!(flat.keys().collect::<Vec<_>>(), vec!["a", "b.c", "s"]);
+    }
+
+    #[test]
+    fn compare_reports_changes_with_numeric_deltas() {
+        let then: Flat = [
+            ("acc".to_string(), serde_json::json!(0.9)),
+            ("same".to_string(), serde_json::json!(1)),
+        ]
+        .into();
+        let now: Flat = [
+            ("acc".to_string(), serde_json::json!(0.95)),
+            ("same".to_string(), serde_json::json!(1.0)),
+            ("new".to_string(), serde_json::json!("x")),
+        ]
+        .into();
+        let e = compare("m.json", &then, &now, false);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].key, "acc");
+        assert!((e[0].change.unwrap() - 0.05).abs() < 1e-12);
+        assert_eq!(e[1].key, "new");
+        assert!(e[1].old.is_none() && e[1].change.is_none());
+        assert_eq!(compare("m.json", &then, &now, true).len(), 3);
+    }
+
+    #[test]
+    fn tables_align_and_numbers_round() {
+        let rows = vec![
+            vec!["Path".to_string(), "Key".into()],
+            vec!["metrics.json".into(), "a".into()],
+        ];
+        assert_eq!(table(&rows), "Path          Key\nmetrics.json  a\n");
+        assert_eq!(number(0.966666666), "0.96667");
+        assert_eq!(number(2.0), "2");
+        assert_eq!(number(-0.0000001), "0");
+    }
+}

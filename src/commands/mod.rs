@@ -1,0 +1,16 @@
+//! One file per command: each resolves its arguments, calls the library crates and prints
+//! what they return.
+
+pub mod add;
+pub mod checkout;
+pub mod compare;
+pub mod dag;
+pub mod fetch;
+pub mod gc;
+pub mod init;
+pub mod push;
+pub mod remote;
+pub mod repro;
+pub mod serve;
+pub mod stages;
+pub mod status;
