@@ -1,0 +1,413 @@
+//! The in-process layer: each generated input through the library's parser, and what the
+//! binary does next with what it parsed (templating and the DAG for a pipeline, run-cache keys
+//! for a lock, workspace paths for a pointer file, a manifest's digest). A parse that succeeds
+//! must also survive writing and reading back.
+//!
+//! The cases run in a child process, this test binary running the ignored `in_process_worker`
+//! test, which writes `start KIND CASE` before each case to a progress file. A panic is caught
+//! and recorded by the child; a hang, a crash or a memory explosion ends the child, and the
+//! parent names the last case started and runs the child again from the next one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cairn::hash::Manifest;
+use cairn::lock::Lock;
+use cairn::pipeline::Pipeline;
+use cairn::pointer::Pointer;
+use cairn::repro::run_cache::{RunCache, RunEntry};
+use cairn::workspace::Workspace;
+
+use super::generate::{Kind, Seeds, case};
+use super::{Failure, Lab, MARKER, base_seed, cases_per_parser, run_bounded};
+
+/// Environment variable naming the folder a worker reads its seeds from and writes to.
+const WORKER_DIR: &str = "CAIRN_FUZZ_WORKER_DIR";
+/// Environment variable telling a worker where to start again: `KIND CASE`.
+const RESUME: &str = "CAIRN_FUZZ_RESUME";
+/// A case taking longer than this is a hang (they take milliseconds).
+const CASE_LIMIT: Duration = Duration::from_secs(5);
+/// A worker using more than this is a memory explosion (the inputs are at most a few MiB).
+const RSS_LIMIT_KIB: i64 = 256 << 10;
+/// After this many crashes or hangs of one parser the layer moves on to the next parser: each
+/// costs a restart and a time limit.
+const MAX_CRASHES: usize = 2;
+
+/// Kinds the library exposes a parser of. A pack index's parser is private to the remote
+/// module: the binary layer reads those.
+fn in_process(kind: Kind) -> bool {
+    kind != Kind::PackIndex
+}
+
+/// The parent: builds the seeds, runs the worker until it has been through every case, and
+/// fails naming each input that panicked, hung, crashed or exploded.
+pub fn run_in_child() {
+    let started = Instant::now();
+    let lab = Lab::new();
+    let dir = lab.sandbox();
+    let (seeds, _) = super::build_seed_workspace(&lab, &dir.join("seed"), &dir.join("seed-remote"));
+    seeds.save(&dir.join("seeds"));
+    super::copy_dir(&dir.join("seed"), &dir.join("ws"));
+    let outside_before = super::walk_files(&lab.outside())
+        .into_iter()
+        .map(|(rel, path)| (rel, std::fs::read(path).expect("read")))
+        .collect::<Vec<_>>();
+
+    let cases = cases_per_parser();
+    let progress = dir.join("progress");
+    let mut failures = Vec::new();
+    let mut resume: Option<(Kind, usize)> = None;
+    let mut crashes: BTreeMap<Kind, usize> = BTreeMap::new();
+    let mut ran_cases: BTreeMap<Kind, usize> = BTreeMap::new();
+    let mut took: BTreeMap<Kind, u64> = BTreeMap::new();
+    loop {
+        let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
+        cmd.args([
+            "trust::fuzz::in_process_worker",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(WORKER_DIR, &dir)
+        .env("RUST_BACKTRACE", "0");
+        if let Some((kind, case)) = resume {
+            cmd.env(RESUME, format!("{} {case}", kind.name()));
+        }
+        std::fs::write(&progress, "").expect("progress");
+        let watched = progress.clone();
+        let ran = run_bounded(
+            cmd,
+            CASE_LIMIT,
+            &dir.join("out"),
+            Some(RSS_LIMIT_KIB),
+            || std::fs::metadata(&watched).map_or(0, |m| m.len()),
+        );
+        let log = std::fs::read_to_string(&progress).expect("progress");
+        let mut last = None;
+        let mut finished = false;
+        for line in log.lines() {
+            if line == "finished" {
+                finished = true;
+                continue;
+            }
+            let mut parts = line.splitn(4, ' ');
+            let (Some(verb), Some(kind), Some(n)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let Some(kind) = Kind::from_name(kind) else {
+                continue;
+            };
+            let n: usize = n.parse().unwrap_or_default();
+            match verb {
+                "start" => {
+                    last = Some((kind, n));
+                    *ran_cases.entry(kind).or_default() += 1;
+                }
+                "slow" => {
+                    let ms = parts.next().unwrap_or_default();
+                    eprintln!("fuzz: in-process {} case {n} took {ms} ms", kind.name());
+                }
+                "done" => {
+                    let ms: u64 = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+                    *took.entry(kind).or_default() += ms;
+                }
+                "panic" | "fail" => {
+                    let what = parts.next().unwrap_or_default().replace("\\n", "\n");
+                    let what = if verb == "panic" {
+                        format!("panics: {what}")
+                    } else {
+                        what
+                    };
+                    failures.push(Failure {
+                        layer: "in-process",
+                        kind,
+                        case: n.to_string(),
+                        what,
+                        input: case(&seeds, kind, base_seed(), n),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if finished && ran.code == Some(0) {
+            break;
+        }
+        let Some((kind, n)) = last else {
+            panic!("the in-process worker failed before its first case: {ran:?}");
+        };
+        let what = ran.problem(RSS_LIMIT_KIB).unwrap_or_else(|| {
+            format!(
+                "the worker ended with {:?}: {}",
+                ran.code,
+                super::tail(&ran.stderr)
+            )
+        });
+        failures.push(Failure {
+            layer: "in-process",
+            kind,
+            case: n.to_string(),
+            what,
+            input: case(&seeds, kind, base_seed(), n),
+        });
+        let crashed = crashes.entry(kind).or_default();
+        *crashed += 1;
+        resume = Some(if *crashed < MAX_CRASHES {
+            next_case(kind, n, cases)
+        } else {
+            eprintln!(
+                "fuzz: in-process {}: stopped after {MAX_CRASHES} crashes or hangs",
+                kind.name()
+            );
+            next_case(kind, cases - 1, cases)
+        });
+    }
+    let outside_after = super::walk_files(&lab.outside())
+        .into_iter()
+        .map(|(rel, path)| (rel, std::fs::read(path).expect("read")))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        outside_before, outside_after,
+        "the folder outside the sandbox changed"
+    );
+    let per: Vec<String> = ran_cases
+        .iter()
+        .map(|(k, n)| {
+            let ms = took.get(k).copied().unwrap_or_default();
+            format!("{} {n} in {:.1}s", k.name(), ms as f64 / 1000.0)
+        })
+        .collect();
+    eprintln!(
+        "fuzz: in-process layer: {} inputs ({}) in {:.1?}",
+        ran_cases.values().sum::<usize>(),
+        per.join(", "),
+        started.elapsed()
+    );
+    super::report(&failures);
+}
+
+/// The case after `n` of `kind`, moving on to the next kind after the last.
+fn next_case(kind: Kind, n: usize, cases: usize) -> (Kind, usize) {
+    if n + 1 < cases {
+        return (kind, n + 1);
+    }
+    let after = Kind::ALL.iter().position(|k| *k == kind).expect("kind") + 1;
+    (
+        *Kind::ALL.get(after).unwrap_or(&kind),
+        if after < Kind::ALL.len() { 0 } else { cases },
+    )
+}
+
+/// The worker: runs the cases, from `CAIRN_FUZZ_RESUME` on, writing progress for the parent.
+/// Started by hand (`--ignored`), it builds its own seeds and fails on the first problem.
+pub fn worker() {
+    let (dir, _lab) = match std::env::var_os(WORKER_DIR) {
+        Some(dir) => (PathBuf::from(dir), None),
+        None => {
+            let lab = Lab::new();
+            let dir = lab.sandbox();
+            let (seeds, _) =
+                super::build_seed_workspace(&lab, &dir.join("seed"), &dir.join("seed-remote"));
+            seeds.save(&dir.join("seeds"));
+            super::copy_dir(&dir.join("seed"), &dir.join("ws"));
+            (dir, Some(lab))
+        }
+    };
+    let resume = std::env::var(RESUME).ok().and_then(|r| {
+        let (kind, n) = r.split_once(' ')?;
+        Some((Kind::from_name(kind)?, n.parse::<usize>().ok()?))
+    });
+    let standalone = std::env::var_os(WORKER_DIR).is_none();
+    let progress_path = dir.join("progress");
+    let thread_dir = dir.clone();
+    // The binary parses on its main thread, which has 8 MiB of stack; test threads have 2.
+    let worker = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let dir = thread_dir;
+            let seeds = Seeds::load(&dir.join("seeds"));
+            let ws = Workspace {
+                root: std::fs::canonicalize(dir.join("ws")).expect("ws"),
+            };
+            let mut progress = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&progress_path)
+                .expect("progress");
+            let default_hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let cases = cases_per_parser();
+            let mut problems = Vec::new();
+            for kind in Kind::ALL.into_iter().filter(|k| in_process(*k)) {
+                let first = match resume {
+                    Some((k, n)) if k == kind => n,
+                    Some((k, _)) if k > kind => continue,
+                    _ => 0,
+                };
+                let kind_started = Instant::now();
+                for n in first..cases {
+                    writeln!(progress, "start {} {n}", kind.name()).expect("progress");
+                    let input = case(&seeds, kind, base_seed(), n);
+                    let case_started = Instant::now();
+                    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        check(kind, &input, &ws, &seeds)
+                    }));
+                    let ms = case_started.elapsed().as_millis();
+                    if ms > 200 {
+                        writeln!(progress, "slow {} {n} {ms}", kind.name()).expect("progress");
+                    }
+                    let line = match outcome {
+                        Ok(None) => continue,
+                        Ok(Some(problem)) => format!("fail {} {n} {problem}", kind.name()),
+                        Err(payload) => {
+                            let message = payload
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_else(|| "(no message)".into());
+                            format!("panic {} {n} {message}", kind.name())
+                        }
+                    };
+                    let line = line.replace('\n', "\\n");
+                    writeln!(progress, "{line}").expect("progress");
+                    problems.push(line);
+                }
+                writeln!(
+                    progress,
+                    "done {} {cases} {}",
+                    kind.name(),
+                    kind_started.elapsed().as_millis()
+                )
+                .expect("progress");
+            }
+            writeln!(progress, "finished").expect("progress");
+            std::panic::set_hook(default_hook);
+            problems
+        })
+        .expect("spawn worker thread");
+    let problems = worker.join().expect("worker thread");
+    if standalone {
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}
+
+/// Runs one input through the parser of `kind` and what uses its result. `None` when nothing
+/// is wrong; a panic propagates.
+fn check(kind: Kind, input: &[u8], ws: &Workspace, seeds: &Seeds) -> Option<String> {
+    let text = String::from_utf8_lossy(input);
+    match kind {
+        Kind::Pipeline => pipeline(ws, &text),
+        Kind::Params => {
+            std::fs::write(ws.params_path(), input).expect("write params");
+            let mut params = cairn::pipeline::Params::default();
+            if let Ok(Some(value)) = params.load(&ws.root, "params.yaml") {
+                let value = value.clone();
+                cairn::pipeline::params::show(&value);
+                assert!(cairn::pipeline::params::same_value(&value, &value) || has_nan(&value));
+                for key in [
+                    "",
+                    "train",
+                    "train.seed",
+                    "models.small.depth",
+                    "lrs.1",
+                    "lrs.99",
+                ] {
+                    if let Some(v) = params.get("params.yaml", key) {
+                        cairn::pipeline::params::show(v);
+                    }
+                }
+            }
+            let seed_pipeline =
+                String::from_utf8_lossy(&seeds.docs(Kind::Pipeline)[0]).into_owned();
+            let problem = pipeline(ws, &seed_pipeline);
+            std::fs::write(ws.params_path(), &seeds.docs(Kind::Params)[0]).expect("restore params");
+            problem
+        }
+        Kind::Lock => {
+            let path = ws.lock_path();
+            let lock = Lock::parse(&text, &path).ok()?;
+            for stage in lock.stages.values() {
+                RunCache::key(stage);
+            }
+            let written = lock.to_text();
+            match Lock::parse(&written, &path) {
+                Ok(again) if again.to_text() == written => None,
+                Ok(_) => Some("a lock written and read back is another lock".into()),
+                Err(e) => Some(format!("a lock it wrote does not read back: {e}")),
+            }
+        }
+        Kind::Pointer => {
+            let pointer: Pointer = serde_yaml::from_slice(input).ok()?;
+            pointer.workspace_outs("sub/tracked.cairn");
+            pointer.workspace_outs("data.csv.cairn");
+            round_trip(&pointer)
+        }
+        Kind::RunEntry => {
+            let entry: RunEntry = serde_yaml::from_slice(input).ok()?;
+            round_trip(&entry)
+        }
+        Kind::Manifest => {
+            let manifest = Manifest::from_bytes(input).ok()?;
+            manifest.digest();
+            manifest.size();
+            match Manifest::from_bytes(&manifest.to_bytes()) {
+                Ok(again) if again == manifest => None,
+                Ok(_) => Some("a manifest written and read back is another manifest".into()),
+                Err(e) => Some(format!("a manifest it wrote does not read back: {e}")),
+            }
+        }
+        Kind::PackIndex => None,
+    }
+}
+
+/// Parses `text` as the workspace's pipeline, then selects and shows what `status` would.
+fn pipeline(ws: &Workspace, text: &str) -> Option<String> {
+    let shown = match Pipeline::parse(ws, &ws.pipeline_path(), text) {
+        Ok(pipeline) => {
+            pipeline.select(&[], false, true).ok();
+            let mut shown = format!("{:?}", pipeline.stages);
+            for stage in &pipeline.stages {
+                for param in &stage.params {
+                    if let Some(value) = pipeline.param_value(param) {
+                        shown.push_str(&cairn::pipeline::params::show(value));
+                    }
+                }
+            }
+            shown
+        }
+        Err(e) => e.to_string(),
+    };
+    shown
+        .contains(MARKER)
+        .then(|| "shows the contents of the file outside the sandbox".to_string())
+}
+
+/// A value cairn parsed must read back the same after it writes it.
+fn round_trip<T>(value: &T) -> Option<String>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let written = match serde_yaml::to_string(value) {
+        Ok(text) => text,
+        Err(e) => return Some(format!("what it parsed does not write: {e}")),
+    };
+    match serde_yaml::from_str::<T>(&written) {
+        Ok(again) if again == *value => None,
+        Ok(again) => Some(format!("written and read back, {value:?} became {again:?}")),
+        Err(e) => Some(format!("what it wrote does not read back: {e}\n{written}")),
+    }
+}
+
+fn has_nan(value: &serde_yaml::Value) -> bool {
+    match value {
+        serde_yaml::Value::Number(n) => n.as_f64().is_some_and(f64::is_nan),
+        serde_yaml::Value::Sequence(items) => items.iter().any(has_nan),
+        serde_yaml::Value::Mapping(m) => m.iter().any(|(k, v)| has_nan(k) || has_nan(v)),
+        serde_yaml::Value::Tagged(t) => has_nan(&t.value),
+        _ => false,
+    }
+}
