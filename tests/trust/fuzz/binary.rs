@@ -21,6 +21,11 @@ const COMMAND_LIMIT: Duration = Duration::from_secs(5);
 const RSS_LIMIT_KIB: i64 = 256 << 10;
 /// Inputs per batch: pack indexes or run-cache entries put on one remote, read by one command.
 const BATCH: usize = 100;
+/// Explosive inputs per parser (see [`case`]): the last cases.
+const EXPLOSIVE: usize = 2;
+/// After this many failing inputs of one kind, its explosive cases (which cost a time limit
+/// each while they fail) are skipped.
+const MAX_FAILURES: usize = 1;
 /// Keeps the binary layer's cases apart from the in-process layer's.
 const LAYER_SEED: u64 = 0xb1_0000_0000;
 
@@ -60,6 +65,9 @@ struct Bench<'a> {
     remote: PathBuf,
     before: Snapshot,
     commands: usize,
+    /// The kind of the input being read, and per kind how many commands exited 0, 1 and 2.
+    kind: Kind,
+    codes: BTreeMap<Kind, [usize; 3]>,
     failures: Vec<Failure>,
 }
 
@@ -79,13 +87,21 @@ pub fn run() {
         remote: sandbox.join("remote"),
         before,
         commands: 0,
+        kind: Kind::Pipeline,
+        codes: BTreeMap::new(),
         failures: Vec::new(),
     };
     let per_kind = (cases_per_parser() / 50).max(4);
     let mut inputs: BTreeMap<Kind, usize> = BTreeMap::new();
     for kind in Kind::ALL {
         for n in 0..per_kind {
-            let input = case(&bench.seeds, kind, base_seed() ^ LAYER_SEED, n);
+            // The last cases are explosive; while a parser explodes, once is enough.
+            let explosive = n + EXPLOSIVE >= per_kind;
+            let failed = bench.failures.iter().filter(|f| f.kind == kind).count();
+            if explosive && failed >= MAX_FAILURES {
+                continue;
+            }
+            let input = case(&bench.seeds, kind, base_seed() ^ LAYER_SEED, n, explosive);
             bench.one(kind, n, &input);
             *inputs.entry(kind).or_default() += 1;
         }
@@ -95,7 +111,12 @@ pub fn run() {
         for b in 0..batches {
             let first = per_kind + b * BATCH;
             let batch: Vec<(usize, Vec<u8>)> = (first..first + BATCH)
-                .map(|n| (n, case(&bench.seeds, kind, base_seed() ^ LAYER_SEED, n)))
+                .map(|n| {
+                    (
+                        n,
+                        case(&bench.seeds, kind, base_seed() ^ LAYER_SEED, n, false),
+                    )
+                })
                 .collect();
             bench.batch(kind, &batch);
             *inputs.entry(kind).or_default() += batch.len();
@@ -104,7 +125,13 @@ pub fn run() {
     let total: usize = inputs.values().sum();
     let per: Vec<String> = inputs
         .iter()
-        .map(|(k, n)| format!("{} {n}", k.name()))
+        .map(|(k, n)| {
+            let [ok, failed, refused] = bench.codes.get(k).copied().unwrap_or_default();
+            format!(
+                "{} {n}: commands exited 0/1/2 {ok}/{failed}/{refused}",
+                k.name()
+            )
+        })
         .collect();
     eprintln!(
         "fuzz: binary layer: {total} inputs ({}), {} commands, in {:.1?}",
@@ -179,6 +206,9 @@ impl Bench<'_> {
             Some(RSS_LIMIT_KIB),
             || 0,
         );
+        if let Some(code @ 0..=2) = ran.code {
+            self.codes.entry(self.kind).or_default()[code as usize] += 1;
+        }
         ran.problem(RSS_LIMIT_KIB)
             .map(|p| format!("`cairn {}` {p}", args.join(" ")))
     }
@@ -196,6 +226,7 @@ impl Bench<'_> {
 
     /// One input through the commands that read it.
     fn one(&mut self, kind: Kind, n: usize, input: &[u8]) {
+        self.kind = kind;
         let t = &self.templates;
         let (checkout, fresh, loose) = (t.checkout.clone(), t.fresh.clone(), t.loose.clone());
         let problems = match kind {
@@ -237,7 +268,7 @@ impl Bench<'_> {
             Kind::PackIndex => {
                 self.reset(&fresh, None);
                 self.put_pack(input);
-                self.commands(&[&["pull"]])
+                self.commands(&[&["pull"], &["status"]])
             }
             Kind::RunEntry => {
                 // Stage `prep` has not run here (no lock, no out); its run-cache entry is the
@@ -266,9 +297,12 @@ impl Bench<'_> {
         self.record(kind, n.to_string(), input.to_vec(), problems);
     }
 
-    /// Puts `index` on the remote as a pack index, named by its digest, with the seed pack.
+    /// Puts `index` on the remote as a pack index with the seed pack, named as a push names it
+    /// (the digest of the index as cairn writes it), so that an index that parses is used.
     fn put_pack(&self, index: &[u8]) {
-        let id = cairn::digest::Digest::of_bytes(index).to_string();
+        let canonical = canonical_index(index);
+        let named = canonical.as_ref().map_or(index, |c| c.as_bytes());
+        let id = cairn::digest::Digest::of_bytes(named).to_string();
         self.write(&self.remote, &format!("packs/v1/{id}.idx"), index);
         self.write(
             &self.remote,
@@ -279,6 +313,7 @@ impl Bench<'_> {
 
     /// Many inputs read by one command; on a problem, each input alone names the culprit.
     fn batch(&mut self, kind: Kind, batch: &[(usize, Vec<u8>)]) {
+        self.kind = kind;
         let problems = self.run_batch(kind, batch);
         if problems.is_empty() {
             return;
@@ -331,6 +366,24 @@ impl Bench<'_> {
         // What a case wrote outside must not be blamed on the next one.
         self.before.restore(self.lab);
     }
+}
+
+/// `index` as a push would have written it, if it has the shape of an index: the header, then
+/// `DIGEST OFFSET LENGTH` lines with numbers written plainly, each ending with a newline.
+fn canonical_index(index: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(index).ok()?;
+    let mut lines = text.lines();
+    let header = lines.next()?;
+    let mut out = format!("{header}\n");
+    for line in lines {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [digest, offset, len] = fields[..] else {
+            return None;
+        };
+        let (offset, len) = (offset.parse::<u64>().ok()?, len.parse::<u64>().ok()?);
+        out.push_str(&format!("{digest} {offset} {len}\n"));
+    }
+    Some(out)
 }
 
 /// What must not change while cases run: the files outside the sandbox (and their bytes), the

@@ -7,23 +7,30 @@
 
 use std::path::Path;
 
-/// A xorshift64* generator, seeded through splitmix64 so that nearby seeds differ.
-pub struct Rng(u64);
+/// A xorshift64* generator, seeded through splitmix64 so that nearby seeds differ; it carries
+/// whether the case it makes is explosive (see [`case`]).
+pub struct Rng {
+    state: u64,
+    explosive: bool,
+}
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
+        Rng {
+            state: (z ^ (z >> 31)) | 1,
+            explosive: false,
+        }
     }
 
     pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
+        let mut x = self.state;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        self.0 = x;
+        self.state = x;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
@@ -148,17 +155,205 @@ impl Seeds {
     }
 }
 
-/// Case `index` of `kind`.
-pub fn case(seeds: &Seeds, kind: Kind, base: u64, index: usize) -> Vec<u8> {
+/// Case `index` of `kind`. An explosive case is a document that explodes where a parser or
+/// what reads it has no limit (an alias bomb with a wide first anchor, a matrix of a million
+/// combinations or more, a foreach of 20,000 items, thousands of aliases of one entry): the layers
+/// make a few of each kind, last, so that while a parser explodes on them its other cases
+/// still run.
+pub fn case(seeds: &Seeds, kind: Kind, base: u64, index: usize, explosive: bool) -> Vec<u8> {
     let mut rng = Rng::new(base ^ ((kind as u64) << 40) ^ index as u64);
+    if explosive {
+        rng.explosive = true;
+        return explosive_doc(seeds, kind, index, &mut rng);
+    }
     if rng.one_in(5) {
         return hostile(seeds, kind, &mut rng);
     }
     let mut doc = rng.pick(seeds.docs(kind)).clone();
-    for _ in 0..1 + rng.below(4) {
-        mutate(&mut doc, seeds, kind, &mut rng);
+    for _ in 0..1 + rng.below(3) {
+        // Half of the mutations keep the document well-formed, so that the hostile values get
+        // past the syntax to what reads them.
+        if rng.one_in(2) {
+            semantic(&mut doc, seeds, kind, &mut rng);
+        } else {
+            mutate(&mut doc, seeds, kind, &mut rng);
+        }
     }
     doc
+}
+
+/// Relative paths that a strict path type accepts but that name something that is not the
+/// data's to replace (cairn's own files, other tracked data, a parent of an out), are odd
+/// file names, or leave the workspace after all.
+const PATHS: &[&str] = &[
+    "x",
+    "sub",
+    "sub/tracked",
+    "sub/tracked/a.txt",
+    "tracked/nested",
+    "prepared",
+    "prepared/a.txt",
+    "data.csv",
+    "data.csv.cairn",
+    "sub/tracked.cairn",
+    "pipeline.yaml",
+    "pipeline.lock",
+    "params.yaml",
+    ".cairn",
+    ".cairn/cache",
+    ".cairn/cache/v1",
+    ".cairn/config.yaml",
+    ".cairn/runs/v1",
+    ".cairn/lock",
+    ".cairn/tmp",
+    ".git/hooks/pre-commit",
+    "a\\b",
+    "..a",
+    "...",
+    "a b",
+    "'a: b'",
+    "\"a\\nb\"",
+    "\"a\\tb\"",
+    "é/ü",
+    "~",
+    "-",
+    "'#x'",
+    "'*'",
+    "../x",
+    "../outside-new.txt",
+    "../../outside/secret.txt",
+    "sub/../../x",
+    "{SECRET}",
+    "'{OUTSIDE}/new.txt'",
+];
+
+/// Replaces the value of a field with one of the right shape: a path, a real digest, a
+/// number. YAML `key: value` lines and list items, JSON `"key":value` pairs, index fields.
+fn semantic(doc: &mut Vec<u8>, seeds: &Seeds, kind: Kind, rng: &mut Rng) {
+    let text = String::from_utf8_lossy(doc).into_owned();
+    let long_name = "n".repeat(300);
+    let deep_path = format!("{}f", "d/".repeat(300));
+    let path = |rng: &mut Rng| -> String {
+        match rng.below(12) {
+            0 => long_name.clone(),
+            1 => deep_path.clone(),
+            _ => {
+                let p = *rng.pick(PATHS);
+                fill(seeds, p, rng)
+            }
+        }
+    };
+    let number = |rng: &mut Rng| -> String {
+        rng.pick(&[
+            "0",
+            "1",
+            "2",
+            "3",
+            "7",
+            "1000000",
+            "9223372036854775808",
+            "18446744073709551615",
+            "-1",
+            "1.5",
+        ])
+        .to_string()
+    };
+    let digest = |rng: &mut Rng| -> String {
+        let d = rng.pick(&seeds.digests).clone();
+        match rng.below(10) {
+            0 => d.to_uppercase(),
+            1 => format!("'{d}'"),
+            _ => d,
+        }
+    };
+    match kind.syntax() {
+        Syntax::Yaml => {
+            let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+            let fields: Vec<usize> = (0..lines.len())
+                .filter(|i| {
+                    let t = lines[*i].trim_start();
+                    t.starts_with("- ") || t.contains(": ")
+                })
+                .collect();
+            if fields.is_empty() {
+                return;
+            }
+            let i = *rng.pick(&fields);
+            let line = lines[i].clone();
+            let (head, key) = match line.find(": ") {
+                Some(at) => {
+                    let key = line[..at].trim_start().trim_start_matches("- ").to_string();
+                    (line[..at + 2].to_string(), key)
+                }
+                None => {
+                    let at = line.find("- ").unwrap_or(0) + 2;
+                    (line[..at].to_string(), "-".to_string())
+                }
+            };
+            let value = match key.as_str() {
+                "digest" => digest(rng),
+                "size" | "nfiles" | "seed" | "depth" | "lr" | "threshold" => number(rng),
+                "schema" => rng
+                    .pick(&["cairn-lock/1", "cairn-lock/0", "'cairn-lock/1'"])
+                    .to_string(),
+                _ => path(rng),
+            };
+            lines[i] = format!("{head}{value}");
+            if rng.one_in(4) {
+                // The same field again, for a list item: another entry.
+                let again = lines[i].clone();
+                lines.insert(i + 1, again);
+            }
+            *doc = lines.join("\n").into_bytes();
+        }
+        Syntax::Json => {
+            let keys = ["\"path\":", "\"digest\":", "\"size\":"];
+            let key = *rng.pick(&keys);
+            let at: Vec<usize> = text
+                .match_indices(key)
+                .map(|(i, _)| i + key.len())
+                .collect();
+            if at.is_empty() {
+                return;
+            }
+            let start = *rng.pick(&at);
+            let rest = &text[start..];
+            let len = rest.find([',', '}']).unwrap_or(rest.len());
+            let value = match key {
+                "\"path\":" => serde_json::to_string(&path(rng)).unwrap_or_default(),
+                "\"digest\":" => format!("\"{}\"", digest(rng).trim_matches('\'')),
+                _ => number(rng),
+            };
+            *doc = format!("{}{value}{}", &text[..start], &text[start + len..]).into_bytes();
+        }
+        Syntax::Index => {
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            if lines.len() < 2 {
+                return;
+            }
+            let i = 1 + rng.below(lines.len() - 1);
+            let mut fields: Vec<String> = lines[i].split(' ').map(str::to_string).collect();
+            let f = rng.below(fields.len());
+            fields[f] = if f == 0 {
+                digest(rng).trim_matches('\'').to_string()
+            } else {
+                number(rng)
+            };
+            lines[i] = fields.join(" ");
+            match rng.below(4) {
+                0 => {
+                    let j = 1 + rng.below(lines.len() - 1);
+                    lines.swap(i, j);
+                }
+                1 => {
+                    let again = lines[i].clone();
+                    lines.insert(i, again);
+                }
+                _ => {}
+            }
+            *doc = (lines.join("\n") + "\n").into_bytes();
+        }
+    }
 }
 
 /// Short fragments, whatever the syntax. `{SECRET}`, `{OUTSIDE}` and `{DIGEST}` are replaced.
@@ -417,11 +612,19 @@ fn big_fragment(seeds: &Seeds, syntax: Syntax, rng: &mut Rng) -> Vec<u8> {
     }
 }
 
-/// A YAML mapping whose anchors expand exponentially: the classic "billion laughs" (which
-/// serde_yaml's repetition limit catches) or one with a wide first anchor (which it does not).
+/// A YAML mapping whose anchors expand: a little, the classic "billion laughs" (which
+/// serde_yaml's repetition limit catches) or, in an explosive case, one with a wide first
+/// anchor (which it does not: 20 KB of text become 10^8 values).
 pub fn alias_bomb(rng: &mut Rng) -> String {
-    let (leaf, fan, levels) =
-        *rng.pick(&[(10usize, 10usize, 9usize), (10_000, 100, 2), (2000, 200, 2)]);
+    let (leaf, fan, levels) = if rng.explosive {
+        *rng.pick(&[(10_000usize, 100usize, 2usize), (2000, 200, 2)])
+    } else if rng.one_in(8) {
+        // serde_yaml takes a few hundred milliseconds to refuse it: not too often.
+        (10, 10, 9)
+    } else {
+        // Aliases, but only a thousand values.
+        (10, 10, 2)
+    };
     let mut text = format!("l0: &l0 [{}]\n", vec!["lol"; leaf].join(","));
     for level in 1..=levels {
         let refs = vec![format!("*l{}", level - 1); fan].join(",");
@@ -430,9 +633,9 @@ pub fn alias_bomb(rng: &mut Rng) -> String {
     text
 }
 
-/// A stage whose `matrix` has billions of combinations.
+/// A stage whose `matrix` has, in an explosive case, millions to billions of combinations.
 pub fn matrix_bomb(rng: &mut Rng) -> String {
-    let axes = 6 + rng.below(6);
+    let axes = if rng.explosive { 6 + rng.below(6) } else { 2 };
     let mut text = String::from("matrix:\n");
     for a in 0..axes {
         text.push_str(&format!("  a{a}: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n"));
@@ -661,6 +864,74 @@ fn find_digest(text: &str) -> Option<usize> {
     None
 }
 
+/// A document of `kind` that explodes if its parser or what reads it has no limit: an alias
+/// bomb where a free-form value is allowed, a huge matrix or foreach, or (where the types
+/// allow no nesting) a long list of aliases to one valid entry.
+fn explosive_doc(seeds: &Seeds, kind: Kind, index: usize, rng: &mut Rng) -> Vec<u8> {
+    let indented =
+        |text: String, by: &str| -> String { text.lines().map(|l| format!("{by}{l}\n")).collect() };
+    let digest = rng.pick(&seeds.digests).clone();
+    let text = match kind {
+        Kind::Pipeline => match index % 3 {
+            0 => format!("stages:\n  s:\n{}", indented(matrix_bomb(rng), "    ")),
+            1 => format!(
+                "vars:\n  - bomb:\n{}stages:\n  s:\n    foreach: ${{bomb.l2}}\n    do:\n      cmd: echo ${{item}}\n      outs: [o]\n",
+                indented(alias_bomb(rng), "      ")
+            ),
+            _ => {
+                let items: Vec<String> = (0..20_000).map(|i| format!("i{i}")).collect();
+                format!(
+                    "stages:\n  s:\n    foreach: [{}]\n    do:\n      cmd: echo ${{item}}\n      outs: ['o-${{item}}']\n",
+                    items.join(", ")
+                )
+            }
+        },
+        Kind::Params => alias_bomb(rng).replace("l0:", "models:"),
+        Kind::Lock => format!(
+            "schema: cairn-lock/1\nstages:\n  prep:\n    cmd: echo\n    params:\n      params.yaml:\n{}",
+            indented(alias_bomb(rng), "        ")
+        ),
+        Kind::Pointer | Kind::RunEntry => {
+            // The folder the seed tracks (its manifest is in the cache), 2000 times: serde_yaml
+            // bounds aliases in a list of entries, each placed is real work.
+            let seed = &seeds.docs(kind)[if kind == Kind::Pointer { 1 } else { 0 }];
+            let seed = String::from_utf8_lossy(seed).into_owned();
+            let digest = find_digest(&seed).map_or(digest, |at| seed[at..at + 64].to_string());
+            let path = if kind == Kind::Pointer {
+                "tracked"
+            } else {
+                "prepared"
+            };
+            format!(
+                "outs:\n- &o {{path: {path}, digest: {digest}, size: 9, nfiles: 2}}\n{}",
+                "- *o\n".repeat(2000)
+            )
+        }
+        Kind::Manifest => {
+            // Ends with a path listed twice, so it is refused, not placed (placing 20,000 files
+            // is real work, not an explosion).
+            let mut entries: Vec<String> = (0..20_000)
+                .map(|i| {
+                    format!(
+                        "{{\"path\":\"d{}/f{i}\",\"digest\":\"{digest}\",\"size\":1}}",
+                        i % 7
+                    )
+                })
+                .collect();
+            entries.push(entries[0].clone());
+            format!("[{}]", entries.join(","))
+        }
+        Kind::PackIndex => {
+            let mut text = String::from("cairn-pack v1\n");
+            for i in 0..100_000u64 {
+                text.push_str(&format!("{} {i} 1\n", rng.pick(&seeds.digests)));
+            }
+            text
+        }
+    };
+    text.into_bytes()
+}
+
 /// A document of `kind` written to be hostile rather than mutated from a seed.
 fn hostile(seeds: &Seeds, kind: Kind, rng: &mut Rng) -> Vec<u8> {
     let path = |rng: &mut Rng| -> String {
@@ -777,7 +1048,11 @@ fn hostile(seeds: &Seeds, kind: Kind, rng: &mut Rng) -> Vec<u8> {
             let mut text = String::from("stages:\n  s:\n");
             match rng.below(7) {
                 6 => {
-                    let n = *rng.pick(&[500usize, 1000, 20_000]);
+                    let n = if rng.explosive {
+                        20_000
+                    } else {
+                        *rng.pick(&[500usize, 1000])
+                    };
                     let items: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
                     text.push_str(&format!(
                         "    foreach: [{}]\n    do:\n      cmd: echo ${{item}}\n      outs: ['o-${{item}}']\n",
@@ -833,16 +1108,16 @@ fn hostile(seeds: &Seeds, kind: Kind, rng: &mut Rng) -> Vec<u8> {
             }
             text
         }
-        Kind::Params => match rng.below(8) {
+        Kind::Params => match rng.below(16) {
             0 => alias_bomb(rng).replace("l0:", "models:"),
-            1 => {
+            1 | 2 => {
                 let n = *rng.pick(&[100usize, 1000]);
                 let models: String = (0..n)
                     .map(|i| format!("  m{i}: {{depth: {i}}}\n"))
                     .collect();
                 format!("train: {{seed: 1, lr: 0.1}}\nlrs: [1]\nmodels:\n{models}")
             }
-            2 => {
+            3 | 4 => {
                 let n = *rng.pick(&[100usize, 500]);
                 let lrs: Vec<String> = (0..n).map(|i| i.to_string()).collect();
                 format!(

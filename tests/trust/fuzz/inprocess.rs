@@ -32,9 +32,15 @@ const RESUME: &str = "CAIRN_FUZZ_RESUME";
 const CASE_LIMIT: Duration = Duration::from_secs(5);
 /// A worker using more than this is a memory explosion (the inputs are at most a few MiB).
 const RSS_LIMIT_KIB: i64 = 256 << 10;
-/// After this many crashes or hangs of one parser the layer moves on to the next parser: each
-/// costs a restart and a time limit.
-const MAX_CRASHES: usize = 2;
+/// After this many crashes or hangs the layer stops: each costs a restart and a time limit.
+const MAX_RESTARTS: usize = 10;
+
+/// Explosive inputs per parser (see [`case`]): the last cases.
+const EXPLOSIVE: usize = 4;
+
+fn explosive(n: usize, cases: usize) -> bool {
+    n + EXPLOSIVE >= cases
+}
 
 /// Kinds the library exposes a parser of. A pack index's parser is private to the remote
 /// module: the binary layer reads those.
@@ -60,9 +66,10 @@ pub fn run_in_child() {
     let progress = dir.join("progress");
     let mut failures = Vec::new();
     let mut resume: Option<(Kind, usize)> = None;
-    let mut crashes: BTreeMap<Kind, usize> = BTreeMap::new();
+    let mut restarts = 0;
     let mut ran_cases: BTreeMap<Kind, usize> = BTreeMap::new();
-    let mut took: BTreeMap<Kind, u64> = BTreeMap::new();
+    // Per kind: milliseconds and inputs the parser accepted, over the runs that finished it.
+    let mut took: BTreeMap<Kind, (u64, u64)> = BTreeMap::new();
     loop {
         let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
         cmd.args([
@@ -113,8 +120,13 @@ pub fn run_in_child() {
                     eprintln!("fuzz: in-process {} case {n} took {ms} ms", kind.name());
                 }
                 "done" => {
-                    let ms: u64 = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-                    *took.entry(kind).or_default() += ms;
+                    let mut rest = parts.next().unwrap_or_default().split(' ');
+                    let mut number =
+                        || rest.next().and_then(|m| m.parse::<u64>().ok()).unwrap_or(0);
+                    let (ms, accepted) = (number(), number());
+                    let entry = took.entry(kind).or_default();
+                    entry.0 += ms;
+                    entry.1 += accepted;
                 }
                 "panic" | "fail" => {
                     let what = parts.next().unwrap_or_default().replace("\\n", "\n");
@@ -128,7 +140,7 @@ pub fn run_in_child() {
                         kind,
                         case: n.to_string(),
                         what,
-                        input: case(&seeds, kind, base_seed(), n),
+                        input: case(&seeds, kind, base_seed(), n, explosive(n, cases)),
                     });
                 }
                 _ => {}
@@ -140,7 +152,12 @@ pub fn run_in_child() {
         let Some((kind, n)) = last else {
             panic!("the in-process worker failed before its first case: {ran:?}");
         };
-        let what = ran.problem(RSS_LIMIT_KIB).unwrap_or_else(|| {
+        let what = if ran.hung {
+            Some(format!("hangs (no progress for {CASE_LIMIT:?})"))
+        } else {
+            ran.problem(RSS_LIMIT_KIB)
+        };
+        let what = what.unwrap_or_else(|| {
             format!(
                 "the worker ended with {:?}: {}",
                 ran.code,
@@ -152,18 +169,22 @@ pub fn run_in_child() {
             kind,
             case: n.to_string(),
             what,
-            input: case(&seeds, kind, base_seed(), n),
+            input: case(&seeds, kind, base_seed(), n, explosive(n, cases)),
         });
-        let crashed = crashes.entry(kind).or_default();
-        *crashed += 1;
-        resume = Some(if *crashed < MAX_CRASHES {
-            next_case(kind, n, cases)
-        } else {
+        restarts += 1;
+        if restarts >= MAX_RESTARTS {
+            eprintln!("fuzz: in-process layer: stopped after {restarts} crashes or hangs");
+            break;
+        }
+        // The explosive cases come last: after one explodes, the others of its kind would too.
+        resume = Some(if explosive(n, cases) {
             eprintln!(
-                "fuzz: in-process {}: stopped after {MAX_CRASHES} crashes or hangs",
+                "fuzz: in-process {}: its other explosive cases skipped",
                 kind.name()
             );
             next_case(kind, cases - 1, cases)
+        } else {
+            next_case(kind, n, cases)
         });
     }
     let outside_after = super::walk_files(&lab.outside())
@@ -176,9 +197,13 @@ pub fn run_in_child() {
     );
     let per: Vec<String> = ran_cases
         .iter()
-        .map(|(k, n)| {
-            let ms = took.get(k).copied().unwrap_or_default();
-            format!("{} {n} in {:.1}s", k.name(), ms as f64 / 1000.0)
+        .map(|(k, n)| match took.get(k) {
+            Some((ms, accepted)) => format!(
+                "{} {n}, {accepted} accepted, {:.1}s",
+                k.name(),
+                *ms as f64 / 1000.0
+            ),
+            None => format!("{} {n}, stopped", k.name()),
         })
         .collect();
     eprintln!(
@@ -190,7 +215,8 @@ pub fn run_in_child() {
     super::report(&failures);
 }
 
-/// The case after `n` of `kind`, moving on to the next kind after the last.
+/// Where to start again after case `n` of `kind`: the next case, or the next kind after the
+/// last.
 fn next_case(kind: Kind, n: usize, cases: usize) -> (Kind, usize) {
     if n + 1 < cases {
         return (kind, n + 1);
@@ -249,9 +275,10 @@ pub fn worker() {
                     _ => 0,
                 };
                 let kind_started = Instant::now();
+                let mut accepted = 0;
                 for n in first..cases {
                     writeln!(progress, "start {} {n}", kind.name()).expect("progress");
-                    let input = case(&seeds, kind, base_seed(), n);
+                    let input = case(&seeds, kind, base_seed(), n, explosive(n, cases));
                     let case_started = Instant::now();
                     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                         check(kind, &input, &ws, &seeds)
@@ -261,8 +288,12 @@ pub fn worker() {
                         writeln!(progress, "slow {} {n} {ms}", kind.name()).expect("progress");
                     }
                     let line = match outcome {
-                        Ok(None) => continue,
-                        Ok(Some(problem)) => format!("fail {} {n} {problem}", kind.name()),
+                        Ok(Ok(true)) => {
+                            accepted += 1;
+                            continue;
+                        }
+                        Ok(Ok(false)) => continue,
+                        Ok(Err(problem)) => format!("fail {} {n} {problem}", kind.name()),
                         Err(payload) => {
                             let message = payload
                                 .downcast_ref::<String>()
@@ -278,7 +309,7 @@ pub fn worker() {
                 }
                 writeln!(
                     progress,
-                    "done {} {cases} {}",
+                    "done {} {cases} {} {accepted}",
                     kind.name(),
                     kind_started.elapsed().as_millis()
                 )
@@ -295,78 +326,91 @@ pub fn worker() {
     }
 }
 
-/// Runs one input through the parser of `kind` and what uses its result. `None` when nothing
-/// is wrong; a panic propagates.
-fn check(kind: Kind, input: &[u8], ws: &Workspace, seeds: &Seeds) -> Option<String> {
+/// Runs one input through the parser of `kind` and what uses its result: whether the parser
+/// accepted it, or what is wrong. A panic propagates.
+fn check(kind: Kind, input: &[u8], ws: &Workspace, seeds: &Seeds) -> Result<bool, String> {
     let text = String::from_utf8_lossy(input);
     match kind {
         Kind::Pipeline => pipeline(ws, &text),
         Kind::Params => {
             std::fs::write(ws.params_path(), input).expect("write params");
             let mut params = cairn::pipeline::Params::default();
-            if let Ok(Some(value)) = params.load(&ws.root, "params.yaml") {
-                let value = value.clone();
-                cairn::pipeline::params::show(&value);
-                assert!(cairn::pipeline::params::same_value(&value, &value) || has_nan(&value));
-                for key in [
-                    "",
-                    "train",
-                    "train.seed",
-                    "models.small.depth",
-                    "lrs.1",
-                    "lrs.99",
-                ] {
-                    if let Some(v) = params.get("params.yaml", key) {
-                        cairn::pipeline::params::show(v);
+            let accepted = match params.load(&ws.root, "params.yaml") {
+                Ok(Some(value)) => {
+                    let value = value.clone();
+                    cairn::pipeline::params::show(&value);
+                    if !cairn::pipeline::params::same_value(&value, &value) && !has_nan(&value) {
+                        return Err("a params value is not the same as itself".into());
                     }
+                    for key in [
+                        "",
+                        "train",
+                        "train.seed",
+                        "models.small.depth",
+                        "lrs.1",
+                        "lrs.99",
+                    ] {
+                        if let Some(v) = params.get("params.yaml", key) {
+                            cairn::pipeline::params::show(v);
+                        }
+                    }
+                    true
                 }
-            }
+                _ => false,
+            };
+            // The seed pipeline templates with these params.
             let seed_pipeline =
                 String::from_utf8_lossy(&seeds.docs(Kind::Pipeline)[0]).into_owned();
-            let problem = pipeline(ws, &seed_pipeline);
+            let outcome = pipeline(ws, &seed_pipeline);
             std::fs::write(ws.params_path(), &seeds.docs(Kind::Params)[0]).expect("restore params");
-            problem
+            outcome.map(|_| accepted)
         }
         Kind::Lock => {
             let path = ws.lock_path();
-            let lock = Lock::parse(&text, &path).ok()?;
+            let Ok(lock) = Lock::parse(&text, &path) else {
+                return Ok(false);
+            };
             for stage in lock.stages.values() {
                 RunCache::key(stage);
             }
             let written = lock.to_text();
             match Lock::parse(&written, &path) {
-                Ok(again) if again.to_text() == written => None,
-                Ok(_) => Some("a lock written and read back is another lock".into()),
-                Err(e) => Some(format!("a lock it wrote does not read back: {e}")),
+                Ok(again) if again.to_text() == written => Ok(true),
+                Ok(_) => Err("a lock written and read back is another lock".into()),
+                Err(e) => Err(format!("a lock it wrote does not read back: {e}")),
             }
         }
         Kind::Pointer => {
-            let pointer: Pointer = serde_yaml::from_slice(input).ok()?;
+            let Ok(pointer) = serde_yaml::from_slice::<Pointer>(input) else {
+                return Ok(false);
+            };
             pointer.workspace_outs("sub/tracked.cairn");
             pointer.workspace_outs("data.csv.cairn");
-            round_trip(&pointer)
+            round_trip(&pointer, input)
         }
-        Kind::RunEntry => {
-            let entry: RunEntry = serde_yaml::from_slice(input).ok()?;
-            round_trip(&entry)
-        }
+        Kind::RunEntry => match serde_yaml::from_slice::<RunEntry>(input) {
+            Ok(entry) => round_trip(&entry, input),
+            Err(_) => Ok(false),
+        },
         Kind::Manifest => {
-            let manifest = Manifest::from_bytes(input).ok()?;
+            let Ok(manifest) = Manifest::from_bytes(input) else {
+                return Ok(false);
+            };
             manifest.digest();
             manifest.size();
             match Manifest::from_bytes(&manifest.to_bytes()) {
-                Ok(again) if again == manifest => None,
-                Ok(_) => Some("a manifest written and read back is another manifest".into()),
-                Err(e) => Some(format!("a manifest it wrote does not read back: {e}")),
+                Ok(again) if again == manifest => Ok(true),
+                Ok(_) => Err("a manifest written and read back is another manifest".into()),
+                Err(e) => Err(format!("a manifest it wrote does not read back: {e}")),
             }
         }
-        Kind::PackIndex => None,
+        Kind::PackIndex => Ok(false),
     }
 }
 
 /// Parses `text` as the workspace's pipeline, then selects and shows what `status` would.
-fn pipeline(ws: &Workspace, text: &str) -> Option<String> {
-    let shown = match Pipeline::parse(ws, &ws.pipeline_path(), text) {
+fn pipeline(ws: &Workspace, text: &str) -> Result<bool, String> {
+    let (accepted, shown) = match Pipeline::parse(ws, &ws.pipeline_path(), text) {
         Ok(pipeline) => {
             pipeline.select(&[], false, true).ok();
             let mut shown = format!("{:?}", pipeline.stages);
@@ -377,28 +421,31 @@ fn pipeline(ws: &Workspace, text: &str) -> Option<String> {
                     }
                 }
             }
-            shown
+            (true, shown)
         }
-        Err(e) => e.to_string(),
+        Err(e) => (false, e.to_string()),
     };
-    shown
-        .contains(MARKER)
-        .then(|| "shows the contents of the file outside the sandbox".to_string())
+    if shown.contains(MARKER) {
+        return Err("shows the contents of the file outside the sandbox".into());
+    }
+    Ok(accepted)
 }
 
 /// A value cairn parsed must read back the same after it writes it.
-fn round_trip<T>(value: &T) -> Option<String>
+fn round_trip<T>(value: &T, input: &[u8]) -> Result<bool, String>
 where
     T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
 {
-    let written = match serde_yaml::to_string(value) {
-        Ok(text) => text,
-        Err(e) => return Some(format!("what it parsed does not write: {e}")),
-    };
+    // Written and read back, a big input costs more than the rest of the layer.
+    if input.len() > 64 << 10 {
+        return Ok(true);
+    }
+    let written =
+        serde_yaml::to_string(value).map_err(|e| format!("what it parsed does not write: {e}"))?;
     match serde_yaml::from_str::<T>(&written) {
-        Ok(again) if again == *value => None,
-        Ok(again) => Some(format!("written and read back, {value:?} became {again:?}")),
-        Err(e) => Some(format!("what it wrote does not read back: {e}\n{written}")),
+        Ok(again) if again == *value => Ok(true),
+        Ok(again) => Err(format!("written and read back, {value:?} became {again:?}")),
+        Err(e) => Err(format!("what it wrote does not read back: {e}\n{written}")),
     }
 }
 
