@@ -276,13 +276,24 @@ pub struct Failure {
     pub input: Vec<u8>,
 }
 
-/// Saves every failing input and fails the test naming each.
+/// Where failing inputs are saved.
+fn failures_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cairn-fuzz")
+}
+
+/// Saves every failing input of `layer` (removing those of its earlier runs) and fails the
+/// test naming each.
 #[track_caller]
-pub fn report(failures: &[Failure]) {
+pub fn report(layer: &str, failures: &[Failure]) {
+    let dir = failures_dir();
+    for (name, path) in walk_files(&dir) {
+        if name.starts_with(&format!("{layer}-")) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
     if failures.is_empty() {
         return;
     }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cairn-fuzz");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let mut message = format!("{} generated inputs failed:\n", failures.len());
     for f in failures {

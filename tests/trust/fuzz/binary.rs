@@ -139,7 +139,7 @@ pub fn run() {
         bench.commands,
         started.elapsed()
     );
-    super::report(&bench.failures);
+    super::report("binary", &bench.failures);
 }
 
 impl Templates {

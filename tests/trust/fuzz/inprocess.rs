@@ -212,7 +212,7 @@ pub fn run_in_child() {
         per.join(", "),
         started.elapsed()
     );
-    super::report(&failures);
+    super::report("in-process", &failures);
 }
 
 /// Where to start again after case `n` of `kind`: the next case, or the next kind after the
