@@ -328,7 +328,7 @@ pub fn build_seed_workspace(lab: &Lab, ws: &Path, remote: &Path) -> (Seeds, (Str
         ("params.yaml", SEED_PARAMS),
         ("pipeline.yaml", SEED_PIPELINE),
         ("vars.yaml", "greeting: hello\n"),
-        ("data.csv", "a,b\n1,2\n"),
+        ("data.csv", SEED_DATA),
         ("sub/seed.txt", "7\n"),
         ("sub/extra.yaml", "threshold: 0.5\n"),
         ("sub/tracked/a.txt", "a\n"),
@@ -412,6 +412,9 @@ pub fn build_seed_workspace(lab: &Lab, ws: &Path, remote: &Path) -> (Seeds, (Str
     };
     (seeds, (index, pack))
 }
+
+/// The data file the seed workspace tracks with `cairn add`, a dep of stage `prep`.
+const SEED_DATA: &str = "a,b\n1,2\n";
 
 const SEED_PARAMS: &str = "train:
   seed: 42

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::generate::{Kind, Seeds, case};
-use super::{Failure, Lab, Ran, base_seed, cases_per_parser, copy_dir, remove, run_bounded};
+use super::{
+    Failure, Lab, Ran, SEED_DATA, base_seed, cases_per_parser, copy_dir, remove, run_bounded,
+};
 
 /// A command taking longer than this hangs (they take tens of milliseconds).
 const COMMAND_LIMIT: Duration = Duration::from_secs(5);
@@ -68,6 +70,8 @@ struct Bench<'a> {
     /// The kind of the input being read, and per kind how many commands exited 0, 1 and 2.
     kind: Kind,
     codes: BTreeMap<Kind, [usize; 3]>,
+    /// Exit codes of the commands run since the last [`Bench::control`] step.
+    exits: Vec<Option<i32>>,
     failures: Vec<Failure>,
 }
 
@@ -89,8 +93,10 @@ pub fn run() {
         commands: 0,
         kind: Kind::Pipeline,
         codes: BTreeMap::new(),
+        exits: Vec::new(),
         failures: Vec::new(),
     };
+    bench.control();
     let per_kind = (cases_per_parser() / 50).max(4);
     let mut inputs: BTreeMap<Kind, usize> = BTreeMap::new();
     for kind in Kind::ALL {
@@ -102,7 +108,8 @@ pub fn run() {
                 continue;
             }
             let input = case(&bench.seeds, kind, base_seed() ^ LAYER_SEED, n, explosive);
-            bench.one(kind, n, &input);
+            let problems = bench.one(kind, n, &input);
+            bench.record(kind, n.to_string(), input, problems);
             *inputs.entry(kind).or_default() += 1;
         }
     }
@@ -206,6 +213,7 @@ impl Bench<'_> {
             Some(RSS_LIMIT_KIB),
             || 0,
         );
+        self.exits.push(ran.code);
         if let Some(code @ 0..=2) = ran.code {
             self.codes.entry(self.kind).or_default()[code as usize] += 1;
         }
@@ -224,12 +232,12 @@ impl Bench<'_> {
         problems
     }
 
-    /// One input through the commands that read it.
-    fn one(&mut self, kind: Kind, n: usize, input: &[u8]) {
+    /// One input through the commands that read it; every problem found.
+    fn one(&mut self, kind: Kind, n: usize, input: &[u8]) -> Vec<String> {
         self.kind = kind;
         let t = &self.templates;
         let (checkout, fresh, loose) = (t.checkout.clone(), t.fresh.clone(), t.loose.clone());
-        let problems = match kind {
+        match kind {
             Kind::Pipeline | Kind::Params | Kind::Lock | Kind::Pointer => {
                 self.reset(&checkout, None);
                 let rel = match kind {
@@ -282,6 +290,8 @@ impl Bench<'_> {
                     },
                 );
                 remove(&self.ws.join("pipeline.lock"));
+                // Its dep, which `cairn add` tracks.
+                self.write(&self.ws, "data.csv", SEED_DATA.as_bytes());
                 remove(&self.ws.join(".cairn/runs"));
                 std::fs::create_dir_all(self.ws.join(".cairn/runs/v1")).expect("mkdir");
                 let key = self.templates.prep_key.clone();
@@ -293,8 +303,36 @@ impl Bench<'_> {
                     self.commands(&[&["fetch", "--run-cache"], &["repro", "prep"]])
                 }
             }
-        };
-        self.record(kind, n.to_string(), input.to_vec(), problems);
+        }
+    }
+
+    /// Runs every scenario with the seed documents unchanged: each command must succeed, or
+    /// the failures the fuzzing finds could be the scenario's own.
+    fn control(&mut self) {
+        for kind in Kind::ALL {
+            for (i, doc) in self.seeds.docs(kind).to_vec().into_iter().enumerate() {
+                // The repository's own pipeline and params do not go with the seed workspace.
+                if matches!(kind, Kind::Pipeline | Kind::Params) && i > 0 {
+                    continue;
+                }
+                for n in 0..2 {
+                    self.exits.clear();
+                    let problems = self.one(kind, n, &doc);
+                    assert!(
+                        problems.is_empty() && self.exits.iter().all(|c| *c == Some(0)),
+                        "the {} scenario fails with seed document {i} unchanged ({n}): {problems:?}, exits {:?}\n{}",
+                        kind.name(),
+                        self.exits,
+                        String::from_utf8_lossy(
+                            &std::fs::read(self.lab.sandbox().join("out/stderr"))
+                                .unwrap_or_default()
+                        )
+                    );
+                }
+            }
+        }
+        self.codes.clear();
+        self.commands = 0;
     }
 
     /// Puts `index` on the remote as a pack index with the seed pack, named as a push names it

@@ -229,25 +229,17 @@ fn next_case(kind: Kind, n: usize, cases: usize) -> (Kind, usize) {
 }
 
 /// The worker: runs the cases, from `CAIRN_FUZZ_RESUME` on, writing progress for the parent.
-/// Started by hand (`--ignored`), it builds its own seeds and fails on the first problem.
+/// Only as the parent's child: alone, an explosive input would take this process (and the
+/// machine's memory) with it.
 pub fn worker() {
-    let (dir, _lab) = match std::env::var_os(WORKER_DIR) {
-        Some(dir) => (PathBuf::from(dir), None),
-        None => {
-            let lab = Lab::new();
-            let dir = lab.sandbox();
-            let (seeds, _) =
-                super::build_seed_workspace(&lab, &dir.join("seed"), &dir.join("seed-remote"));
-            seeds.save(&dir.join("seeds"));
-            super::copy_dir(&dir.join("seed"), &dir.join("ws"));
-            (dir, Some(lab))
-        }
+    let Some(dir) = std::env::var_os(WORKER_DIR).map(PathBuf::from) else {
+        eprintln!("run by parsers_survive_generated_inputs_in_process, which sets {WORKER_DIR}");
+        return;
     };
     let resume = std::env::var(RESUME).ok().and_then(|r| {
         let (kind, n) = r.split_once(' ')?;
         Some((Kind::from_name(kind)?, n.parse::<usize>().ok()?))
     });
-    let standalone = std::env::var_os(WORKER_DIR).is_none();
     let progress_path = dir.join("progress");
     let thread_dir = dir.clone();
     // The binary parses on its main thread, which has 8 MiB of stack; test threads have 2.
@@ -267,7 +259,6 @@ pub fn worker() {
             let default_hook = std::panic::take_hook();
             std::panic::set_hook(Box::new(|_| {}));
             let cases = cases_per_parser();
-            let mut problems = Vec::new();
             for kind in Kind::ALL.into_iter().filter(|k| in_process(*k)) {
                 let first = match resume {
                     Some((k, n)) if k == kind => n,
@@ -284,7 +275,7 @@ pub fn worker() {
                         check(kind, &input, &ws, &seeds)
                     }));
                     let ms = case_started.elapsed().as_millis();
-                    if ms > 200 {
+                    if ms > 1000 {
                         writeln!(progress, "slow {} {n} {ms}", kind.name()).expect("progress");
                     }
                     let line = match outcome {
@@ -305,7 +296,6 @@ pub fn worker() {
                     };
                     let line = line.replace('\n', "\\n");
                     writeln!(progress, "{line}").expect("progress");
-                    problems.push(line);
                 }
                 writeln!(
                     progress,
@@ -317,13 +307,9 @@ pub fn worker() {
             }
             writeln!(progress, "finished").expect("progress");
             std::panic::set_hook(default_hook);
-            problems
         })
         .expect("spawn worker thread");
-    let problems = worker.join().expect("worker thread");
-    if standalone {
-        assert!(problems.is_empty(), "{}", problems.join("\n"));
-    }
+    worker.join().expect("worker thread");
 }
 
 /// Runs one input through the parser of `kind` and what uses its result: whether the parser
