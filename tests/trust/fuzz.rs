@@ -156,7 +156,7 @@ impl Ran {
         if let Some(signal) = self.signal {
             return Some(format!("killed by signal {signal}: {}", tail(&self.stderr)));
         }
-        if self.stderr.contains("panicked") {
+        if self.code == Some(101) || self.stderr.contains("panicked at") {
             return Some(format!("panics: {}", tail(&self.stderr)));
         }
         if !matches!(self.code, Some(0..=2)) {

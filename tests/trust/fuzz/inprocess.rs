@@ -57,6 +57,23 @@ pub fn run_in_child() {
     let (seeds, _) = super::build_seed_workspace(&lab, &dir.join("seed"), &dir.join("seed-remote"));
     seeds.save(&dir.join("seeds"));
     super::copy_dir(&dir.join("seed"), &dir.join("ws"));
+    // The seed documents themselves must pass, or the failures found could be the check's own.
+    let ws = Workspace {
+        root: std::fs::canonicalize(dir.join("ws")).expect("ws"),
+    };
+    for kind in Kind::ALL.into_iter().filter(|k| in_process(*k)) {
+        let docs = seeds.docs(kind);
+        // The repository's own pipeline and params do not go with the seed workspace.
+        let own = if matches!(kind, Kind::Pipeline | Kind::Params) {
+            &docs[..1]
+        } else {
+            docs
+        };
+        for (i, doc) in own.iter().enumerate() {
+            let outcome = check(kind, doc, &ws, &seeds);
+            assert_eq!(outcome, Ok(true), "{} seed document {i}", kind.name());
+        }
+    }
     let outside_before = super::walk_files(&lab.outside())
         .into_iter()
         .map(|(rel, path)| (rel, std::fs::read(path).expect("read")))
