@@ -13,8 +13,12 @@
 //!
 //! Deterministic: case `i` of a parser depends only on `i`, the base seed and the seed
 //! documents. `CAIRN_FUZZ_CASES` (in-process inputs per parser, default 2000; the binary layer
-//! runs a fiftieth of that per parser) and `CAIRN_FUZZ_SEED` scale it up for deep local runs.
-//! Failing inputs are saved under the cargo target folder and named in the failure.
+//! runs a fiftieth of that per parser, plus batches of pack indexes and run-cache entries) and
+//! `CAIRN_FUZZ_SEED` scale it up or vary it for deep local runs. The last few cases of each
+//! parser are explosive (alias bombs, huge matrices and foreach lists): while one explodes,
+//! the others of its shape are skipped, so a known explosion costs one time limit, not many.
+//! Failing inputs are saved under the cargo target folder (`tmp/cairn-fuzz/`) and named in
+//! the failure; `-- --nocapture` shows how many inputs each layer ran and how many parsed.
 
 mod binary;
 mod generate;

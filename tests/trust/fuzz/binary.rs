@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::generate::{Kind, Seeds, case};
+use super::generate::{Kind, Seeds, case, explosive_shape};
 use super::{
     Failure, Lab, Ran, SEED_DATA, base_seed, cases_per_parser, copy_dir, remove, run_bounded,
 };
@@ -24,10 +24,7 @@ const RSS_LIMIT_KIB: i64 = 256 << 10;
 /// Inputs per batch: pack indexes or run-cache entries put on one remote, read by one command.
 const BATCH: usize = 100;
 /// Explosive inputs per parser (see [`case`]): the last cases.
-const EXPLOSIVE: usize = 2;
-/// After this many failing inputs of one kind, its explosive cases (which cost a time limit
-/// each while they fail) are skipped.
-const MAX_FAILURES: usize = 1;
+const EXPLOSIVE: usize = 3;
 /// Keeps the binary layer's cases apart from the in-process layer's.
 const LAYER_SEED: u64 = 0xb1_0000_0000;
 
@@ -98,17 +95,21 @@ pub fn run() {
     };
     bench.control();
     let per_kind = (cases_per_parser() / 50).max(4);
+    let mut exploded = std::collections::HashSet::new();
     let mut inputs: BTreeMap<Kind, usize> = BTreeMap::new();
     for kind in Kind::ALL {
         for n in 0..per_kind {
-            // The last cases are explosive; while a parser explodes, once is enough.
+            // The last cases are explosive; while a parser explodes, once per shape is enough.
             let explosive = n + EXPLOSIVE >= per_kind;
-            let failed = bench.failures.iter().filter(|f| f.kind == kind).count();
-            if explosive && failed >= MAX_FAILURES {
+            let shape = (kind, explosive_shape(kind, n));
+            if explosive && exploded.contains(&shape) {
                 continue;
             }
             let input = case(&bench.seeds, kind, base_seed() ^ LAYER_SEED, n, explosive);
             let problems = bench.one(kind, n, &input);
+            if explosive && !problems.is_empty() {
+                exploded.insert(shape);
+            }
             bench.record(kind, n.to_string(), input, problems);
             *inputs.entry(kind).or_default() += 1;
         }

@@ -864,6 +864,15 @@ fn find_digest(text: &str) -> Option<usize> {
     None
 }
 
+/// Which kind of explosion explosive case `index` of `kind` is: after one explodes, the
+/// others of its shape would too.
+pub fn explosive_shape(kind: Kind, index: usize) -> usize {
+    match kind {
+        Kind::Pipeline => index % 3,
+        _ => 0,
+    }
+}
+
 /// A document of `kind` that explodes if its parser or what reads it has no limit: an alias
 /// bomb where a free-form value is allowed, a huge matrix or foreach, or (where the types
 /// allow no nesting) a long list of aliases to one valid entry.
@@ -872,7 +881,7 @@ fn explosive_doc(seeds: &Seeds, kind: Kind, index: usize, rng: &mut Rng) -> Vec<
         |text: String, by: &str| -> String { text.lines().map(|l| format!("{by}{l}\n")).collect() };
     let digest = rng.pick(&seeds.digests).clone();
     let text = match kind {
-        Kind::Pipeline => match index % 3 {
+        Kind::Pipeline => match explosive_shape(kind, index) {
             0 => format!("stages:\n  s:\n{}", indented(matrix_bomb(rng), "    ")),
             1 => format!(
                 "vars:\n  - bomb:\n{}stages:\n  s:\n    foreach: ${{bomb.l2}}\n    do:\n      cmd: echo ${{item}}\n      outs: [o]\n",

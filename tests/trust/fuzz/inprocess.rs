@@ -21,13 +21,15 @@ use cairn::pointer::Pointer;
 use cairn::repro::run_cache::{RunCache, RunEntry};
 use cairn::workspace::Workspace;
 
-use super::generate::{Kind, Seeds, case};
+use super::generate::{Kind, Seeds, case, explosive_shape};
 use super::{Failure, Lab, MARKER, base_seed, cases_per_parser, run_bounded};
 
 /// Environment variable naming the folder a worker reads its seeds from and writes to.
 const WORKER_DIR: &str = "CAIRN_FUZZ_WORKER_DIR";
 /// Environment variable telling a worker where to start again: `KIND CASE`.
 const RESUME: &str = "CAIRN_FUZZ_RESUME";
+/// Environment variable telling a worker which explosive shapes to skip: `KIND SHAPE,…`.
+const SKIP: &str = "CAIRN_FUZZ_SKIP";
 /// A case taking longer than this is a hang (they take milliseconds).
 const CASE_LIMIT: Duration = Duration::from_secs(5);
 /// A worker using more than this is a memory explosion (the inputs are at most a few MiB).
@@ -83,10 +85,12 @@ pub fn run_in_child() {
     let progress = dir.join("progress");
     let mut failures = Vec::new();
     let mut resume: Option<(Kind, usize)> = None;
+    // Shapes of explosive input that exploded, as `KIND SHAPE`.
+    let mut exploded: Vec<String> = Vec::new();
     let mut restarts = 0;
     let mut ran_cases: BTreeMap<Kind, usize> = BTreeMap::new();
-    // Per kind: milliseconds and inputs the parser accepted, over the runs that finished it.
-    let mut took: BTreeMap<Kind, (u64, u64)> = BTreeMap::new();
+    let mut skipped: BTreeMap<Kind, usize> = BTreeMap::new();
+    let mut accepted: BTreeMap<Kind, usize> = BTreeMap::new();
     loop {
         let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
         cmd.args([
@@ -101,6 +105,7 @@ pub fn run_in_child() {
         if let Some((kind, case)) = resume {
             cmd.env(RESUME, format!("{} {case}", kind.name()));
         }
+        cmd.env(SKIP, exploded.join(","));
         std::fs::write(&progress, "").expect("progress");
         let watched = progress.clone();
         let ran = run_bounded(
@@ -128,6 +133,7 @@ pub fn run_in_child() {
             };
             let n: usize = n.parse().unwrap_or_default();
             match verb {
+                "skip" => *skipped.entry(kind).or_default() += 1,
                 "start" => {
                     last = Some((kind, n));
                     *ran_cases.entry(kind).or_default() += 1;
@@ -136,15 +142,7 @@ pub fn run_in_child() {
                     let ms = parts.next().unwrap_or_default();
                     eprintln!("fuzz: in-process {} case {n} took {ms} ms", kind.name());
                 }
-                "done" => {
-                    let mut rest = parts.next().unwrap_or_default().split(' ');
-                    let mut number =
-                        || rest.next().and_then(|m| m.parse::<u64>().ok()).unwrap_or(0);
-                    let (ms, accepted) = (number(), number());
-                    let entry = took.entry(kind).or_default();
-                    entry.0 += ms;
-                    entry.1 += accepted;
-                }
+                "accepted" => *accepted.entry(kind).or_default() += 1,
                 "panic" | "fail" => {
                     let what = parts.next().unwrap_or_default().replace("\\n", "\n");
                     let what = if verb == "panic" {
@@ -193,16 +191,11 @@ pub fn run_in_child() {
             eprintln!("fuzz: in-process layer: stopped after {restarts} crashes or hangs");
             break;
         }
-        // The explosive cases come last: after one explodes, the others of its kind would too.
-        resume = Some(if explosive(n, cases) {
-            eprintln!(
-                "fuzz: in-process {}: its other explosive cases skipped",
-                kind.name()
-            );
-            next_case(kind, cases - 1, cases)
-        } else {
-            next_case(kind, n, cases)
-        });
+        // After one explodes, the others of its shape would too.
+        if explosive(n, cases) {
+            exploded.push(format!("{} {}", kind.name(), explosive_shape(kind, n)));
+        }
+        resume = Some(next_case(kind, n, cases));
     }
     let outside_after = super::walk_files(&lab.outside())
         .into_iter()
@@ -214,13 +207,10 @@ pub fn run_in_child() {
     );
     let per: Vec<String> = ran_cases
         .iter()
-        .map(|(k, n)| match took.get(k) {
-            Some((ms, accepted)) => format!(
-                "{} {n}, {accepted} accepted, {:.1}s",
-                k.name(),
-                *ms as f64 / 1000.0
-            ),
-            None => format!("{} {n}, stopped", k.name()),
+        .map(|(k, n)| {
+            let ok = accepted.get(k).copied().unwrap_or_default();
+            let skip = skipped.get(k).copied().unwrap_or_default();
+            format!("{} {n} ({ok} accepted, {skip} explosive skipped)", k.name())
         })
         .collect();
     eprintln!(
@@ -253,6 +243,11 @@ pub fn worker() {
         eprintln!("run by parsers_survive_generated_inputs_in_process, which sets {WORKER_DIR}");
         return;
     };
+    let skip: Vec<String> = std::env::var(SKIP)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect();
     let resume = std::env::var(RESUME).ok().and_then(|r| {
         let (kind, n) = r.split_once(' ')?;
         Some((Kind::from_name(kind)?, n.parse::<usize>().ok()?))
@@ -282,9 +277,12 @@ pub fn worker() {
                     Some((k, _)) if k > kind => continue,
                     _ => 0,
                 };
-                let kind_started = Instant::now();
-                let mut accepted = 0;
                 for n in first..cases {
+                    let shape = format!("{} {}", kind.name(), explosive_shape(kind, n));
+                    if explosive(n, cases) && skip.contains(&shape) {
+                        writeln!(progress, "skip {} {n}", kind.name()).expect("progress");
+                        continue;
+                    }
                     writeln!(progress, "start {} {n}", kind.name()).expect("progress");
                     let input = case(&seeds, kind, base_seed(), n, explosive(n, cases));
                     let case_started = Instant::now();
@@ -297,7 +295,7 @@ pub fn worker() {
                     }
                     let line = match outcome {
                         Ok(Ok(true)) => {
-                            accepted += 1;
+                            writeln!(progress, "accepted {} {n}", kind.name()).expect("progress");
                             continue;
                         }
                         Ok(Ok(false)) => continue,
@@ -314,13 +312,6 @@ pub fn worker() {
                     let line = line.replace('\n', "\\n");
                     writeln!(progress, "{line}").expect("progress");
                 }
-                writeln!(
-                    progress,
-                    "done {} {cases} {} {accepted}",
-                    kind.name(),
-                    kind_started.elapsed().as_millis()
-                )
-                .expect("progress");
             }
             writeln!(progress, "finished").expect("progress");
             std::panic::set_hook(default_hook);
