@@ -3,6 +3,7 @@
 //! remote, HTTP clients) never make cairn read, write or delete outside its workspace, lose what
 //! it recorded, hang, or answer wrongly. Each test builds the hostile input itself.
 
+mod fuzz;
 mod paths;
 mod pipeline;
 mod remote;
