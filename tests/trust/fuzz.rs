@@ -351,10 +351,11 @@ pub fn build_seed_workspace(lab: &Lab, ws: &Path, remote: &Path) -> (Seeds, (Str
 
     let read = |rel: &str| std::fs::read(ws.join(rel)).expect("read seed");
     let objects = cache_objects(&ws.join(".cairn/cache"));
-    let lock = cairn::lock::Lock::read(&ws.join("pipeline.lock")).expect("seed lock");
+    let lock = cairn_core::lock::Lock::read(&ws.join("pipeline.lock")).expect("seed lock");
     let prepared = &lock.stages["prep"].outs[0];
     assert!(prepared.is_dir(), "prep's out is a folder");
-    let tracked = cairn::pointer::Pointer::read(&ws.join("sub/tracked.cairn")).expect("pointer");
+    let tracked =
+        cairn_core::pointer::Pointer::read(&ws.join("sub/tracked.cairn")).expect("pointer");
     let object = |digest: &str| {
         objects
             .iter()
@@ -482,7 +483,7 @@ fn cache_objects(cache: &Path) -> Vec<(String, Vec<u8>)> {
                 std::fs::read(path).expect("read object"),
             )
         })
-        .filter(|(digest, _)| cairn::digest::is_digest(digest))
+        .filter(|(digest, _)| cairn_core::digest::is_digest(digest))
         .collect();
     objects.sort();
     objects

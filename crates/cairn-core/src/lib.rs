@@ -22,5 +22,6 @@ pub mod refs;
 pub mod rel_path;
 pub mod repro;
 pub mod workspace;
+pub mod yaml;
 
 pub use error::{Error, Result};

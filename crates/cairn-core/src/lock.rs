@@ -116,7 +116,7 @@ impl Lock {
     /// Parses lock text read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Lock> {
         let fix = "restore it from git or delete it and run `cairn repro`";
-        let mut lock: Lock = crate::pipeline::yaml::from_str_unique(text)
+        let mut lock: Lock = crate::yaml::from_str_unique(text)
             .map_err(|e| Error::invalid(path, format!("{e}; {fix}")))?;
         if lock.schema != SCHEMA {
             return Err(Error::invalid(

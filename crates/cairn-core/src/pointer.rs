@@ -24,7 +24,7 @@ impl Pointer {
     /// Reads a pointer file.
     pub fn read(path: &Path) -> Result<Pointer> {
         let text = std::fs::read_to_string(path).at(path)?;
-        serde_yaml::from_str(&text).map_err(|e| {
+        crate::yaml::from_str_unique(&text).map_err(|e| {
             Error::invalid(
                 path,
                 format!("{e}; restore it from git or run `cairn add` again"),

@@ -372,7 +372,7 @@ impl Config {
         {
             return Ok(Config::default());
         }
-        serde_yaml::from_str(&text).map_err(|e| Error::invalid(path, e.to_string()))
+        crate::yaml::from_str_unique(&text).map_err(|e| Error::invalid(path, e))
     }
 
     /// Writes a config file atomically.

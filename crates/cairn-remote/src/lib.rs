@@ -789,7 +789,8 @@ fn fetch_run_entries(
         let bytes = backend::get_small(remote.store.as_ref(), &job.key, RUN_ENTRY_MAX)?;
         // Someone else's file: an entry that does not parse (a bad digest or path) is left on
         // the remote and never used. It is only a cache, so the fetch goes on.
-        match serde_yaml::from_slice::<RunEntry>(&bytes) {
+        let text = String::from_utf8_lossy(&bytes);
+        match cairn_core::yaml::from_str_unique::<RunEntry>(&text) {
             Ok(entry) => runs.put(&name, &entry).map_err(local_failure)?,
             Err(e) => lock(&refused).push(format!("{}: {e}", job.key)),
         }

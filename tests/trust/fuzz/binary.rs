@@ -258,7 +258,7 @@ impl Bench<'_> {
             Kind::Manifest => {
                 // A pointer to a folder whose listing is the input: in the local cache, or on
                 // the remote for `pull` to fetch.
-                let digest = cairn::digest::Digest::of_bytes(input).to_string();
+                let digest = cairn_core::digest::Digest::of_bytes(input).to_string();
                 let object = format!("v1/{}/{}", &digest[..2], &digest[2..]);
                 let pointer =
                     format!("outs:\n- path: tracked\n  digest: {digest}\n  size: 4\n  nfiles: 2\n");
@@ -341,7 +341,7 @@ impl Bench<'_> {
     fn put_pack(&self, index: &[u8]) {
         let canonical = canonical_index(index);
         let named = canonical.as_ref().map_or(index, |c| c.as_bytes());
-        let id = cairn::digest::Digest::of_bytes(named).to_string();
+        let id = cairn_core::digest::Digest::of_bytes(named).to_string();
         self.write(&self.remote, &format!("packs/v1/{id}.idx"), index);
         self.write(
             &self.remote,
@@ -383,7 +383,7 @@ impl Bench<'_> {
                 let loose = self.templates.loose.clone();
                 self.reset(&fresh, Some(&loose));
                 for (_, input) in batch {
-                    let key = cairn::digest::Digest::of_bytes(input).to_string();
+                    let key = cairn_core::digest::Digest::of_bytes(input).to_string();
                     self.write(&self.remote, &format!("runs/v1/{key}"), input);
                 }
                 self.commands(&[&["fetch", "--run-cache"]])

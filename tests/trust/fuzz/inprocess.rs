@@ -14,12 +14,12 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cairn::hash::Manifest;
-use cairn::lock::Lock;
-use cairn::pipeline::Pipeline;
-use cairn::pointer::Pointer;
-use cairn::repro::run_cache::{RunCache, RunEntry};
-use cairn::workspace::Workspace;
+use cairn_core::hash::Manifest;
+use cairn_core::lock::Lock;
+use cairn_core::pipeline::Pipeline;
+use cairn_core::pointer::Pointer;
+use cairn_core::repro::run_cache::{RunCache, RunEntry};
+use cairn_core::workspace::Workspace;
 
 use super::generate::{Kind, Seeds, case, explosive_shape};
 use super::{Failure, Lab, MARKER, base_seed, cases_per_parser, run_bounded};
@@ -328,12 +328,13 @@ fn check(kind: Kind, input: &[u8], ws: &Workspace, seeds: &Seeds) -> Result<bool
         Kind::Pipeline => pipeline(ws, &text),
         Kind::Params => {
             std::fs::write(ws.params_path(), input).expect("write params");
-            let mut params = cairn::pipeline::Params::default();
+            let mut params = cairn_core::pipeline::Params::default();
             let accepted = match params.load(&ws.root, "params.yaml") {
                 Ok(Some(value)) => {
                     let value = value.clone();
-                    cairn::pipeline::params::show(&value);
-                    if !cairn::pipeline::params::same_value(&value, &value) && !has_nan(&value) {
+                    cairn_core::pipeline::params::show(&value);
+                    if !cairn_core::pipeline::params::same_value(&value, &value) && !has_nan(&value)
+                    {
                         return Err("a params value is not the same as itself".into());
                     }
                     for key in [
@@ -345,7 +346,7 @@ fn check(kind: Kind, input: &[u8], ws: &Workspace, seeds: &Seeds) -> Result<bool
                         "lrs.99",
                     ] {
                         if let Some(v) = params.get("params.yaml", key) {
-                            cairn::pipeline::params::show(v);
+                            cairn_core::pipeline::params::show(v);
                         }
                     }
                     true
@@ -365,11 +366,14 @@ fn check(kind: Kind, input: &[u8], ws: &Workspace, seeds: &Seeds) -> Result<bool
                 return Ok(false);
             };
             for stage in lock.stages.values() {
-                RunCache::key(stage);
+                let _ = RunCache::key(stage);
             }
-            let written = lock.to_text();
+            // A lock that cannot be written down is refused, never written empty.
+            let Ok(written) = lock.to_text() else {
+                return Ok(true);
+            };
             match Lock::parse(&written, &path) {
-                Ok(again) if again.to_text() == written => Ok(true),
+                Ok(again) if again.to_text().as_deref() == Ok(written.as_str()) => Ok(true),
                 Ok(_) => Err("a lock written and read back is another lock".into()),
                 Err(e) => Err(format!("a lock it wrote does not read back: {e}")),
             }
@@ -411,7 +415,7 @@ fn pipeline(ws: &Workspace, text: &str) -> Result<bool, String> {
             for stage in &pipeline.stages {
                 for param in &stage.params {
                     if let Some(value) = pipeline.param_value(param) {
-                        shown.push_str(&cairn::pipeline::params::show(value));
+                        shown.push_str(&cairn_core::pipeline::params::show(value));
                     }
                 }
             }

@@ -5,7 +5,6 @@ mod expand;
 mod graph;
 pub mod params;
 pub mod template;
-pub(crate) mod yaml;
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -55,7 +54,7 @@ impl Pipeline {
     /// Parses pipeline text as if read from `file` in the workspace.
     pub fn parse(ws: &Workspace, file: &Path, text: &str) -> Result<Pipeline> {
         let invalid = |m: String| Error::invalid(file, m);
-        let def: PipelineFile = yaml::from_str_unique(text).map_err(invalid)?;
+        let def: PipelineFile = crate::yaml::from_str_unique(text).map_err(invalid)?;
 
         // Variables: params.yaml (as DVC loads it), then `vars:` entries in order.
         let mut params = Params::default();

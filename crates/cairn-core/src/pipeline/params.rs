@@ -28,7 +28,7 @@ impl Params {
             let value: Value = if text.trim().is_empty() {
                 Value::Mapping(Default::default())
             } else {
-                super::yaml::from_str_unique(&text).map_err(|e| Error::invalid(&path, e))?
+                crate::yaml::from_str_unique(&text).map_err(|e| Error::invalid(&path, e))?
             };
             if !matches!(value, Value::Mapping(_)) {
                 return Err(Error::invalid(

@@ -110,7 +110,7 @@ impl RunCache {
     /// The entry for `key`, if any. An unreadable entry counts as absent: it is only a cache.
     pub fn get(&self, key: &Digest) -> Option<RunEntry> {
         let text = std::fs::read_to_string(self.path(key)).ok()?;
-        serde_yaml::from_str(&text).ok()
+        crate::yaml::from_str_unique(&text).ok()
     }
 
     /// Records an entry.

@@ -5,11 +5,24 @@
 //! through a derived struct, a `BTreeMap` or an `IndexMap` it silently keeps the last entry. So
 //! the text is first read as a `Value` (which also finds repeats nested inside untagged enums,
 //! whose own errors serde swallows), then into the typed shape.
+//!
+//! Before either, the values are counted with aliases followed, and a document of more than
+//! [`MAX_VALUES`] is refused: a few kilobytes of anchors and aliases (`&a [x, x, …]`,
+//! `&b [*a, *a, …]`, `[*b, *b, …]`) otherwise expand to gigabytes.
 
-use serde::de::DeserializeOwned;
+use std::cell::Cell;
+use std::fmt;
 
-/// Parses `text` into `T`, refusing any mapping with a repeated key.
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, Visitor};
+
+/// The most values (scalars, lists, mappings, aliases counted as what they stand for) a file
+/// cairn reads may hold: a 30,000-item foreach list in a vars file is some 60,000.
+pub const MAX_VALUES: u64 = 2_000_000;
+
+/// Parses `text` into `T`, refusing any mapping with a repeated key and documents that expand
+/// to more than [`MAX_VALUES`] values.
 pub fn from_str_unique<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    count_values(text)?;
     if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(text) {
         let message = e.to_string();
         if message.contains("duplicate entry") {
@@ -18,6 +31,108 @@ pub fn from_str_unique<T: DeserializeOwned>(text: &str) -> Result<T, String> {
         // Any other error is the typed parse's to report (it says the same or more).
     }
     serde_yaml::from_str(text).map_err(|e| e.to_string())
+}
+
+/// Walks the document as serde_yaml presents it (aliases replayed) without building it, and
+/// stops at [`MAX_VALUES`]. Syntax errors are left to the real parse, which reports them.
+fn count_values(text: &str) -> Result<(), String> {
+    let left = Cell::new(MAX_VALUES);
+    let counter = Counter { left: &left };
+    match counter.deserialize(serde_yaml::Deserializer::from_str(text)) {
+        Err(e) if left.get() == 0 => Err(e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Counter<'a> {
+    left: &'a Cell<u64>,
+}
+
+impl Counter<'_> {
+    fn tick<E: de::Error>(self) -> Result<(), E> {
+        match self.left.get() {
+            0 => Err(E::custom(format!(
+                "the document holds more than {MAX_VALUES} values once its aliases are \
+                 followed (an alias bomb?); write the values out or split the file"
+            ))),
+            n => {
+                self.left.set(n - 1);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Counter<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Counter<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.tick()?;
+        d.deserialize_any(self)
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.tick()?;
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.tick()?;
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.tick()?;
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        // A tagged value (`!tag x`): the tag, then what it tags.
+        use de::VariantAccess;
+        self.tick()?;
+        let ((), variant) = data.variant_seed(self)?;
+        variant.newtype_variant_seed(self)
+    }
 }
 
 /// serde_yaml's duplicate-key message gives the line of the mapping, not of the repeats (and no
@@ -101,6 +216,19 @@ fn key_lines(text: &str, key: &str, line: usize, column: usize) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_expands() {
+        let wide = vec!["lol"; 1000].join(",");
+        let b = vec!["*a"; 100].join(",");
+        let c = vec!["*b"; 100].join(",");
+        let text = format!("a: &a [{wide}]\nb: &b [{b}]\nc: [{c}]\n");
+        let err = super::from_str_unique::<serde_yaml::Value>(&text).unwrap_err();
+        assert!(err.contains("alias bomb"), "{err}");
+        // Aliases within the bound are fine.
+        let ok = super::from_str_unique::<serde_yaml::Value>("a: &a [1, 2]\nb: *a\n").unwrap();
+        assert_eq!(ok["b"][1], serde_yaml::Value::from(2));
+    }
+
     use super::*;
     use indexmap::IndexMap;
     use std::collections::BTreeMap;
