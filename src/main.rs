@@ -32,6 +32,7 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    cairn_core::report::install(Box::new(render::Terminal));
     if let Some(dir) = &cli.directory {
         std::env::set_current_dir(dir)
             .map_err(|e| cairn_core::Error::Usage(format!("-C {}: {e}", dir.display())))?;

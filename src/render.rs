@@ -24,3 +24,60 @@ pub fn warn_first_few(what: &str, rest: &str, items: &[String]) {
         eprintln!("warning: … and {} more {rest}", items.len() - SHOWN);
     }
 }
+
+/// Prints what the library crates report: lines as they come, progress as bars on stderr when
+/// it is a terminal (indicatif hides them when it is piped).
+pub struct Terminal;
+
+impl cairn_core::report::Sink for Terminal {
+    fn out(&self, line: &str) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        // Before a stage's command writes to the same stdout.
+        let _ = out.flush();
+    }
+
+    fn err(&self, line: &str) {
+        eprintln!("{line}");
+    }
+
+    fn bar(
+        &self,
+        label: &str,
+        total: u64,
+        unit: cairn_core::report::Unit,
+    ) -> Box<dyn cairn_core::report::Bar> {
+        use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+        let template = match unit {
+            cairn_core::report::Unit::Bytes => {
+                "{msg:20} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}".to_string()
+            }
+            cairn_core::report::Unit::Count(what) => {
+                format!("{{msg}} {{pos}}/{{len}} {what} [{{bar:30}}]")
+            }
+        };
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(label.to_string());
+        Box::new(Bar(bar))
+    }
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl cairn_core::report::Bar for Bar {
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn set_label(&self, label: String) {
+        self.0.set_message(label);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}

@@ -189,11 +189,11 @@ impl Workspace {
                 if let Some(e) = inside_repro(holder, what) {
                     return Err(e);
                 }
-                eprintln!(
+                crate::report::err(format!(
                     "cairn: waiting for another cairn process ({}) to release {} before {what}",
                     if holder.is_empty() { "unknown" } else { holder },
                     path.display()
-                );
+                ));
                 file.lock().at(&path)?;
             }
             Err(TryLockError::Error(e)) => return Err(e).at(&path),

@@ -2,7 +2,6 @@
 //! of the features, drawn from its own seeded stream so the forest is the same whatever order
 //! the trees are trained in (they train in parallel).
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use super::hyper::Hyper;
@@ -19,10 +18,10 @@ where
     let per_tree =
         ((n_features as f64 * h.f64("feature_fraction")).round() as usize).clamp(1, n_features);
     let bootstrap = h.bool("bootstrap");
-    let bar = ProgressBar::with_draw_target(Some(n_trees as u64), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("training {pos}/{len} trees [{bar:30}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = cairn_core::report::bar(
+        "training",
+        n_trees as u64,
+        cairn_core::report::Unit::Count("trees"),
     );
     let trees = (0..n_trees)
         .into_par_iter()
@@ -42,6 +41,6 @@ where
             tree
         })
         .collect();
-    bar.finish_and_clear();
+    bar.finish();
     trees
 }

@@ -6,8 +6,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use indicatif::ProgressBar;
-
 use super::backend::{Failure, FailureKind, RemoteResult};
 use cairn_core::digest::Digest;
 
@@ -123,7 +121,7 @@ where
                                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                                 bytes.fetch_add(moved, Ordering::Relaxed);
                                 bar.inc(job.size);
-                                bar.set_message(format!("{verb} {n}/{}", jobs.len()));
+                                bar.set_label(format!("{verb} {n}/{}", jobs.len()));
                             }
                             Err(f) if f.kind == FailureKind::NotFound => {
                                 lock(&not_found).push(job.label.clone());
@@ -143,7 +141,7 @@ where
             });
         }
     });
-    bar.finish_and_clear();
+    bar.finish();
     let started = next.load(Ordering::Relaxed).min(jobs.len()) as u64;
     let mut outcome = Outcome {
         done: done.into_inner(),
@@ -195,10 +193,12 @@ fn retried<T>(first: RemoteResult<T>, mut op: impl FnMut() -> RemoteResult<T>) -
     }
 }
 
-fn bar(total: u64, verb: &str, jobs: usize) -> ProgressBar {
-    let bar = cairn_core::progress::bytes_bar(total, "");
-    bar.set_message(format!("{verb} 0/{jobs}"));
-    bar
+fn bar(total: u64, verb: &str, jobs: usize) -> Box<dyn cairn_core::report::Bar> {
+    cairn_core::report::bar(
+        &format!("{verb} 0/{jobs}"),
+        total,
+        cairn_core::report::Unit::Bytes,
+    )
 }
 
 /// Bytes as MiB with one decimal, for summaries.

@@ -163,7 +163,7 @@ impl Watched {
                     std::thread::sleep(TICK);
                     let Some(state) = weak.upgrade() else { break };
                     if let Some(line) = state.stalled(Instant::now()) {
-                        eprintln!("{line}");
+                        cairn_core::report::err(&line);
                     }
                 }
             });

@@ -185,9 +185,13 @@ impl Hasher {
         let unknown: Vec<usize> = (0..files.len()).filter(|&i| digests[i].is_none()).collect();
         let unknown_bytes: u64 = unknown.iter().map(|&i| files[i].stamp.size()).sum();
         let bar = if self.progress && (unknown_bytes > 64 << 20 || unknown.len() > 2000) {
-            crate::progress::bytes_bar(unknown_bytes, &format!("hashing {rel}"))
+            crate::report::bar(
+                &format!("hashing {rel}"),
+                unknown_bytes,
+                crate::report::Unit::Bytes,
+            )
         } else {
-            indicatif::ProgressBar::hidden()
+            Box::new(crate::report::NoBar)
         };
         let fresh: Vec<Digest> = unknown
             .par_iter()
@@ -217,7 +221,7 @@ impl Hasher {
                 })
             })
             .collect::<Result<_>>()?;
-        bar.finish_and_clear();
+        bar.finish();
         let manifest = Manifest { entries };
         Ok(PathDigest {
             digest: manifest.digest(),

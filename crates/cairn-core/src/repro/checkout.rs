@@ -74,7 +74,7 @@ pub fn checkout_workspace(ws: &Workspace, targets: &[String]) -> Result<Checkout
         1 => Err(errors.remove(0)),
         n => {
             for e in &errors {
-                eprintln!("error: {e}");
+                crate::report::err(format!("error: {e}"));
             }
             Err(Error::Failed(format!(
                 "{n} paths could not be checked out because their objects are not in the cache; run `cairn pull`"

@@ -7,7 +7,7 @@
 //! are stored and recorded in `pipeline.lock`.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Condvar, Mutex};
@@ -211,7 +211,9 @@ impl<'a> Executor<'a> {
 
         let b = board.into_inner().unwrap_or_else(|p| p.into_inner());
         for name in &b.summary.skipped {
-            eprintln!("skipped stage '{name}': a stage it depends on failed");
+            crate::report::err(format!(
+                "skipped stage '{name}': a stage it depends on failed"
+            ));
         }
         let mut errors = b.errors;
         match errors.len() {
@@ -219,7 +221,7 @@ impl<'a> Executor<'a> {
             1 => Err(errors.remove(0)),
             k => {
                 for e in &errors {
-                    eprintln!("error: {e}");
+                    crate::report::err(format!("error: {e}"));
                 }
                 Err(Error::Failed(format!("{k} stages failed")))
             }
@@ -230,11 +232,11 @@ impl<'a> Executor<'a> {
         let locked = self.lock_guard().stages.get(&stage.name).cloned();
         let (reasons, observed) = check(stage, self.pipeline, locked.as_ref(), self.hasher)?;
         if stage.frozen {
-            println!("Stage '{}' is frozen, skipping", stage.name);
+            crate::report::out(format!("Stage '{}' is frozen, skipping", stage.name));
             return Ok(Outcome::UpToDate);
         }
         if reasons.is_empty() && !self.options.force {
-            println!("Stage '{}' didn't change, skipping", stage.name);
+            crate::report::out(format!("Stage '{}' didn't change, skipping", stage.name));
             return Ok(Outcome::UpToDate);
         }
         if let Some(Reason::DepMissing { path }) = reasons
@@ -254,17 +256,17 @@ impl<'a> Executor<'a> {
             match self.restore(stage, &observed, &entry) {
                 Ok(()) => {
                     self.record(stage, observed.inputs, entry.outs)?;
-                    println!("Stage '{}' restored from run-cache", stage.name);
+                    crate::report::out(format!("Stage '{}' restored from run-cache", stage.name));
                     return Ok(Outcome::Restored);
                 }
                 // A damaged object is dropped (so the run below stores good bytes again) and
                 // the stage runs instead.
                 Err(Error::Corrupt { digest, path, .. }) => {
-                    eprintln!(
+                    crate::report::err(format!(
                         "warning: cache object {} is corrupted; removing it and running stage '{}' instead",
                         path.display(),
                         stage.name
-                    );
+                    ));
                     self.store.remove(&digest)?;
                 }
                 Err(e) => return Err(e),
@@ -272,7 +274,7 @@ impl<'a> Executor<'a> {
         }
 
         let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-        println!(
+        crate::report::out(format!(
             "Running stage '{}'{}",
             stage.name,
             if why.is_empty() {
@@ -280,7 +282,7 @@ impl<'a> Executor<'a> {
             } else {
                 format!(" ({})", why.join(", "))
             }
-        );
+        ));
         for out in &stage.outs {
             crate::confine::check_placeable(&self.ws.root, &out.path)?;
             let abs = self.ws.root.join(&out.path);
@@ -443,8 +445,7 @@ impl<'a> Executor<'a> {
     }
 
     fn run_command(&self, stage: &Stage, cmd: &str) -> Result<()> {
-        println!("> {cmd}");
-        let _ = std::io::stdout().flush();
+        crate::report::out(format!("> {cmd}"));
         let dir = self.ws.root.join(&stage.wdir);
         let mut command = Command::new("sh");
         command
@@ -503,9 +504,9 @@ fn relay(stream: impl std::io::Read, prefix: &str, to_stderr: bool) {
     for line in BufReader::new(stream).split(b'\n').map_while(|l| l.ok()) {
         let line = String::from_utf8_lossy(&line);
         if to_stderr {
-            eprintln!("{prefix}{line}");
+            crate::report::err(format!("{prefix}{line}"));
         } else {
-            println!("{prefix}{line}");
+            crate::report::out(format!("{prefix}{line}"));
         }
     }
 }
