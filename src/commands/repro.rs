@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use cairn_core::Result;
 use cairn_core::cache::ObjectStore;
-use cairn_core::hash::{Hasher, StateTable};
+use cairn_core::hash::Hasher;
 use cairn_core::lock::Lock;
 use cairn_core::pipeline::Pipeline;
 use cairn_core::repro::{check_deps_exist, clear_tmp, executor, stale_stages};
@@ -24,7 +24,7 @@ pub fn run(args: &ReproArgs) -> Result<ExitCode> {
     }
     let lock = Lock::read(&ws.lock_path())?;
     let store = ObjectStore::open(&ws)?;
-    let hasher = Hasher::new(&ws.root, StateTable::load(&ws.state_path()));
+    let hasher = Hasher::for_workspace(&ws);
 
     if args.dry {
         let stale = stale_stages(&pipeline, &lock, &hasher, &selected)?;

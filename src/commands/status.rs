@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use cairn_core::Result;
-use cairn_core::hash::{Hasher, StateTable};
+use cairn_core::hash::Hasher;
 use cairn_core::lock::Lock;
 use cairn_core::pipeline::Pipeline;
 use cairn_core::repro::stale_stages;
@@ -28,7 +28,7 @@ pub fn run(args: &StatusArgs) -> Result<ExitCode> {
     let pipeline = Pipeline::load(&ws)?;
     let lock = Lock::read(&ws.lock_path())?;
     let selected = pipeline.select(&args.targets, false, false)?;
-    let mut hasher = Hasher::new(&ws.root, StateTable::load(&ws.state_path()));
+    let mut hasher = Hasher::for_workspace(&ws);
     if args.json {
         hasher = hasher.quiet();
     }

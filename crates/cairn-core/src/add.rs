@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::ObjectStore;
 use crate::error::{Error, IoContext, Result};
-use crate::hash::{Hasher, StateTable};
+use crate::hash::Hasher;
 use crate::lock::{Lock, LockedPath};
 use crate::pipeline::Pipeline;
 use crate::pointer::{Pointer, SUFFIX};
@@ -34,7 +34,7 @@ pub fn add(
 ) -> Result<()> {
     let store = ObjectStore::open(ws)?;
     let stage_outs = stage_outs(ws)?;
-    let hasher = Hasher::new(&ws.root, StateTable::load(&ws.state_path()));
+    let hasher = Hasher::for_workspace(ws);
     for path in paths {
         let rel = checked_path(ws, cwd, path, &stage_outs)?;
         let abs = ws.root.join(&rel);

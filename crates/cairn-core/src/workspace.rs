@@ -69,7 +69,7 @@ impl Workspace {
         for sub in [ws.dot(), ws.cache_dir(), ws.tmp_dir(), ws.runs_dir()] {
             std::fs::create_dir_all(&sub).at(&sub)?;
         }
-        let config = ws.dot().join("config.yaml");
+        let config = ws.config_path(false);
         if !config.exists() {
             crate::atomic::write(&config, b"# cairn settings: remotes, cache link type\n")?;
         }
@@ -117,10 +117,20 @@ impl Workspace {
         self.root.join("params.yaml")
     }
 
+    /// `.cairn/config.yaml` (committed), or with `local` `.cairn/config.local.yaml` (not: where
+    /// credentials go).
+    pub fn config_path(&self, local: bool) -> PathBuf {
+        self.dot().join(if local {
+            "config.local.yaml"
+        } else {
+            "config.yaml"
+        })
+    }
+
     /// Reads `.cairn/config.yaml` with `.cairn/config.local.yaml` laid over it.
     pub fn config(&self) -> Result<Config> {
-        let mut config = Config::read(&self.dot().join("config.yaml"))?;
-        let local = Config::read(&self.dot().join("config.local.yaml"))?;
+        let mut config = Config::read(&self.config_path(false))?;
+        let local = Config::read(&self.config_path(true))?;
         config.merge(local);
         Ok(config)
     }
@@ -140,8 +150,8 @@ impl Workspace {
             (self.runs_dir().join(crate::repro::run_cache::LAYOUT), true),
             (self.state_path(), false),
             (dot.join("lock"), false),
-            (dot.join("config.yaml"), false),
-            (dot.join("config.local.yaml"), false),
+            (self.config_path(false), false),
+            (self.config_path(true), false),
         ];
         for (path, folder) in parts {
             let Ok(meta) = std::fs::symlink_metadata(&path) else {

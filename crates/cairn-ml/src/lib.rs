@@ -1,26 +1,23 @@
 //! The built-in ML stages (preprocess, train, evaluate, select), the model file format, metrics
 //! and plots. Each stage takes typed options and returns the one-line summary its command prints.
 
-mod evaluate;
-mod forest;
-mod hyper;
-mod linear;
+pub mod algorithms;
+pub mod data;
+pub mod formats;
 mod metrics;
-pub mod model;
 mod plots;
-mod prepared;
-mod preprocess;
-mod rng;
-mod select;
-mod staged_dir;
-mod table;
-mod train;
-mod trees;
+pub mod stages;
 
-pub use evaluate::{EvaluateOptions, evaluate};
-pub use preprocess::{MissingPolicy, PreprocessOptions, ScaleKind, TaskKind, preprocess};
-pub use select::{SelectOptions, select};
-pub use train::{TrainOptions, train};
+// Short paths inside the crate and for its users.
+use algorithms::{forest, hyper, linear, rng, trees};
+use data::{prepared, staged_dir, table};
+pub use formats::model;
+use stages::evaluate;
+
+pub use stages::evaluate::{EvaluateOptions, evaluate};
+pub use stages::preprocess::{MissingPolicy, PreprocessOptions, ScaleKind, TaskKind, preprocess};
+pub use stages::select::{SelectOptions, select};
+pub use stages::train::{TrainOptions, train};
 
 /// Pretty JSON with a final newline: how every file these stages write looks.
 fn pretty_json(value: &impl serde::Serialize) -> cairn_core::error::Result<Vec<u8>> {

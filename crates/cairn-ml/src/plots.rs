@@ -5,10 +5,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::metrics::ConfusionMatrix;
-use super::model::Model;
-use super::prepared::{Split, Target};
-use super::staged_dir::StagedDir;
+use crate::metrics::ConfusionMatrix;
+use crate::model::Model;
+use crate::prepared::{Split, Target};
+use crate::staged_dir::StagedDir;
 use cairn_core::error::{Error, Result};
 
 /// File name of the confusion matrix CSV.

@@ -82,11 +82,7 @@ fn parse_url(url: &str, root: &Path) -> std::result::Result<Location, String> {
 }
 
 fn config_path(ws: &Workspace, local: bool) -> PathBuf {
-    ws.dot().join(if local {
-        "config.local.yaml"
-    } else {
-        "config.yaml"
-    })
+    ws.config_path(local)
 }
 
 /// The name of the remote to use: `--remote`, else the default, else the only one.

@@ -33,7 +33,7 @@ use cairn_core::repro::run_cache::{RunCache, RunEntry};
 use cairn_core::workspace::Workspace;
 
 use backend::{Failure, FailureKind, digest_of_key, object_key, objects_prefix, runs_prefix};
-use transfer::{Job, Outcome, with_retries};
+use transfer::{Job, Outcome, lock, with_retries};
 
 /// The largest run-cache entry a fetch accepts (they are a few hundred bytes).
 const RUN_ENTRY_MAX: u64 = 1 << 20;
@@ -341,10 +341,6 @@ fn run_entry_job(key: String) -> Job {
 fn run_entry_name(job: &Job) -> backend::RemoteResult<Digest> {
     let name = job.key.rsplit('/').next().unwrap_or_default();
     Digest::parse(name).map_err(|e| Failure::new(FailureKind::Permanent, e.to_string()))
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn local_failure(e: Error) -> Failure {

@@ -125,6 +125,11 @@ impl Hasher {
         }
     }
 
+    /// A hasher for `ws` with its state table (`.cairn/state`).
+    pub fn for_workspace(ws: &crate::workspace::Workspace) -> Hasher {
+        Hasher::new(&ws.root, StateTable::load(&ws.state_path()))
+    }
+
     /// Never draws a progress bar (for commands whose output is read by programs).
     pub fn quiet(mut self) -> Hasher {
         self.progress = false;

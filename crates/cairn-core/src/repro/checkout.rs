@@ -3,7 +3,7 @@
 
 use crate::cache::ObjectStore;
 use crate::error::{Error, Result};
-use crate::hash::{Hasher, StateTable};
+use crate::hash::Hasher;
 use crate::lock::{Lock, LockedPath};
 use crate::pipeline::Pipeline;
 use crate::pointer::Pointer;
@@ -20,7 +20,7 @@ pub struct CheckoutReport {
 /// pointer file), or of everything when `targets` is empty.
 pub fn checkout_workspace(ws: &Workspace, targets: &[String]) -> Result<CheckoutReport> {
     let store = ObjectStore::open(ws)?;
-    let hasher = Hasher::new(&ws.root, StateTable::load(&ws.state_path()));
+    let hasher = Hasher::for_workspace(ws);
     let mut wanted: Vec<LockedPath> = Vec::new();
 
     let (pointer_targets, stage_targets): (Vec<&String>, Vec<&String>) = targets

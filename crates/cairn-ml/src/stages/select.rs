@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::metrics::lower_is_better;
-use super::model::Model;
+use crate::metrics::lower_is_better;
+use crate::model::Model;
 
 /// What `select` compares and writes.
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ pub fn select(args: &SelectOptions) -> Result<String> {
         metrics: &winner.metrics,
     };
     cairn_core::atomic::write(&args.output, &winner.bytes)?;
-    cairn_core::atomic::write(&args.metrics, &super::pretty_json(&selection)?)?;
+    cairn_core::atomic::write(&args.metrics, &crate::pretty_json(&selection)?)?;
     Ok(format!(
         "select: {} ({} {} = {}) -> {}",
         winner.name,

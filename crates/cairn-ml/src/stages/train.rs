@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use ndarray::Array2;
 
-use super::evaluate::{self, Report};
-use super::hyper::{self, Hyper};
-use super::model::{self, Model, Predictor};
-use super::prepared::{Prepared, Split, Target};
-use super::{forest, linear, trees};
+use crate::evaluate::{self, Report};
+use crate::hyper::{self, Hyper};
+use crate::model::{self, Model, Predictor};
+use crate::prepared::{Prepared, Split, Target};
+use crate::{forest, linear, trees};
 
 /// What `train` reads and writes.
 #[derive(Debug, Clone)]

@@ -5,8 +5,8 @@ use linfa::prelude::*;
 use linfa_logistic::MultiLogisticRegression;
 use ndarray::{Array1, Array2};
 
-use super::hyper::Hyper;
-use super::model::Predictor;
+use crate::hyper::Hyper;
+use crate::model::Predictor;
 use cairn_core::error::{Error, Result};
 
 /// Fits a softmax classifier; `y` holds class indices, every one of `0..n_classes` present.

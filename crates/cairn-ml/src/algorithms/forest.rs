@@ -4,9 +4,9 @@
 
 use rayon::prelude::*;
 
-use super::hyper::Hyper;
-use super::model::Tree;
-use super::rng::SplitMix64;
+use crate::hyper::Hyper;
+use crate::model::Tree;
+use crate::rng::SplitMix64;
 
 /// Trains `n_estimators` trees with `fit_tree(rows, features)` on samples of `n_rows` rows and
 /// `n_features` features.

@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::{Scaler, Task};
-use super::prepared::{self, Schema};
-use super::rng::SplitMix64;
-use super::staged_dir::StagedDir;
-use super::table::{self, Row, Table};
+use crate::model::{Scaler, Task};
+use crate::prepared::{self, Schema};
+use crate::rng::SplitMix64;
+use crate::staged_dir::StagedDir;
+use crate::table::{self, Row, Table};
 
 /// Feature scaling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +175,7 @@ pub fn preprocess(args: &PreprocessOptions) -> Result<String> {
         std::fs::write(&path, split_csv(&schema, &part, target)?).at(&path)?;
     }
     let schema_path = out.join(prepared::SCHEMA);
-    std::fs::write(&schema_path, super::pretty_json(&schema)?).at(&schema_path)?;
+    std::fs::write(&schema_path, crate::pretty_json(&schema)?).at(&schema_path)?;
     out.commit()?;
     Ok(format!(
         "preprocess: {} train rows, {} test rows, {} features{} -> {}",

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use super::model::{Scaler, Task};
-use super::table;
+use crate::model::{Scaler, Task};
+use crate::table;
 use cairn_core::error::{Error, IoContext, Result};
 
 /// File name of the training split.

@@ -191,15 +191,13 @@ impl Model {
     }
 
     /// The canonical bytes of the model file.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
-        bytes.push(b'\n');
-        bytes
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        crate::pretty_json(self)
     }
 
     /// Writes the model file atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        cairn_core::atomic::write(path, &self.to_bytes())
+        cairn_core::atomic::write(path, &self.to_bytes()?)
     }
 
     /// Checks the whole model before it is used: the format and its version, a known task and an
@@ -222,7 +220,7 @@ impl Model {
                 self.format_version
             ));
         }
-        let known = super::hyper::algorithms(self.task);
+        let known = crate::hyper::algorithms(self.task);
         let task = match self.task {
             Task::Classification => "classification",
             Task::Regression => "regression",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::model::Task;
+use crate::model::Task;
 use cairn_core::error::{Error, Result};
 
 /// The type (and range) of a hyperparameter.

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::metrics;
-use super::model::{Model, Task};
-use super::plots;
-use super::prepared::{Prepared, Split, Target};
+use crate::metrics;
+use crate::model::{Model, Task};
+use crate::plots;
+use crate::prepared::{Prepared, Split, Target};
 
 /// What `evaluate` reads and writes.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub fn evaluate(args: &EvaluateOptions) -> Result<String> {
             Report::Regression(_) => plots::write_predictions(dir, &model, &test)?,
         }
     }
-    cairn_core::atomic::write(&args.metrics, &super::pretty_json(&report)?)?;
+    cairn_core::atomic::write(&args.metrics, &crate::pretty_json(&report)?)?;
     let summary = match &report {
         Report::Classification(m) => {
             format!("accuracy {:.4}, f1_macro {:.4}", m.accuracy, m.f1_macro)

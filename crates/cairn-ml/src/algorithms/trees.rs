@@ -10,8 +10,8 @@
 
 use ndarray::Array2;
 
-use super::hyper::Hyper;
-use super::model::{Node, Tree};
+use crate::hyper::Hyper;
+use crate::model::{Node, Tree};
 
 /// The tree-growing hyperparameters shared by `tree` and `forest`.
 #[derive(Debug, Clone)]
