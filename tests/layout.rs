@@ -114,12 +114,12 @@ fn editing_any_ml_source_file_makes_training_stale() {
     p.cairn(&["status", "--check"]).ok();
     // Files training uses that the old hand-written deps missed, and one it does not use.
     for rel in [
-        "model.rs",
-        "hyper.rs",
-        "rng.rs",
-        "prepared.rs",
-        "table.rs",
-        "trees.rs",
+        "formats/model.rs",
+        "algorithms/hyper.rs",
+        "algorithms/rng.rs",
+        "data/prepared.rs",
+        "data/table.rs",
+        "algorithms/trees.rs",
     ] {
         let path = format!("crates/cairn-ml/src/{rel}");
         let text = p.read(&path);
