@@ -319,6 +319,21 @@ impl Core {
     }
 }
 
+// A setting of the workspace's config, which the cache reads (not the reverse).
+/// How a cached object is placed in the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkType {
+    /// A copy-on-write clone: instant, no extra space, where the file system supports it.
+    Reflink,
+    /// A plain copy.
+    Copy,
+    /// A hard link to the (read-only) object.
+    Hardlink,
+    /// A symbolic link to the (read-only) object.
+    Symlink,
+}
+
 /// `cache:` section of the config.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -326,7 +341,7 @@ pub struct CacheSettings {
     /// Link types to try in order when placing a cached file: reflink, copy, hardlink, symlink.
     /// Default: reflink, then copy.
     #[serde(default, rename = "type", skip_serializing_if = "Vec::is_empty")]
-    pub link_types: Vec<crate::cache::LinkType>,
+    pub link_types: Vec<LinkType>,
 }
 
 impl CacheSettings {

@@ -5,25 +5,10 @@ use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::{Deserialize, Serialize};
-
 use super::check_digest;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-
-/// How a cached object is placed in the workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LinkType {
-    /// A copy-on-write clone: instant, no extra space, where the file system supports it.
-    Reflink,
-    /// A plain copy.
-    Copy,
-    /// A hard link to the (read-only) object.
-    Hardlink,
-    /// A symbolic link to the (read-only) object.
-    Symlink,
-}
+use crate::workspace::LinkType;
 
 /// Places `object` (which must hash to `digest`) at `dest` atomically.
 /// The file is made in `tmp_dir` (`.cairn/tmp/`, where a killed process's leftovers are found

@@ -6,7 +6,7 @@
 
 mod link;
 
-pub use link::LinkType;
+pub use crate::workspace::LinkType;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
