@@ -88,8 +88,8 @@ pub fn params_command(cmd: &ParamsCommand) -> Result<ExitCode> {
     }
     let mut entries = Vec::new();
     for (file, keys) in tracked {
-        let old_file: Option<serde_yaml::Value> =
-            git_show(&ws, &args.rev, file).and_then(|b| serde_yaml::from_slice(&b).ok());
+        let old_file: Option<serde_norway::Value> =
+            git_show(&ws, &args.rev, file).and_then(|b| serde_norway::from_slice(&b).ok());
         let mut now = Flat::new();
         let mut then = Flat::new();
         for key in keys {
@@ -125,7 +125,7 @@ fn metrics_files(pipeline: &Pipeline) -> Vec<String> {
 fn flatten_file(name: &str, bytes: &[u8]) -> Result<Flat> {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
-        Err(_) => serde_yaml::from_slice::<serde_yaml::Value>(bytes)
+        Err(_) => serde_norway::from_slice::<serde_norway::Value>(bytes)
             .map(|v| to_json(&v))
             .map_err(|e| Error::data(name, format!("not a JSON or YAML metrics file: {e}")))?,
     };
@@ -153,17 +153,17 @@ fn flatten_into(prefix: &str, value: &Value, out: &mut Flat) {
     }
 }
 
-fn to_json(value: &serde_yaml::Value) -> Value {
+fn to_json(value: &serde_norway::Value) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-fn lookup<'v>(value: &'v serde_yaml::Value, key: &str) -> Option<&'v serde_yaml::Value> {
+fn lookup<'v>(value: &'v serde_norway::Value, key: &str) -> Option<&'v serde_norway::Value> {
     if key.is_empty() {
         return Some(value);
     }
     key.split('.').try_fold(value, |v, part| match v {
-        serde_yaml::Value::Mapping(m) => m.get(part),
-        serde_yaml::Value::Sequence(s) => s.get(part.parse::<usize>().ok()?),
+        serde_norway::Value::Mapping(m) => m.get(part),
+        serde_norway::Value::Sequence(s) => s.get(part.parse::<usize>().ok()?),
         _ => None,
     })
 }

@@ -39,7 +39,7 @@ pub struct LockedStage {
     pub deps: Vec<LockedPath>,
     /// Param values by params file, then by key as written in pipeline.yaml.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, BTreeMap<String, serde_yaml::Value>>,
+    pub params: BTreeMap<String, BTreeMap<String, serde_norway::Value>>,
     /// Outputs (including metrics and plots), sorted by path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outs: Vec<LockedPath>,
@@ -61,7 +61,7 @@ impl LockedStage {
         }
         for (file, keys) in &mut self.params {
             for (key, value) in keys.iter_mut() {
-                let v = std::mem::replace(value, serde_yaml::Value::Null);
+                let v = std::mem::replace(value, serde_norway::Value::Null);
                 *value = crate::pipeline::params::normalize_under(v, key)
                     .map_err(|e| format!("params: {file}: {e}"))?;
             }
@@ -150,7 +150,7 @@ impl Lock {
             stage.deps.sort_by(|a, b| a.path.cmp(&b.path));
             stage.outs.sort_by(|a, b| a.path.cmp(&b.path));
         }
-        let text = serde_yaml::to_string(&sorted).map_err(|e| e.to_string())?;
+        let text = serde_norway::to_string(&sorted).map_err(|e| e.to_string())?;
         if text.trim().is_empty() {
             return Err("it would be empty".into());
         }
@@ -207,13 +207,13 @@ mod tests {
             .params
             .entry("params.yaml".into())
             .or_default()
-            .insert("p".into(), serde_yaml::from_str(value).unwrap());
+            .insert("p".into(), serde_norway::from_str(value).unwrap());
         lock
     }
 
     #[test]
     fn a_lock_that_cannot_be_written_is_an_error_and_the_file_is_kept() {
-        // serde_yaml cannot emit a mapping as a key: this used to become an empty lock.
+        // serde_norway cannot emit a mapping as a key: this used to become an empty lock.
         let lock = lock_with_param("{{a: 1}: x}");
         assert!(lock.to_text().is_err());
         let dir = tempfile::tempdir().unwrap();
@@ -234,7 +234,7 @@ mod tests {
         let lock = Lock::parse(&text, path).unwrap();
         assert_eq!(
             lock.stages["s"].params["params.yaml"]["p"],
-            serde_yaml::from_str::<serde_yaml::Value>("{'1': x}").unwrap()
+            serde_norway::from_str::<serde_norway::Value>("{'1': x}").unwrap()
         );
         let text = lock_with_param("{[1]: x}").to_text().unwrap();
         let err = Lock::parse(&text, path).unwrap_err().to_string();

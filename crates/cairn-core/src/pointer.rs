@@ -34,7 +34,8 @@ impl Pointer {
 
     /// Writes a pointer file atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let text = serde_yaml::to_string(self).map_err(|e| Error::invalid(path, e.to_string()))?;
+        let text =
+            serde_norway::to_string(self).map_err(|e| Error::invalid(path, e.to_string()))?;
         crate::atomic::write(path, text.as_bytes())
     }
 

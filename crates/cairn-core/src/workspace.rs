@@ -369,12 +369,12 @@ where
     D: serde::Deserializer<'de>,
 {
     use serde::de::Error as _;
-    let raw = BTreeMap::<String, serde_yaml::Value>::deserialize(d)?;
+    let raw = BTreeMap::<String, serde_norway::Value>::deserialize(d)?;
     raw.into_iter()
         .map(|(key, value)| match value {
-            serde_yaml::Value::String(s) => Ok((key, s)),
-            serde_yaml::Value::Number(n) => Ok((key, n.to_string())),
-            serde_yaml::Value::Bool(b) => Ok((key, b.to_string())),
+            serde_norway::Value::String(s) => Ok((key, s)),
+            serde_norway::Value::Number(n) => Ok((key, n.to_string())),
+            serde_norway::Value::Bool(b) => Ok((key, b.to_string())),
             _ => Err(D::Error::custom(format!(
                 "setting '{key}' must be a string or a number"
             ))),
@@ -402,7 +402,8 @@ impl Config {
 
     /// Writes a config file atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let text = serde_yaml::to_string(self).map_err(|e| Error::invalid(path, e.to_string()))?;
+        let text =
+            serde_norway::to_string(self).map_err(|e| Error::invalid(path, e.to_string()))?;
         crate::atomic::write(path, text.as_bytes())
     }
 

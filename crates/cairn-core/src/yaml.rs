@@ -1,7 +1,7 @@
 //! Reading YAML that someone else wrote, strictly: a key repeated in any mapping is an error
 //! naming the key and its lines, never "the last one wins".
 //!
-//! serde_yaml refuses repeated keys only when it builds a `serde_yaml::Value` (or `Mapping`);
+//! serde_norway refuses repeated keys only when it builds a `serde_norway::Value` (or `Mapping`);
 //! through a derived struct, a `BTreeMap` or an `IndexMap` it silently keeps the last entry. So
 //! the text is first read as a `Value` (which also finds repeats nested inside untagged enums,
 //! whose own errors serde swallows), then into the typed shape.
@@ -23,22 +23,22 @@ pub const MAX_VALUES: u64 = 2_000_000;
 /// to more than [`MAX_VALUES`] values.
 pub fn from_str_unique<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     count_values(text)?;
-    if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(text) {
+    if let Err(e) = serde_norway::from_str::<serde_norway::Value>(text) {
         let message = e.to_string();
         if message.contains("duplicate entry") {
             return Err(duplicate_message(text, &e, &message));
         }
         // Any other error is the typed parse's to report (it says the same or more).
     }
-    serde_yaml::from_str(text).map_err(|e| e.to_string())
+    serde_norway::from_str(text).map_err(|e| e.to_string())
 }
 
-/// Walks the document as serde_yaml presents it (aliases replayed) without building it, and
+/// Walks the document as serde_norway presents it (aliases replayed) without building it, and
 /// stops at [`MAX_VALUES`]. Syntax errors are left to the real parse, which reports them.
 fn count_values(text: &str) -> Result<(), String> {
     let left = Cell::new(MAX_VALUES);
     let counter = Counter { left: &left };
-    match counter.deserialize(serde_yaml::Deserializer::from_str(text)) {
+    match counter.deserialize(serde_norway::Deserializer::from_str(text)) {
         Err(e) if left.get() == 0 => Err(e.to_string()),
         _ => Ok(()),
     }
@@ -135,9 +135,9 @@ impl<'de> Visitor<'de> for Counter<'_> {
     }
 }
 
-/// serde_yaml's duplicate-key message gives the line of the mapping, not of the repeats (and no
+/// serde_norway's duplicate-key message gives the line of the mapping, not of the repeats (and no
 /// line at all for the top-level mapping): add the lines where the key is written.
-fn duplicate_message(text: &str, e: &serde_yaml::Error, message: &str) -> String {
+fn duplicate_message(text: &str, e: &serde_norway::Error, message: &str) -> String {
     let out = message
         .replace("duplicate entry with key", "repeated key")
         .replace("duplicate entry with null key", "repeated null key")
@@ -149,7 +149,7 @@ fn duplicate_message(text: &str, e: &serde_yaml::Error, message: &str) -> String
     if lines.len() < 2 {
         return format!("{out}; each key may appear once");
     }
-    // serde_yaml's position is the mapping's first key: say where the repeats are instead.
+    // serde_norway's position is the mapping's first key: say where the repeats are instead.
     let (head, mapping_at) = match (out.rfind(" at line "), e.location()) {
         (Some(i), Some(loc)) => (&out[..i], format!(" in the mapping at line {}", loc.line())),
         _ => (out.as_str(), String::new()),
@@ -161,7 +161,7 @@ fn duplicate_message(text: &str, e: &serde_yaml::Error, message: &str) -> String
     )
 }
 
-/// The key out of serde_yaml's `duplicate entry with key "k"` / `with key 1` message.
+/// The key out of serde_norway's `duplicate entry with key "k"` / `with key 1` message.
 fn duplicate_key(message: &str) -> Option<String> {
     let rest = &message[message.find("with key ")? + "with key ".len()..];
     if let Some(quoted) = rest.strip_prefix('"') {
@@ -181,7 +181,7 @@ fn duplicate_key(message: &str) -> Option<String> {
     Some(rest[..end].trim_matches('`').to_string())
 }
 
-/// Lines (1-based) of the block mapping starting at `line`/`column` (serde_yaml's mark of the
+/// Lines (1-based) of the block mapping starting at `line`/`column` (serde_norway's mark of the
 /// mapping) where `key` is written as a key: same indentation, plain or quoted, then `:`.
 fn key_lines(text: &str, key: &str, line: usize, column: usize) -> Vec<usize> {
     let indent = column.saturating_sub(1);
@@ -222,11 +222,11 @@ mod tests {
         let b = vec!["*a"; 100].join(",");
         let c = vec!["*b"; 100].join(",");
         let text = format!("a: &a [{wide}]\nb: &b [{b}]\nc: [{c}]\n");
-        let err = super::from_str_unique::<serde_yaml::Value>(&text).unwrap_err();
+        let err = super::from_str_unique::<serde_norway::Value>(&text).unwrap_err();
         assert!(err.contains("alias bomb"), "{err}");
         // Aliases within the bound are fine.
-        let ok = super::from_str_unique::<serde_yaml::Value>("a: &a [1, 2]\nb: *a\n").unwrap();
-        assert_eq!(ok["b"][1], serde_yaml::Value::from(2));
+        let ok = super::from_str_unique::<serde_norway::Value>("a: &a [1, 2]\nb: *a\n").unwrap();
+        assert_eq!(ok["b"][1], serde_norway::Value::from(2));
     }
 
     use super::*;
@@ -235,10 +235,10 @@ mod tests {
 
     #[test]
     fn derived_maps_alone_keep_the_last_entry() {
-        // Why this module exists: serde_yaml 0.9 keeps the last of repeated keys here.
-        let m: IndexMap<String, u8> = serde_yaml::from_str("a: 1\na: 2\n").unwrap();
+        // Why this module exists: serde_norway 0.9 keeps the last of repeated keys here.
+        let m: IndexMap<String, u8> = serde_norway::from_str("a: 1\na: 2\n").unwrap();
         assert_eq!(m["a"], 2);
-        let m: BTreeMap<String, u8> = serde_yaml::from_str("a: 1\na: 2\n").unwrap();
+        let m: BTreeMap<String, u8> = serde_norway::from_str("a: 1\na: 2\n").unwrap();
         assert_eq!(m["a"], 2);
     }
 
@@ -252,13 +252,13 @@ mod tests {
         assert!(err.contains("repeated key \"a\" on lines 1, 3;"), "{err}");
 
         let text = "stages:\n  x:\n    cmd: a\n  # comment\n  'x':\n    cmd: b\n";
-        let err = from_str_unique::<serde_yaml::Value>(text).unwrap_err();
+        let err = from_str_unique::<serde_norway::Value>(text).unwrap_err();
         assert!(
             err.contains("stages: repeated key \"x\" on lines 2, 5 in the mapping at line 2;"),
             "{err}"
         );
 
-        let err = from_str_unique::<serde_yaml::Value>("s: [{p: 1, p: 2}]\n").unwrap_err();
+        let err = from_str_unique::<serde_norway::Value>("s: [{p: 1, p: 2}]\n").unwrap_err();
         assert!(
             err.contains("repeated key") && err.contains("line 1"),
             "{err}"

@@ -613,13 +613,13 @@ fn big_fragment(seeds: &Seeds, syntax: Syntax, rng: &mut Rng) -> Vec<u8> {
 }
 
 /// A YAML mapping whose anchors expand: a little, the classic "billion laughs" (which
-/// serde_yaml's repetition limit catches) or, in an explosive case, one with a wide first
+/// serde_norway's repetition limit catches) or, in an explosive case, one with a wide first
 /// anchor (which it does not: 20 KB of text become 10^8 values).
 pub fn alias_bomb(rng: &mut Rng) -> String {
     let (leaf, fan, levels) = if rng.explosive {
         *rng.pick(&[(10_000usize, 100usize, 2usize), (2000, 200, 2)])
     } else if rng.one_in(8) {
-        // serde_yaml takes a few hundred milliseconds to refuse it: not too often.
+        // serde_norway takes a few hundred milliseconds to refuse it: not too often.
         (10, 10, 9)
     } else {
         // Aliases, but only a thousand values.
@@ -901,7 +901,7 @@ fn explosive_doc(seeds: &Seeds, kind: Kind, index: usize, rng: &mut Rng) -> Vec<
             indented(alias_bomb(rng), "        ")
         ),
         Kind::Pointer | Kind::RunEntry => {
-            // The folder the seed tracks (its manifest is in the cache), 2000 times: serde_yaml
+            // The folder the seed tracks (its manifest is in the cache), 2000 times: serde_norway
             // bounds aliases in a list of entries, each placed is real work.
             let seed = &seeds.docs(kind)[if kind == Kind::Pointer { 1 } else { 0 }];
             let seed = String::from_utf8_lossy(seed).into_owned();

@@ -379,14 +379,14 @@ fn check(kind: Kind, input: &[u8], ws: &Workspace, seeds: &Seeds) -> Result<bool
             }
         }
         Kind::Pointer => {
-            let Ok(pointer) = serde_yaml::from_slice::<Pointer>(input) else {
+            let Ok(pointer) = serde_norway::from_slice::<Pointer>(input) else {
                 return Ok(false);
             };
             pointer.workspace_outs("sub/tracked.cairn");
             pointer.workspace_outs("data.csv.cairn");
             round_trip(&pointer, input)
         }
-        Kind::RunEntry => match serde_yaml::from_slice::<RunEntry>(input) {
+        Kind::RunEntry => match serde_norway::from_slice::<RunEntry>(input) {
             Ok(entry) => round_trip(&entry, input),
             Err(_) => Ok(false),
         },
@@ -438,21 +438,21 @@ where
     if input.len() > 64 << 10 {
         return Ok(true);
     }
-    let written =
-        serde_yaml::to_string(value).map_err(|e| format!("what it parsed does not write: {e}"))?;
-    match serde_yaml::from_str::<T>(&written) {
+    let written = serde_norway::to_string(value)
+        .map_err(|e| format!("what it parsed does not write: {e}"))?;
+    match serde_norway::from_str::<T>(&written) {
         Ok(again) if again == *value => Ok(true),
         Ok(again) => Err(format!("written and read back, {value:?} became {again:?}")),
         Err(e) => Err(format!("what it wrote does not read back: {e}\n{written}")),
     }
 }
 
-fn has_nan(value: &serde_yaml::Value) -> bool {
+fn has_nan(value: &serde_norway::Value) -> bool {
     match value {
-        serde_yaml::Value::Number(n) => n.as_f64().is_some_and(f64::is_nan),
-        serde_yaml::Value::Sequence(items) => items.iter().any(has_nan),
-        serde_yaml::Value::Mapping(m) => m.iter().any(|(k, v)| has_nan(k) || has_nan(v)),
-        serde_yaml::Value::Tagged(t) => has_nan(&t.value),
+        serde_norway::Value::Number(n) => n.as_f64().is_some_and(f64::is_nan),
+        serde_norway::Value::Sequence(items) => items.iter().any(has_nan),
+        serde_norway::Value::Mapping(m) => m.iter().any(|(k, v)| has_nan(k) || has_nan(v)),
+        serde_norway::Value::Tagged(t) => has_nan(&t.value),
         _ => false,
     }
 }

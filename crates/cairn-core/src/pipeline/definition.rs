@@ -3,7 +3,7 @@
 
 use indexmap::IndexMap;
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -23,7 +23,7 @@ pub(super) enum VarsEntry {
     /// A YAML file (optionally `file:key1,key2`).
     File(String),
     /// Inline variables.
-    Inline(serde_yaml::Mapping),
+    Inline(serde_norway::Mapping),
 }
 
 /// A stage as written (maybe a `foreach`/`matrix` template).

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::definition::{OutSpec, ParamSpec, StageDef};
 use super::template::{Context, item_name};
@@ -195,7 +195,7 @@ fn expand_matrix(
     // Every combination, the first axis varying slowest: `index` counts in mixed radix.
     let mut index = vec![0usize; axes.len()];
     for n in 0..count {
-        let mut item = serde_yaml::Mapping::with_capacity(axes.len());
+        let mut item = serde_norway::Mapping::with_capacity(axes.len());
         let mut labels = Vec::with_capacity(axes.len());
         for ((axis, values), &i) in axes.iter().zip(&index) {
             let (v, label) = &values[i];

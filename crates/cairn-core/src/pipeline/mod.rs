@@ -169,7 +169,7 @@ impl Pipeline {
     }
 
     /// The value of a tracked param now.
-    pub fn param_value(&self, p: &ParamRef) -> Option<&serde_yaml::Value> {
+    pub fn param_value(&self, p: &ParamRef) -> Option<&serde_norway::Value> {
         self.params.get(&p.file, &p.key)
     }
 }
@@ -259,7 +259,7 @@ fn add_vars(
                     .load_shared(&ws.root, &rel)
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("file '{rel}' does not exist"))?;
-                let serde_yaml::Value::Mapping(m) = &*value else {
+                let serde_norway::Value::Mapping(m) = &*value else {
                     return Err(format!("'{rel}' is not a mapping"));
                 };
                 match keys {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::error::{Error, IoContext, Result};
 
@@ -113,7 +113,7 @@ fn normalize_at(value: Value, at: &str) -> Result<Value, String> {
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Sequence),
         Value::Mapping(map) => {
-            let mut out = serde_yaml::Mapping::with_capacity(map.len());
+            let mut out = serde_norway::Mapping::with_capacity(map.len());
             for (k, v) in map {
                 let name = match &k {
                     Value::String(s) => s.clone(),
@@ -184,7 +184,7 @@ mod tests {
     use super::*;
 
     fn v(s: &str) -> Value {
-        serde_yaml::from_str(s).unwrap()
+        serde_norway::from_str(s).unwrap()
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 
 /// The variables visible to a template: layers of mappings, a later layer's top-level names
 /// hiding an earlier one's. Layers are shared, so giving each of many foreach items its own
@@ -145,7 +145,7 @@ mod tests {
 
     fn ctx(yaml: &str) -> Context {
         let mut c = Context::default();
-        c.extend(&serde_yaml::from_str(yaml).unwrap());
+        c.extend(&serde_norway::from_str(yaml).unwrap());
         c
     }
 
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn later_layers_and_items_hide_earlier_names() {
         let mut base = ctx("a: 1\nb: {c: 2}");
-        base.extend(&serde_yaml::from_str("b: 3").unwrap());
+        base.extend(&serde_norway::from_str("b: 3").unwrap());
         assert_eq!(base.interpolate("${a} ${b}").unwrap(), "1 3");
         let mut item = base.clone();
         item.set("item", Value::from("x"));

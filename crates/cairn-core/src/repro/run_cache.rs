@@ -38,8 +38,8 @@ fn canonicalize(value: &mut serde_json::Value) {
 }
 
 /// Whether a param value holds a NaN or an infinity.
-fn has_non_finite(value: &serde_yaml::Value) -> bool {
-    use serde_yaml::Value;
+fn has_non_finite(value: &serde_norway::Value) -> bool {
+    use serde_norway::Value;
     match value {
         Value::Number(n) => n.as_f64().is_some_and(|f| !f.is_finite()),
         Value::Sequence(items) => items.iter().any(has_non_finite),
@@ -93,7 +93,8 @@ impl RunCache {
             .flat_map(|k| k.values())
             .any(has_non_finite)
         {
-            let text = serde_yaml::to_string(&inputs.params).map_err(|e| cannot(e.to_string()))?;
+            let text =
+                serde_norway::to_string(&inputs.params).map_err(|e| cannot(e.to_string()))?;
             if let serde_json::Value::Object(map) = &mut doc {
                 map.insert("params_yaml".into(), serde_json::Value::String(text));
             }
@@ -116,7 +117,7 @@ impl RunCache {
     /// Records an entry.
     pub fn put(&self, key: &Digest, entry: &RunEntry) -> Result<()> {
         let path = self.path(key);
-        let text = serde_yaml::to_string(entry).map_err(|e| Error::Failed(e.to_string()))?;
+        let text = serde_norway::to_string(entry).map_err(|e| Error::Failed(e.to_string()))?;
         crate::atomic::write(&path, text.as_bytes())
     }
 
@@ -160,7 +161,7 @@ mod tests {
             cmd: vec!["true".into()],
             ..Default::default()
         };
-        let value: serde_yaml::Value = serde_yaml::from_str(params).unwrap();
+        let value: serde_norway::Value = serde_norway::from_str(params).unwrap();
         s.params
             .entry("params.yaml".into())
             .or_default()

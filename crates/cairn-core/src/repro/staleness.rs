@@ -120,7 +120,7 @@ pub fn check(
             None => reasons.push(Reason::DepMissing { path: dep.clone() }),
         }
     }
-    let mut params: BTreeMap<String, BTreeMap<String, serde_yaml::Value>> = BTreeMap::new();
+    let mut params: BTreeMap<String, BTreeMap<String, serde_norway::Value>> = BTreeMap::new();
     for p in &stage.params {
         if let Some(v) = pipeline.param_value(p) {
             params
@@ -208,7 +208,7 @@ fn compare_deps(
 }
 
 fn compare_params(
-    now: &BTreeMap<String, BTreeMap<String, serde_yaml::Value>>,
+    now: &BTreeMap<String, BTreeMap<String, serde_norway::Value>>,
     locked: &LockedStage,
     reasons: &mut Vec<Reason>,
 ) {
@@ -229,11 +229,11 @@ fn compare_params(
 fn diff_value(
     file: &str,
     key: &str,
-    old: Option<&serde_yaml::Value>,
-    new: Option<&serde_yaml::Value>,
+    old: Option<&serde_norway::Value>,
+    new: Option<&serde_norway::Value>,
     reasons: &mut Vec<Reason>,
 ) {
-    use serde_yaml::Value;
+    use serde_norway::Value;
     match (old, new) {
         (Some(o), Some(n)) if same_value(o, n) => {}
         (Some(Value::Mapping(o)), Some(Value::Mapping(n))) => {
