@@ -18,24 +18,38 @@ use cli::{Cli, Command};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // Rust ignores SIGPIPE, so a write to a closed pipe (`cairn status --json | head -1`) is an
-    // error that `println!` turns into a panic. The default action ends the process quietly,
-    // as `cat` and ripgrep do.
-    #[cfg(unix)]
-    // SAFETY: restores the default disposition of one signal before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    match run() {
-        Ok(code) => code,
-        Err(err) => {
+    // A reader that stops early (`cairn status --json | head -1`) closes the pipe, and
+    // `println!` then panics. That is the reader's choice, not a failure: end quietly, as
+    // ripgrep does. (Restoring SIGPIPE's default would do it too, but would also kill a push
+    // whose S3 connection the server drops.)
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_closed_stdout(info.payload()) {
+            default_hook(info);
+        }
+    }));
+    match std::panic::catch_unwind(run) {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) => {
             eprintln!("error: {err:#}");
             let code = err
                 .downcast_ref::<cairn_core::Error>()
                 .map_or(1, cairn_core::Error::exit_code);
             ExitCode::from(code)
         }
+        Err(payload) if is_closed_stdout(payload.as_ref()) => ExitCode::SUCCESS,
+        Err(payload) => std::panic::resume_unwind(payload),
     }
+}
+
+/// Whether a panic is `println!` finding stdout closed.
+fn is_closed_stdout(payload: &(dyn std::any::Any + Send)) -> bool {
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    message.contains("failed printing to stdout") && message.contains("Broken pipe")
 }
 
 fn run() -> anyhow::Result<ExitCode> {

@@ -748,6 +748,27 @@ fn s3_push_killed_midway_leaves_every_index_with_its_pack_and_a_rerun_completes(
     assert_same(&p, &c, "data");
 }
 
+/// Flips one byte of object `digest` inside the (only) pack on `bucket`, as a damaged disk
+/// would; returns the pack's key.
+pub(crate) fn damage_packed(moto: &Moto, bucket: &str, digest: &Digest) -> String {
+    let index_key = moto
+        .keys(bucket)
+        .into_iter()
+        .find(|k| k.ends_with(".idx"))
+        .expect("a pack index");
+    let index = String::from_utf8(moto.get(bucket, &index_key)).expect("text");
+    let offset: usize = index
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{digest} ")))
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .expect("the object in the index");
+    let pack_key = index_key.trim_end_matches(".idx");
+    let mut pack = moto.get(bucket, pack_key);
+    pack[offset + 1000] ^= 0xff;
+    moto.put(bucket, pack_key, &pack);
+    pack_key.to_string()
+}
+
 #[test]
 fn s3_corrupted_object_is_refused_on_pull() {
     let moto = Moto::shared();
@@ -758,21 +779,7 @@ fn s3_corrupted_object_is_refused_on_pull() {
     s3_cairn(&p, &["push"]).ok();
     // model.bin is packed with the rest: flip one byte of its part of the pack.
     let digest = digest_in_pointer(&p, "model.bin.cairn");
-    let index_key = moto
-        .keys(&bucket)
-        .into_iter()
-        .find(|k| k.ends_with(".idx"))
-        .expect("a pack index");
-    let index = String::from_utf8(moto.get(&bucket, &index_key)).expect("text");
-    let offset: usize = index
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{digest} ")))
-        .and_then(|rest| rest.split(' ').next()?.parse().ok())
-        .expect("model.bin in the index");
-    let pack_key = index_key.trim_end_matches(".idx");
-    let mut pack = moto.get(&bucket, pack_key);
-    pack[offset + 1000] ^= 0xff;
-    moto.put(&bucket, pack_key, &pack);
+    damage_packed(moto, &bucket, &digest);
 
     let c = clone(&p);
     s3_cairn(&c, &["pull"])

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::remote::moto::Moto;
 use crate::remote::{
-    assert_same, clone, digest_in_pointer, remote_object, s3_cairn, s3_command, store,
-    tracked_data, with_folder_remote, with_s3_remote,
+    assert_same, clone, damage_packed, digest_in_pointer, remote_object, s3_cairn, s3_command,
+    store, tracked_data, with_folder_remote, with_s3_remote,
 };
 use crate::support::{Output, Project};
 
@@ -272,21 +272,7 @@ fn s3_push_force_repairs_an_object_damaged_inside_a_pack() {
     s3_cairn(&p, &["push"]).ok().stdout_has(&["in 1 pack"]);
     // Flip one byte of model.bin's part of the pack.
     let digest = digest_in_pointer(&p, "model.bin.cairn");
-    let index_key = moto
-        .keys(&bucket)
-        .into_iter()
-        .find(|k| k.ends_with(".idx"))
-        .expect("a pack index");
-    let index = String::from_utf8(moto.get(&bucket, &index_key)).expect("text");
-    let offset: usize = index
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{digest} ")))
-        .and_then(|rest| rest.split(' ').next()?.parse().ok())
-        .expect("model.bin in the index");
-    let pack_key = index_key.trim_end_matches(".idx");
-    let mut pack = moto.get(&bucket, pack_key);
-    pack[offset + 1000] ^= 0xff;
-    moto.put(&bucket, pack_key, &pack);
+    let pack_key = damage_packed(moto, &bucket, &digest);
 
     let c = clone(&p);
     s3_cairn(&c, &["pull"]).code(1).stderr_has(&[
