@@ -33,6 +33,13 @@ impl RelPath {
                 path.escape_debug()
             ));
         }
+        // Already normal, as every stored path and every listed file is: no second copy.
+        if path
+            .split('/')
+            .all(|part| !matches!(part, "" | "." | ".."))
+        {
+            return Ok(RelPath(path.to_string()));
+        }
         let mut parts: Vec<&str> = Vec::new();
         for part in path.split('/') {
             match part {
