@@ -34,10 +34,7 @@ impl RelPath {
             ));
         }
         // Already normal, as every stored path and every listed file is: no second copy.
-        if path
-            .split('/')
-            .all(|part| !matches!(part, "" | "." | ".."))
-        {
+        if is_normal(path.as_bytes()) {
             return Ok(RelPath(path.to_string()));
         }
         let mut parts: Vec<&str> = Vec::new();
@@ -72,6 +69,13 @@ impl RelPath {
     pub fn parent(&self) -> Option<&str> {
         self.0.rsplit_once('/').map(|(dir, _)| dir)
     }
+}
+
+/// Whether no part of `path` is empty, `.` or `..` (one pass over the bytes: this runs for every
+/// file of a tracked folder on every status).
+fn is_normal(path: &[u8]) -> bool {
+    path.split(|&b| b == b'/')
+        .all(|part| !matches!(part, b"" | b"." | b".."))
 }
 
 impl Deref for RelPath {
