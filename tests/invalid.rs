@@ -147,3 +147,17 @@ fn an_invalid_lock_file_is_named() {
         .code(2)
         .stderr_has(&["pipeline.lock", "restore it from git"]);
 }
+
+#[test]
+fn an_unknown_out_field_is_named() {
+    refused(
+        &format!(
+            "stages:\n{MARKER}  s:\n    cmd: echo\n    outs:\n      - x.txt:\n          cach: false\n"
+        ),
+        &["out 'x.txt'", "unknown field `cach`"],
+    );
+    refused(
+        &format!("stages:\n{MARKER}  s:\n    cmd: echo\n    outs:\n      - [x.txt]\n"),
+        &["an out is a path"],
+    );
+}

@@ -84,11 +84,41 @@ pub(super) enum ParamSpec {
 }
 
 /// An `outs:`/`metrics:`/`plots:` entry: a path, or `{path: {cache: …, persist: …}}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub(super) enum OutSpec {
     Path(String),
     Flags(IndexMap<String, OutFlags>),
+}
+
+/// By hand rather than `untagged`: an untagged enum's error is "did not match any variant",
+/// where a user needs to read which field of which out is wrong.
+impl<'de> Deserialize<'de> for OutSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<OutSpec, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::String(path) => Ok(OutSpec::Path(path)),
+            Value::Mapping(entries) => {
+                let mut outs = IndexMap::new();
+                for (path, flags) in entries {
+                    let Value::String(path) = path else {
+                        return Err(D::Error::custom(
+                            "an out's path must be a string (`- PATH` or `- PATH: {cache: false}`)",
+                        ));
+                    };
+                    let flags = match flags {
+                        Value::Null => OutFlags::default(),
+                        flags => serde_norway::from_value(flags)
+                            .map_err(|e| D::Error::custom(format!("out '{path}': {e}")))?,
+                    };
+                    outs.insert(path, flags);
+                }
+                Ok(OutSpec::Flags(outs))
+            }
+            _ => Err(D::Error::custom(
+                "an out is a path (`- PATH`) or a path with flags (`- PATH: {cache: false}`)",
+            )),
+        }
+    }
 }
 
 /// Flags of an out in mapping form. Plot display properties are accepted and ignored.
