@@ -651,7 +651,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
 
 /// Polls `done` every 10 ms, for 20 s at most.
 #[track_caller]
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(

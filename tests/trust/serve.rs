@@ -6,13 +6,14 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::serve::http::{self, get, post_json, request};
 use crate::serve::models::{LOGISTIC, REGRESSION, SETOSA, TREE};
 use crate::serve::server::Server;
+use crate::serve::wait_until;
 use crate::support::Project;
 
 /// A random-forest classifier and regressor on two features, as `cairn train` writes them.
@@ -42,19 +43,6 @@ const FOREST_REGRESSION: &str = r#"{
     {"nodes": [{"value": [1.5e308]}]}
   ]}
 }"#;
-
-/// Polls `done` every 20 ms for 30 s at most (a generous bound against hangs, not a timing).
-#[track_caller]
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "waited in vain for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Reads until the server closes the connection; what it sent before.
 #[track_caller]

@@ -16,9 +16,8 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).at(dir)?;
     // The pid in the name lets a later command remove what a killed one left
     // (`Workspace::remove_stale_temps`).
-    let prefix = format!("{}{}-", crate::confine::TEMP_PREFIX, std::process::id());
     let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
+        .prefix(&crate::confine::temp_prefix())
         .tempfile_in(dir)
         .at(dir)?;
     tmp.write_all(bytes).at(tmp.path())?;

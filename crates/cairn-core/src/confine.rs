@@ -136,6 +136,12 @@ pub fn check_file_type(path: &Path, meta: &fs::Metadata) -> Result<()> {
 /// follows, so that a later command can tell a dead writer's leftovers from a live one's.
 pub const TEMP_PREFIX: &str = ".cairn-tmp-";
 
+/// The name prefix of this process's temporary files beside their targets: [`TEMP_PREFIX`],
+/// the pid, a dash.
+pub fn temp_prefix() -> String {
+    format!("{TEMP_PREFIX}{}-", std::process::id())
+}
+
 /// Removes the leftovers of dead cairn processes in `dir`: entries named `PREFIX-PID-…` (any
 /// prefix without a dash, or [`TEMP_PREFIX`] followed by the pid) whose process is gone.
 /// Returns how many it removed. A missing folder has none.

@@ -100,6 +100,10 @@ impl Workspace {
     pub fn runs_dir(&self) -> PathBuf {
         self.dot().join("runs")
     }
+    /// Local copies of the pack indexes of remotes (`.cairn/cache/packs/v1`): only a speed-up.
+    pub fn pack_index_dir(&self) -> PathBuf {
+        self.cache_dir().join("packs").join("v1")
+    }
     /// The state table of known file digests.
     pub fn state_path(&self) -> PathBuf {
         self.dot().join("state")
@@ -225,7 +229,7 @@ impl Workspace {
         for dir in [
             self.root.clone(),
             self.dot(),
-            self.cache_dir().join("packs").join("v1"),
+            self.pack_index_dir(),
             self.runs_dir().join(crate::repro::run_cache::LAYOUT),
         ] {
             crate::confine::remove_stale_temps(&dir, true);

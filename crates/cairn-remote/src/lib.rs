@@ -211,11 +211,6 @@ fn objects_on(remote: &OpenRemote, threads: usize) -> Result<HashSet<Digest>> {
     Ok(keys.iter().filter_map(|k| digest_of_key(k)).collect())
 }
 
-/// Where the local copies of pack indexes are kept.
-fn index_dir(ws: &Workspace) -> PathBuf {
-    ws.cache_dir().join("packs").join(pack::LAYOUT)
-}
-
 /// Every packed object on the remote: its pack indexes, read from the local copies where
 /// there are some and from the remote otherwise.
 fn packs_on(
@@ -225,7 +220,7 @@ fn packs_on(
     warnings: &mut Vec<String>,
 ) -> Result<pack::Catalog> {
     let ids = pack::ids_in(&list_on(remote, &pack::prefix())?);
-    let dir = index_dir(ws);
+    let dir = ws.pack_index_dir();
     let jobs: Vec<Job> = ids
         .iter()
         .enumerate()
@@ -312,7 +307,7 @@ fn push_in_packs(
             item,
         })
         .collect();
-    let dir = index_dir(ws);
+    let dir = ws.pack_index_dir();
     let in_flight = threads.min(pack::PACKS_IN_FLIGHT);
     let outcome = transfer::run(&jobs, in_flight, "pushing packs", |job| {
         push_pack(store, remote, &dir, &packs[job.item], &ids[job.item])

@@ -399,9 +399,8 @@ pub fn unlink_from_cache(path: &Path) -> Result<()> {
         return Ok(());
     }
     let parent = path.parent().unwrap_or(Path::new("."));
-    let prefix = format!("{}{}-", crate::confine::TEMP_PREFIX, std::process::id());
     let mut copy = tempfile::Builder::new()
-        .prefix(&prefix)
+        .prefix(&crate::confine::temp_prefix())
         .tempfile_in(parent)
         .at(parent)?;
     let mut src = File::open(path).at(path)?;

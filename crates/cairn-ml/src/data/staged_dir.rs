@@ -38,13 +38,8 @@ impl StagedDir {
             _ => Path::new("."),
         };
         std::fs::create_dir_all(parent).at(parent)?;
-        let prefix = format!(
-            "{}{}-",
-            cairn_core::confine::TEMP_PREFIX,
-            std::process::id()
-        );
         let tmp = tempfile::Builder::new()
-            .prefix(&prefix)
+            .prefix(&cairn_core::confine::temp_prefix())
             .tempdir_in(parent)
             .at(parent)?;
         Ok(StagedDir {
