@@ -129,8 +129,16 @@ pub(super) struct OutFlags {
     pub persist: Option<bool>,
     #[allow(dead_code)]
     pub desc: Option<String>,
-    #[allow(dead_code)]
     pub push: Option<bool>,
+    pub remote: Option<String>,
+    /// Free-form, as in dvc.yaml.
+    #[allow(dead_code)]
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    #[allow(dead_code)]
+    pub labels: Option<Vec<String>>,
+    #[allow(dead_code)]
+    pub meta: Option<Value>,
     #[allow(dead_code)]
     pub x: Option<Value>,
     #[allow(dead_code)]

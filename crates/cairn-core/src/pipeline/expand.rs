@@ -310,6 +310,8 @@ fn concrete(name: &str, def: &StageDef, ctx: &Context) -> Result<Stage, String> 
                     cache: true,
                     persist: false,
                     kind,
+                    push: true,
+                    remote: None,
                 }),
                 OutSpec::Flags(map) => {
                     for (p, flags) in map {
@@ -318,6 +320,8 @@ fn concrete(name: &str, def: &StageDef, ctx: &Context) -> Result<Stage, String> 
                             cache: flags.cache.unwrap_or(true),
                             persist: flags.persist.unwrap_or(false),
                             kind,
+                            push: flags.push.unwrap_or(true),
+                            remote: flags.remote.clone(),
                         });
                     }
                 }

@@ -229,6 +229,8 @@ mod tests {
                     cache: true,
                     persist: false,
                     kind: OutKind::Out,
+                    push: true,
+                    remote: None,
                 })
                 .collect(),
             frozen: false,

@@ -31,6 +31,24 @@ pub struct Pipeline {
     pub graph: Graph,
     /// Params files the stages track, loaded.
     pub params: Params,
+    /// The top-level `params`, `metrics`, `plots`, `artifacts` and `datasets` sections.
+    pub top: TopLevel,
+}
+
+/// The top-level sections of a pipeline file (as in dvc.yaml), interpolated. Paths are
+/// workspace-relative.
+#[derive(Debug, Clone, Default)]
+pub struct TopLevel {
+    /// Params files shown by `params diff` beside those the stages track.
+    pub params: Vec<String>,
+    /// Metrics files shown by `metrics show/diff` beside the stages' metrics.
+    pub metrics: Vec<String>,
+    /// Plot definitions: a path, or a named plot with its properties, as written.
+    pub plots: Vec<serde_norway::Value>,
+    /// Named artifacts (`path`, `type`, `desc`, `labels`, `meta`), as written.
+    pub artifacts: indexmap::IndexMap<String, serde_norway::Value>,
+    /// Dataset entries (`name`, `url`, `type`, …), as written.
+    pub datasets: Vec<serde_norway::Value>,
 }
 
 impl Pipeline {
@@ -112,6 +130,7 @@ impl Pipeline {
             stages,
             graph,
             params,
+            top: TopLevel::default(),
         })
     }
 
@@ -333,4 +352,8 @@ pub struct Out {
     pub persist: bool,
     /// outs, metrics or plots.
     pub kind: OutKind,
+    /// Sent to remotes by `push` (`push: false` keeps it local, as in DVC).
+    pub push: bool,
+    /// The remote this out goes to and comes from, instead of the default one (`remote:`).
+    pub remote: Option<String>,
 }
