@@ -1,10 +1,11 @@
 //! pipeline.yaml and params.yaml: parse, template, validate, build the DAG.
 
+mod context;
 mod definition;
 mod expand;
 mod graph;
+mod interpolate;
 pub mod params;
-pub mod template;
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -16,8 +17,9 @@ pub use params::Params;
 
 use crate::error::{Error, IoContext, Result};
 use crate::workspace::Workspace;
-use definition::{PipelineFile, VarsEntry};
-use template::Context;
+use context::Context;
+use definition::PipelineFile;
+use interpolate::{Scope, has_interpolation, resolve, resolve_str};
 
 /// The validated pipeline: concrete stages in file order, their graph, and the params files they
 /// read.
@@ -72,29 +74,53 @@ impl Pipeline {
     /// Parses pipeline text as if read from `file` in the workspace.
     pub fn parse(ws: &Workspace, file: &Path, text: &str) -> Result<Pipeline> {
         let invalid = |m: String| Error::invalid(file, m);
-        let def: PipelineFile = crate::yaml::from_str_unique(text).map_err(invalid)?;
+        let def = read_file(text).map_err(invalid)?;
+        // Paths in the file are relative to its folder.
+        let base = file
+            .parent()
+            .and_then(|d| d.strip_prefix(&ws.root).ok())
+            .map(|d| d.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default();
 
-        // Variables: params.yaml (as DVC loads it), then `vars:` entries in order.
+        // Variables, as DVC loads them: the folder's params.yaml, then `vars:` entries in order,
+        // deep-merged.
         let mut params = Params::default();
-        let mut ctx = Context::default();
-        if let Some(vars) = params.load_shared(&ws.root, DEFAULT_PARAMS)? {
-            ctx.extend_shared(vars);
+        let mut vars = Context::default();
+        if let Some(v) = def.vars.iter().find(|v| has_interpolation(v)) {
+            return Err(invalid(format!(
+                "vars: '{}' holds '${{…}}'; vars are not interpolated, write the value",
+                serde_norway::to_string(v).unwrap_or_default().trim()
+            )));
         }
-        add_vars(ws, &mut params, &mut ctx, &def.vars)
+        let default_params = join(&base, DEFAULT_PARAMS);
+        if params.load(&ws.root, &default_params)?.is_some() {
+            vars.merge_file(DEFAULT_PARAMS, &base, &ws.root, &mut params, &[])
+                .map_err(|m| invalid(format!("{default_params}: {m}")))?;
+        }
+        for (i, entry) in def.vars.iter().enumerate() {
+            vars.merge_entry(
+                entry,
+                &format!("vars[{i}]"),
+                &base,
+                &ws.root,
+                &mut params,
+                &[],
+            )
             .map_err(|m| invalid(format!("vars: {m}")))?;
+        }
 
         let mut stages = Vec::new();
-        for (name, stage_def) in &def.stages {
-            let mut stage_ctx = ctx.clone();
-            add_vars(ws, &mut params, &mut stage_ctx, &stage_def.vars)
-                .map_err(|m| invalid(format!("stage '{name}': vars: {m}")))?;
+        let mut loader = expand::Loader {
+            root: &ws.root,
+            base: &base,
+            params: &mut params,
+        };
+        for (name, shape) in &def.stages {
             let expanded =
-                expand::expand(name, stage_def, &stage_ctx, stages.len()).map_err(invalid)?;
+                expand::expand(name, shape, &vars, &mut loader, stages.len()).map_err(invalid)?;
             stages.extend(expanded);
         }
-        if stages.is_empty() {
-            return Err(invalid("no stages under 'stages:'".into()));
-        }
+        let top = top_level(&def, &vars, &base).map_err(invalid)?;
         // Written names are unique (a repeated key is refused) and expanded ones within their
         // definition; the names of different definitions cannot meet (`name@…` keeps the
         // definition's name, which has no `@`). Checked once more, as the lock is keyed by name.
@@ -130,7 +156,7 @@ impl Pipeline {
             stages,
             graph,
             params,
-            top: TopLevel::default(),
+            top,
         })
     }
 
@@ -258,44 +284,72 @@ fn describe(file: &str) -> &'static str {
     }
 }
 
-/// Adds `vars:` entries to the context: files (whole, or `file:key1,key2`) or inline mappings.
-fn add_vars(
-    ws: &Workspace,
-    params: &mut Params,
-    ctx: &mut Context,
-    vars: &[VarsEntry],
-) -> std::result::Result<(), String> {
-    for entry in vars {
-        match entry {
-            VarsEntry::Inline(m) => ctx.extend(m),
-            VarsEntry::File(spec) => {
-                let (file, keys) = match spec.split_once(':') {
-                    Some((f, k)) => (f, Some(k)),
-                    None => (spec.as_str(), None),
-                };
-                let rel = crate::workspace::normalize_relative(file)?;
-                let value = params
-                    .load_shared(&ws.root, &rel)
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("file '{rel}' does not exist"))?;
-                let serde_norway::Value::Mapping(m) = &*value else {
-                    return Err(format!("'{rel}' is not a mapping"));
-                };
-                match keys {
-                    None => ctx.extend_shared(value.clone()),
-                    Some(keys) => {
-                        for key in keys.split(',').map(str::trim) {
-                            let v = m
-                                .get(key)
-                                .ok_or_else(|| format!("'{key}' is not in '{rel}'"))?;
-                            ctx.set(key, v.clone());
-                        }
-                    }
-                }
-            }
-        }
+/// Reads the file's sections, YAML merge keys (`<<:`) applied first. Without merge keys the
+/// text is read straight into its shape, so an unknown field is named with its line.
+fn read_file(text: &str) -> std::result::Result<PipelineFile, String> {
+    if !text.contains("<<") {
+        return crate::yaml::from_str_unique(text);
     }
-    Ok(())
+    let mut doc: serde_norway::Value = crate::yaml::from_str_unique(text)?;
+    doc.apply_merge()
+        .map_err(|e| format!("merge key (<<): {e}"))?;
+    serde_norway::from_value(doc).map_err(|e| e.to_string())
+}
+
+/// Joins a folder and a path, both workspace-relative.
+fn join(dir: &str, path: &str) -> String {
+    if dir.is_empty() {
+        path.to_string()
+    } else {
+        format!("{dir}/{path}")
+    }
+}
+
+/// The top-level sections, resolved against the file's variables, their paths made
+/// workspace-relative.
+fn top_level(
+    def: &PipelineFile,
+    vars: &Context,
+    base: &str,
+) -> std::result::Result<TopLevel, String> {
+    let scope = Scope::new(vars);
+    let resolve = |section: &str, v: &serde_norway::Value| {
+        resolve(v, &scope, None).map_err(|e| format!("{section}: {e}"))
+    };
+    let paths = |section: &str, list: &[serde_norway::Value]| {
+        list.iter()
+            .map(|v| match resolve(section, v)? {
+                serde_norway::Value::String(p) => {
+                    crate::workspace::normalize_relative(&join(base, &p))
+                        .map_err(|e| format!("{section}: {e}"))
+                }
+                _ => Err(format!("{section}: each entry is a path")),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+    };
+    let mut artifacts = indexmap::IndexMap::new();
+    for (name, v) in &def.artifacts {
+        let name = match resolve_str(name, &scope, None).map_err(|e| format!("artifacts: {e}"))? {
+            serde_norway::Value::String(n) => n,
+            _ => return Err(format!("artifacts: the name '{name}' must be text")),
+        };
+        artifacts.insert(name, resolve("artifacts", v)?);
+    }
+    Ok(TopLevel {
+        params: paths("params", &def.params)?,
+        metrics: paths("metrics", &def.metrics)?,
+        plots: def
+            .plots
+            .iter()
+            .map(|v| resolve("plots", v))
+            .collect::<std::result::Result<_, _>>()?,
+        artifacts,
+        datasets: def
+            .datasets
+            .iter()
+            .map(|v| resolve("datasets", v))
+            .collect::<std::result::Result<_, _>>()?,
+    })
 }
 
 /// A stage after templating and validation.
