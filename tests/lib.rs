@@ -7,6 +7,7 @@ mod invalid;
 mod layout;
 mod ml;
 mod pipeline;
+mod pipeline_files;
 mod remote;
 mod serve;
 mod trust;

@@ -40,7 +40,7 @@ pub struct Selection {
 /// stages' outs that are cached (`cache: false` outs live in git, not in the cache).
 fn locked_outs(ws: &Workspace) -> Result<BTreeMap<String, Vec<LockedPath>>> {
     let lock = Lock::read(&ws.lock_path())?;
-    if !ws.pipeline_path().exists() {
+    if !Pipeline::exists(ws)? {
         return Ok(lock
             .stages
             .into_iter()
@@ -79,10 +79,10 @@ pub fn select(ws: &Workspace, targets: &[String], cwd: &Path) -> Result<Selectio
         return Ok(selection);
     }
     for target in targets {
-        let group = format!("{target}@");
+        let parsed = crate::pipeline::discover::Target::parse(target);
         let hits: Vec<&Vec<LockedPath>> = stages
             .iter()
-            .filter(|(name, _)| *name == target || name.starts_with(&group))
+            .filter(|(name, _)| parsed.selects(name))
             .map(|(_, outs)| outs)
             .collect();
         if !hits.is_empty() {

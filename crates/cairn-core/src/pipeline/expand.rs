@@ -97,9 +97,9 @@ pub(super) fn expand(
     loader: &mut Loader,
     before: usize,
 ) -> Result<Vec<Stage>, String> {
-    if name.contains('@') || name.contains(char::is_whitespace) || name.is_empty() {
+    if name.contains(['@', ':']) || name.contains(char::is_whitespace) || name.is_empty() {
         return Err(format!(
-            "stage name '{name}' may not be empty or contain '@' or spaces"
+            "stage name '{name}' may not be empty or contain '@', ':' or spaces"
         ));
     }
     let scope = Scope::new(vars);
