@@ -3,6 +3,7 @@
 mod support;
 
 mod crash;
+mod dvc;
 mod invalid;
 mod layout;
 mod ml;
