@@ -19,9 +19,6 @@ use serde_json::Value;
 
 use crate::support::Project;
 
-/// Where cairn reads the pipeline from: the case's `dvc.yaml` is copied there.
-const CAIRN_PIPELINE: &str = "pipeline.yaml";
-
 /// Files of a case that belong to this harness, not to the pipeline.
 const HARNESS_FILES: [&str; 3] = ["mentions", "differs.md", "cairn.json"];
 
@@ -86,7 +83,7 @@ fn dvc_results(cases: &[PathBuf]) -> Vec<Value> {
     results
 }
 
-/// Copies the case's pipeline files into `to`, `dvc.yaml` as cairn's pipeline file.
+/// Copies the case's files into `to`: cairn reads `dvc.yaml` as it is, as DVC does.
 fn copy_case(from: &Path, to: &Path, top: bool) {
     for entry in std::fs::read_dir(from).expect("read case") {
         let entry = entry.expect("case entry");
@@ -94,11 +91,7 @@ fn copy_case(from: &Path, to: &Path, top: bool) {
         if top && HARNESS_FILES.contains(&file.as_str()) {
             continue;
         }
-        let target = if top && file == "dvc.yaml" {
-            to.join(CAIRN_PIPELINE)
-        } else {
-            to.join(&file)
-        };
+        let target = to.join(&file);
         if entry.path().is_dir() {
             std::fs::create_dir_all(&target).expect("mkdir");
             copy_case(&entry.path(), &target, false);

@@ -24,6 +24,12 @@ HARNESS_FILES = {"mentions", "differs.md", "cairn.json"}
 ANSI = re.compile(r"(\x9B|\x1B\[)[0-?]*[ -/]*[@-~]")
 
 
+def address(root, stage):
+    """DVC's address of a stage: its name in the root dvc.yaml, else `sub/dvc.yaml:name`."""
+    file = os.path.relpath(stage.dvcfile.path, root).replace(os.sep, "/")
+    return stage.name if file == "dvc.yaml" else f"{file}:{stage.name}"
+
+
 def rel(root, path):
     """Workspace-relative with `/`, "" for the root itself."""
     r = os.path.relpath(path, root)
@@ -72,7 +78,7 @@ def stage_json(root, stage):
             }
         )
     return {
-        "name": stage.name,
+        "name": address(root, stage),
         "cmd": list(cmd),
         "wdir": rel(root, stage.wdir),
         "deps": deps,
@@ -111,7 +117,7 @@ def load(case_dir, Repo):
             repo.close()
             os.chdir(cwd)
         # DVC's edges point from a stage to the stage it depends on.
-        edges = sorted([up.name, down.name] for down, up in graph.edges)
+        edges = sorted([address(root, up), address(root, down)] for down, up in graph.edges)
         return {"stages": [stage_json(root, s) for s in stages], "edges": edges}
 
 

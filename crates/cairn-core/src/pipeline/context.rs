@@ -137,9 +137,15 @@ impl Context {
 
     /// Deep-merges `update` (from `source`) into the variables.
     fn merge(&mut self, update: Mapping, source: &str, reserved: &[&str]) -> Result<(), String> {
-        if let Some(r) = reserved.iter().find(|r| update.contains_key(**r)) {
+        let set: Vec<String> = reserved
+            .iter()
+            .filter(|r| update.contains_key(**r))
+            .map(|r| format!("'{r}'"))
+            .collect();
+        if !set.is_empty() {
             return Err(format!(
-                "'{source}' sets '{r}', which the foreach or matrix sets for each of its stages; rename the variable"
+                "'{source}' sets {}, which the foreach or matrix sets for each of its stages; rename the variable",
+                set.join(" and ")
             ));
         }
         let mut added = Vec::new();

@@ -45,8 +45,9 @@ pub(super) struct StageShape {
     pub metrics: Option<Vec<OutShape>>,
     pub plots: Option<Vec<OutShape>>,
     pub wdir: Option<Value>,
-    pub frozen: Option<Value>,
-    pub always_changed: Option<Value>,
+    /// Booleans as written: DVC checks these before templating, so `${…}` is refused here.
+    pub frozen: Option<bool>,
+    pub always_changed: Option<bool>,
     pub desc: Option<Value>,
     pub meta: Option<Value>,
     #[serde(default)]
@@ -72,8 +73,6 @@ impl StageShape {
             ("outs", outs(&self.outs)),
             ("metrics", outs(&self.metrics)),
             ("plots", outs(&self.plots)),
-            ("frozen", self.frozen.clone()),
-            ("always_changed", self.always_changed.clone()),
             ("desc", self.desc.clone()),
             ("meta", self.meta.clone()),
         ]

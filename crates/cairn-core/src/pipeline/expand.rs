@@ -368,8 +368,6 @@ fn concrete(
     let mut deps: Vec<String> = Vec::new();
     let mut param_specs: Vec<ParamSpec> = Vec::new();
     let mut out_specs: [Vec<OutSpec>; 3] = Default::default();
-    let mut frozen = false;
-    let mut always_changed = false;
     let mut desc = None;
     for (field, raw) in def.fields() {
         if field == "wdir" {
@@ -399,8 +397,6 @@ fn concrete(
                     .unwrap_or(0);
                 out_specs[i] = typed(field, value, "a list of paths").map_err(err)?;
             }
-            "frozen" => frozen = typed(field, value, "true or false").map_err(err)?,
-            "always_changed" => always_changed = typed(field, value, "true or false").map_err(err)?,
             "desc" => desc = Some(typed::<String>(field, value, "text").map_err(err)?),
             _ => {} // meta: free-form
         }
@@ -489,8 +485,8 @@ fn concrete(
         deps,
         params,
         outs,
-        frozen,
-        always_changed,
+        frozen: def.frozen.unwrap_or(false),
+        always_changed: def.always_changed.unwrap_or(false),
     })
 }
 
