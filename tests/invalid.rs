@@ -161,3 +161,25 @@ fn an_unknown_out_field_is_named() {
         &["an out is a path"],
     );
 }
+
+#[test]
+fn a_wrong_cmd_or_params_entry_says_what_it_should_be() {
+    refused(
+        &format!("stages:\n{MARKER}  s:\n    cmd: {{a: 1}}\n"),
+        &[
+            "stage 's'",
+            "'cmd': a command, or a list of commands run in order",
+        ],
+    );
+    refused(
+        &format!("stages:\n{MARKER}  s:\n    cmd: echo\n    params: [{{p.yaml: 3}}]\n"),
+        &[
+            "stage 's'",
+            "'params': a list of keys (`- train.lr`) or files with keys",
+        ],
+    );
+    refused(
+        &format!("stages:\n{MARKER}  s:\n    cmd: echo\n    frozen: ${{x}}\n"),
+        &["stages.s.frozen", "expected a boolean", "line 7"],
+    );
+}

@@ -116,8 +116,16 @@ def load(case_dir, Repo):
         finally:
             repo.close()
             os.chdir(cwd)
-        # DVC's edges point from a stage to the stage it depends on.
-        edges = sorted([address(root, up), address(root, down)] for down, up in graph.edges)
+        # Only pipeline stages: a `.dvc` file is a stage to DVC but tracked data to cairn, which
+        # `cairn dag` does not draw. DVC's edges point from a stage to the stage it depends on.
+        from dvc.stage import PipelineStage
+
+        stages = [s for s in stages if isinstance(s, PipelineStage)]
+        edges = sorted(
+            [address(root, up), address(root, down)]
+            for down, up in graph.edges
+            if isinstance(up, PipelineStage) and isinstance(down, PipelineStage)
+        )
         return {"stages": [stage_json(root, s) for s in stages], "edges": edges}
 
 
