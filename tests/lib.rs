@@ -3,6 +3,7 @@
 mod support;
 
 mod crash;
+mod dvc_project;
 mod invalid;
 mod layout;
 mod ml;

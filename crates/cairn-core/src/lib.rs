@@ -8,6 +8,7 @@ pub mod add;
 pub mod atomic;
 pub mod cache;
 pub mod confine;
+pub mod dep_path;
 pub mod digest;
 pub mod error;
 pub mod gc;

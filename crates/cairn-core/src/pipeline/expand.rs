@@ -9,7 +9,7 @@ use serde_norway::Value;
 use super::definition::{OutSpec, ParamSpec, StageDef};
 use super::template::{Context, item_name};
 use super::{Out, OutKind, ParamRef, Stage};
-use crate::workspace::normalize_relative;
+use crate::workspace::{normalize_absolute, normalize_relative};
 
 /// The default params file.
 pub const DEFAULT_PARAMS: &str = "params.yaml";
@@ -255,6 +255,10 @@ fn concrete(name: &str, def: &StageDef, ctx: &Context) -> Result<Stage, String> 
     };
     let path = |p: &str, field: &str| -> Result<String, String> {
         let p = ctx.interpolate(p).map_err(err)?;
+        // A dep (only a dep) may be an absolute path outside the workspace, as in DVC.
+        if field == "deps" && p.starts_with('/') {
+            return normalize_absolute(&p).map_err(|e| err(format!("{field}: {e}")));
+        }
         let joined = if wdir.is_empty() {
             p.clone()
         } else {

@@ -319,7 +319,7 @@ impl<'a> Executor<'a> {
         // Deps are hashed again: an edit made while the stage ran must not be recorded as the
         // input of this run.
         for dep in &observed.inputs.deps {
-            let now = self.hasher.hash(&dep.path)?;
+            let now = self.hasher.hash_dep(&dep.path)?;
             if now.as_ref().map(|h| &h.digest) != Some(&dep.digest) {
                 return Err(stage_error(
                     stage,

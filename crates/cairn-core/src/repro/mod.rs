@@ -7,6 +7,7 @@ pub mod staleness;
 
 pub use checkout::{CheckoutReport, checkout_workspace};
 
+use crate::dep_path::Location;
 use crate::error::{Error, Result};
 use crate::hash::Hasher;
 use crate::lock::Lock;
@@ -50,12 +51,30 @@ pub fn check_deps_exist(ws: &Workspace, pipeline: &Pipeline, selected: &[usize])
     for &i in selected {
         let stage = &pipeline.stages[i];
         for dep in &stage.deps {
+            let path = staleness::resolve_dep(&ws.root, pipeline, stage, dep)?;
+            let abs = match path.location() {
+                Location::Workspace(rel) => ws.root.join(rel),
+                Location::External(abs) => {
+                    if std::fs::symlink_metadata(abs).is_err() {
+                        return Err(Error::invalid(
+                            &pipeline.file,
+                            format!(
+                                "stage '{}': dep '{dep}' does not exist; it is outside the \
+                                 workspace, where cairn only reads: put it there or change \
+                                 the path",
+                                stage.name
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+            };
             let made = pipeline.stages.iter().any(|s| {
                 s.outs
                     .iter()
                     .any(|o| crate::pipeline::overlaps(dep, &o.path))
             });
-            if !made && std::fs::symlink_metadata(ws.root.join(dep)).is_err() {
+            if !made && std::fs::symlink_metadata(abs).is_err() {
                 return Err(Error::invalid(
                     &pipeline.file,
                     format!(

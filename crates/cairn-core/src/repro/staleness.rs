@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use serde::Serialize;
 
+use crate::dep_path::{DepPath, Location};
 use crate::error::{Error, Result};
 use crate::hash::{Hasher, PathDigest};
-use crate::lock::{LockedPath, LockedStage};
+use crate::lock::{LockedDep, LockedPath, LockedStage};
 use crate::pipeline::params::{same_value, show};
 use crate::pipeline::{Pipeline, Stage};
 use crate::rel_path::RelPath;
@@ -94,6 +96,26 @@ impl fmt::Display for Reason {
     }
 }
 
+/// A declared dep as a checked [`DepPath`]. An absolute path inside the workspace is refused:
+/// it would be hashed as an outside path, and the graph would not see the stage that makes it.
+pub fn resolve_dep(root: &Path, pipeline: &Pipeline, stage: &Stage, dep: &str) -> Result<DepPath> {
+    let invalid =
+        |m: String| Error::invalid(&pipeline.file, format!("stage '{}': deps: {m}", stage.name));
+    let path = DepPath::parse(dep).map_err(invalid)?;
+    if let Location::External(abs) = path.location() {
+        let resolved = std::fs::canonicalize(abs).ok();
+        let inside = abs.starts_with(root) || resolved.is_some_and(|r| r.starts_with(root));
+        if inside {
+            let rel = abs.strip_prefix(root).ok().map(|r| r.display().to_string());
+            return Err(invalid(format!(
+                "'{dep}' is inside the workspace; write it relative to the workspace root{}",
+                rel.map(|r| format!(" ('{r}')")).unwrap_or_default()
+            )));
+        }
+    }
+    Ok(path)
+}
+
 /// A stage's inputs as they are now, and its outs on disk.
 #[derive(Debug, Clone)]
 pub struct Observed {
@@ -115,8 +137,9 @@ pub fn check(
     let mut reasons = Vec::new();
     let mut deps = Vec::new();
     for dep in &stage.deps {
-        match hasher.hash(dep)? {
-            Some(h) => deps.push(LockedPath::new(dep, &h)?),
+        let path = resolve_dep(hasher.root(), pipeline, stage, dep)?;
+        match hasher.hash_dep(&path)? {
+            Some(h) => deps.push(LockedDep::new(path, &h)),
             None => reasons.push(Reason::DepMissing { path: dep.clone() }),
         }
     }
@@ -173,12 +196,7 @@ pub fn check(
     Ok((reasons, observed))
 }
 
-fn compare_deps(
-    now: &[LockedPath],
-    stage: &Stage,
-    locked: &LockedStage,
-    reasons: &mut Vec<Reason>,
-) {
+fn compare_deps(now: &[LockedDep], stage: &Stage, locked: &LockedStage, reasons: &mut Vec<Reason>) {
     let added: Vec<String> = stage
         .deps
         .iter()

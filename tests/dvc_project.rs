@@ -1,0 +1,196 @@
+//! What a DVC project needs after the rename: `.dvc` pointer files, deps outside the workspace
+//! (DVC's external dependencies).
+
+use std::path::Path;
+
+use crate::support::Project;
+
+/// Every file under `dir` whose bytes are `bytes`.
+fn files_holding(dir: &Path, bytes: &[u8]) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| std::fs::read(e.path()).is_ok_and(|b| b == bytes))
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+/// Sets a file's mtime well in the past, so that the state table would remember its digest.
+fn age(path: &Path) {
+    let status = std::process::Command::new("touch")
+        .args(["-d", "2020-01-01 00:00:00"])
+        .arg(path)
+        .status()
+        .expect("touch");
+    assert!(status.success());
+}
+
+#[test]
+fn an_absolute_dep_outside_the_workspace_is_hashed_recorded_and_never_stored() {
+    let p = Project::new();
+    let outside = tempfile::tempdir().expect("tempdir");
+    let shared = outside.path().join("shared.csv");
+    let images = outside.path().join("images");
+    std::fs::create_dir_all(images.join("sub")).expect("mkdir");
+    std::fs::write(&shared, "1\n2\n").expect("write");
+    std::fs::write(images.join("sub/a.txt"), "external image\n").expect("write");
+    // Written with `//` and a trailing `/`: normalised like any path.
+    p.write(
+        "pipeline.yaml",
+        format!(
+            "stages:\n  count:\n    cmd: wc -l < {shared} > n.txt && ls {images}/sub > l.txt\n    deps: [{shared_loose}, {images}/]\n    outs: [n.txt, l.txt]\n",
+            shared = shared.display(),
+            shared_loose = shared.display().to_string().replacen('/', "//", 1),
+            images = images.display(),
+        ),
+    );
+    p.cairn(&["repro"]).ok();
+    assert_eq!(p.read("n.txt").trim(), "2");
+    let lock = p.read("pipeline.lock");
+    assert!(
+        lock.contains(&format!("path: {}\n", shared.display()))
+            && lock.contains(&format!("path: {}\n", images.display())),
+        "{lock}"
+    );
+    p.cairn(&["status", "--check"])
+        .ok()
+        .stdout_has(&["up to date"]);
+    // Read, never stored, placed, pushed or collected.
+    assert!(files_holding(&p.join(".cairn"), b"1\n2\n").is_empty());
+    assert!(files_holding(&p.join(".cairn"), b"external image\n").is_empty());
+    let remote = tempfile::tempdir().expect("tempdir");
+    p.cairn(&[
+        "remote",
+        "add",
+        "store",
+        &remote.path().display().to_string(),
+        "--default",
+    ])
+    .ok();
+    p.cairn(&["push"]).ok();
+    p.cairn(&["gc"]).ok();
+    p.cairn(&["checkout"]).ok();
+    assert!(files_holding(remote.path(), b"1\n2\n").is_empty());
+    assert_eq!(std::fs::read_to_string(&shared).expect("read"), "1\n2\n");
+    assert_eq!(
+        std::fs::read_to_string(images.join("sub/a.txt")).expect("read"),
+        "external image\n"
+    );
+
+    // A change outside makes the stage stale, and repro runs it again.
+    std::fs::write(&shared, "1\n2\n3\n").expect("write");
+    p.cairn(&["status", "--check"])
+        .code(1)
+        .stdout_has(&[&format!("dep {} changed", shared.display())]);
+    p.cairn(&["repro"]).ok();
+    assert_eq!(p.read("n.txt").trim(), "3");
+    std::fs::write(images.join("sub/b.txt"), "another\n").expect("write");
+    p.cairn(&["status", "--check"])
+        .code(1)
+        .stdout_has(&[&format!("dep {} changed", images.display())]);
+    p.cairn(&["repro"]).ok();
+    assert_eq!(p.read("l.txt"), "a.txt\nb.txt\n");
+
+    // Gone: refused before anything runs, naming it.
+    std::fs::remove_file(&shared).expect("rm");
+    p.cairn(&["repro"]).code(2).stderr_has(&[
+        &format!("dep '{}' does not exist", shared.display()),
+        "outside the workspace",
+    ]);
+}
+
+#[test]
+fn deps_may_not_leave_the_workspace_by_dot_dot_and_outs_may_not_be_absolute() {
+    let p = Project::new();
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  s:\n    cmd: cat ../x > y\n    deps: [../x]\n    outs: [y]\n",
+    );
+    p.cairn(&["status"])
+        .code(2)
+        .stderr_has(&["deps: '../x' leaves the workspace"]);
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  s:\n    cmd: cat /data/x > y\n    deps: [/data/../etc/x]\n    outs: [y]\n",
+    );
+    p.cairn(&["status"])
+        .code(2)
+        .stderr_has(&["deps: '/data/../etc/x' holds '..'"]);
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  s:\n    cmd: echo > /tmp/y\n    outs: [/tmp/y]\n",
+    );
+    p.cairn(&["status"])
+        .code(2)
+        .stderr_has(&["outs: '/tmp/y' is absolute"]);
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  s:\n    cmd: echo\n    params: [{/etc/params.yaml: [a]}]\n",
+    );
+    p.cairn(&["status"]).code(2).stderr_has(&["is absolute"]);
+}
+
+#[test]
+fn an_absolute_dep_inside_the_workspace_is_refused_naming_its_relative_path() {
+    let p = Project::new();
+    p.write("data/x.csv", "1\n");
+    let root = std::fs::canonicalize(p.path()).expect("canonicalize");
+    p.write(
+        "pipeline.yaml",
+        format!(
+            "stages:\n  s:\n    cmd: cat data/x.csv > y\n    deps: [{}/data/x.csv]\n    outs: [y]\n",
+            root.display()
+        ),
+    );
+    for cmd in ["status", "repro"] {
+        p.cairn(&[cmd]).code(2).stderr_has(&[
+            "stage 's': deps:",
+            "is inside the workspace; write it relative to the workspace root ('data/x.csv')",
+        ]);
+    }
+}
+
+#[test]
+fn a_lock_naming_an_outside_path_never_makes_cairn_read_it() {
+    let p = Project::new();
+    let outside = tempfile::tempdir().expect("tempdir");
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "not yours\n").expect("write");
+    age(&secret);
+    let secret_text = secret.display().to_string();
+    p.write("in.txt", "x\n");
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  s:\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n",
+    );
+    p.cairn(&["repro"]).ok();
+    // Someone else's lock claims the stage read the outside file.
+    let lock = p.read("pipeline.lock").replace(
+        "    deps:\n",
+        &format!(
+            "    deps:\n    - path: {secret_text}\n      digest: {}\n      size: 10\n",
+            "0".repeat(64)
+        ),
+    );
+    assert!(lock.contains(&secret_text), "{lock}");
+    p.write("pipeline.lock", &lock);
+    p.cairn(&["status"])
+        .ok()
+        .stdout_has(&[&format!("deps changed: -{secret_text}")]);
+    p.cairn(&["repro"]).ok();
+    let state = std::fs::read_to_string(p.join(".cairn/state")).unwrap_or_default();
+    assert!(!state.contains(&secret_text), "{state}");
+    assert!(!p.read("pipeline.lock").contains(&secret_text));
+
+    // The control: declared, it is read and remembered like any dep.
+    p.write(
+        "pipeline.yaml",
+        format!(
+            "stages:\n  s:\n    cmd: cp in.txt out.txt\n    deps: [in.txt, {secret_text}]\n    outs: [out.txt]\n"
+        ),
+    );
+    p.cairn(&["repro"]).ok();
+    let state = std::fs::read_to_string(p.join(".cairn/state")).unwrap_or_default();
+    assert!(state.contains(&secret_text), "{state}");
+}
