@@ -1,5 +1,5 @@
 //! What a DVC project needs after the rename: `.dvc` pointer files, deps outside the workspace
-//! (DVC's external dependencies).
+//! (DVC's external dependencies) and frozen stages whose outs are missing.
 
 use std::path::Path;
 
@@ -193,4 +193,83 @@ fn a_lock_naming_an_outside_path_never_makes_cairn_read_it() {
     p.cairn(&["repro"]).ok();
     let state = std::fs::read_to_string(p.join(".cairn/state")).unwrap_or_default();
     assert!(state.contains(&secret_text), "{state}");
+}
+
+#[test]
+fn a_frozen_stage_with_a_missing_out_is_not_up_to_date_and_repro_fails_naming_it() {
+    let p = Project::new();
+    p.write("in.txt", "x\n");
+    let pipeline = |frozen: bool| {
+        format!(
+            "stages:\n  make:\n    cmd: cp in.txt made.txt\n    deps: [in.txt]\n    outs: [made.txt]\n    frozen: {frozen}\n  use:\n    cmd: cp made.txt used.txt\n    deps: [made.txt]\n    outs: [used.txt]\n"
+        )
+    };
+    // Never run, frozen: its out is missing.
+    p.write("pipeline.yaml", pipeline(true));
+    let status = p.cairn(&["status"]).ok();
+    status.stdout_has(&[
+        "make:",
+        "out made.txt missing and the stage is frozen",
+        "unfreeze the stage",
+        "use:",
+        "upstream make stale",
+    ]);
+    p.cairn(&["status", "--check"]).code(1);
+    let json = p.cairn(&["status", "--json"]).ok().stdout;
+    assert!(
+        json.contains("\"reason\": \"frozen_out_missing\"")
+            && json.contains("\"up_to_date\": false"),
+        "{json}"
+    );
+    p.cairn(&["repro", "--dry"])
+        .ok()
+        .stdout_has(&["stage 'make' would fail: out made.txt missing"]);
+    p.cairn(&["repro"]).code(1).stderr_has(&[
+        "stage 'make': the stage is frozen and its out 'made.txt' is missing",
+        "`cairn checkout make`",
+        "remove `frozen: true` from",
+    ]);
+    assert!(!p.exists("used.txt"), "nothing downstream ran");
+    // --force does not run a frozen stage either.
+    p.cairn(&["repro", "--force"]).code(1);
+
+    // Unfrozen it runs; frozen again with its out deleted, checkout brings the out back.
+    p.write("pipeline.yaml", pipeline(false));
+    p.cairn(&["repro"]).ok();
+    p.write("pipeline.yaml", pipeline(true));
+    p.cairn(&["status", "--check"]).ok();
+    std::fs::remove_file(p.join("made.txt")).expect("rm");
+    p.cairn(&["status", "--check"])
+        .code(1)
+        .stdout_has(&["out made.txt missing and the stage is frozen"]);
+    p.cairn(&["checkout", "make"]).ok();
+    p.cairn(&["status", "--check"]).ok();
+    p.cairn(&["repro"])
+        .ok()
+        .stdout_has(&["Stage 'make' is frozen, skipping"]);
+}
+
+#[test]
+fn a_frozen_stage_whose_dep_is_gone_keeps_its_outs_as_in_dvc() {
+    // DVC does not look at a frozen stage's deps (`Stage.changed_deps` returns False, `status`
+    // leaves them out): its outs are what it stands for.
+    let p = Project::new();
+    p.write("in.txt", "x\n");
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  make:\n    cmd: cp in.txt made.txt\n    deps: [in.txt]\n    outs: [made.txt]\n",
+    );
+    p.cairn(&["repro"]).ok();
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  make:\n    cmd: cp in.txt made.txt\n    deps: [in.txt]\n    outs: [made.txt]\n    frozen: true\n",
+    );
+    std::fs::remove_file(p.join("in.txt")).expect("rm");
+    p.cairn(&["status", "--check"])
+        .ok()
+        .stdout_has(&["up to date"]);
+    p.cairn(&["repro"])
+        .ok()
+        .stdout_has(&["Stage 'make' is frozen, skipping"]);
+    assert_eq!(p.read("made.txt"), "x\n");
 }

@@ -232,6 +232,34 @@ impl<'a> Executor<'a> {
         let locked = self.lock_guard().stages.get(&stage.name).cloned();
         let (reasons, observed) = check(stage, self.pipeline, locked.as_ref(), self.hasher)?;
         if stage.frozen {
+            // A frozen stage never runs; the only reason it can have is a missing out, which
+            // fails it as DVC's "missing data" does.
+            let missing: Vec<&str> = reasons
+                .iter()
+                .filter_map(|r| match r {
+                    Reason::FrozenOutMissing { path, .. } => Some(path.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if !missing.is_empty() {
+                let (noun, verb, them) = if missing.len() == 1 {
+                    ("out", "is", "it")
+                } else {
+                    ("outs", "are", "them")
+                };
+                let list: Vec<String> = missing.iter().map(|p| format!("'{p}'")).collect();
+                return Err(stage_error(
+                    stage,
+                    format!(
+                        "the stage is frozen and its {noun} {} {verb} missing; restore {them} \
+                         (`cairn checkout {name}` or `cairn pull {name}`) or unfreeze the stage \
+                         (remove `frozen: true` from {}) so that repro makes {them}",
+                        list.join(", "),
+                        self.pipeline.file.display(),
+                        name = stage.name,
+                    ),
+                ));
+            }
             crate::report::out(format!("Stage '{}' is frozen, skipping", stage.name));
             return Ok(Outcome::UpToDate);
         }

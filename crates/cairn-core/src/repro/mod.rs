@@ -46,10 +46,14 @@ pub fn stale_stages(
 }
 
 /// Refuses to start when a selected stage depends on a path that neither exists nor is made by
-/// any stage: nothing would be run before failing on it.
+/// any stage: nothing would be run before failing on it. A frozen stage's deps are not looked
+/// at (as in DVC: it never runs).
 pub fn check_deps_exist(ws: &Workspace, pipeline: &Pipeline, selected: &[usize]) -> Result<()> {
     for &i in selected {
         let stage = &pipeline.stages[i];
+        if stage.frozen {
+            continue;
+        }
         for dep in &stage.deps {
             let path = staleness::resolve_dep(&ws.root, pipeline, stage, dep)?;
             let abs = match path.location() {

@@ -46,6 +46,8 @@ pub enum Reason {
     OutsListChanged,
     /// An out does not exist.
     OutMissing { path: String },
+    /// An out of a frozen stage does not exist: `repro` will not make it.
+    FrozenOutMissing { path: String, stage: String },
     /// An out's content differs from the lock.
     OutModified { path: String },
     /// A stage it depends on is stale.
@@ -90,6 +92,11 @@ impl fmt::Display for Reason {
             }
             Reason::OutsListChanged => write!(f, "outs changed"),
             Reason::OutMissing { path } => write!(f, "out {path} missing"),
+            Reason::FrozenOutMissing { path, stage } => write!(
+                f,
+                "out {path} missing and the stage is frozen: restore it (`cairn checkout \
+                 {stage}`, or `cairn pull {stage}`) or unfreeze the stage (remove `frozen: true`)"
+            ),
             Reason::OutModified { path } => write!(f, "out {path} modified"),
             Reason::UpstreamStale { stage } => write!(f, "upstream {stage} stale"),
         }
@@ -136,7 +143,13 @@ pub fn check(
 ) -> Result<(Vec<Reason>, Observed)> {
     let mut reasons = Vec::new();
     let mut deps = Vec::new();
-    for dep in &stage.deps {
+    // As in DVC, a frozen stage's deps are not looked at: it never runs, its outs stand.
+    let deps_looked_at = if stage.frozen {
+        &[][..]
+    } else {
+        &stage.deps[..]
+    };
+    for dep in deps_looked_at {
         let path = resolve_dep(hasher.root(), pipeline, stage, dep)?;
         match hasher.hash_dep(&path)? {
             Some(h) => deps.push(LockedDep::new(path, &h)),
@@ -178,7 +191,18 @@ pub fn check(
     };
     let observed = Observed { inputs, outs };
     if stage.frozen {
-        return Ok((Vec::new(), observed));
+        // As in DVC (`Stage.changed_outs` is asked even of a frozen stage, and `repro` then
+        // fails on "missing data"): a frozen stage whose outs are missing is not up to date.
+        let missing = observed
+            .outs
+            .iter()
+            .filter(|(_, hashed)| hashed.is_none())
+            .map(|(path, _)| Reason::FrozenOutMissing {
+                path: path.clone(),
+                stage: stage.name.clone(),
+            })
+            .collect();
+        return Ok((missing, observed));
     }
     if stage.always_changed {
         reasons.push(Reason::AlwaysChanged);
