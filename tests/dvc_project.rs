@@ -273,3 +273,223 @@ fn a_frozen_stage_whose_dep_is_gone_keeps_its_outs_as_in_dvc() {
         .stdout_has(&["Stage 'make' is frozen, skipping"]);
     assert_eq!(p.read("made.txt"), "x\n");
 }
+
+/// `raw.csv` and `imgs/` with the `.dvc` files DVC 3.67 wrote for them (`dvc add data/raw.csv
+/// data/imgs`), and a stage reading both.
+const RAW_CSV: &str = "a,b\r\n1,2\r\n";
+const RAW_DVC: &str =
+    "outs:\n- md5: b202f333fba4fd38d4b8e5e693077aab\n  size: 10\n  hash: md5\n  path: raw.csv\n";
+/// What DVC 2 wrote for the same file: no `hash:`, an MD5 of the text with its CRLFs made LF.
+const RAW_DVC2: &str =
+    "outs:\n- md5: e5ebd4c02cefbe7955977c67ada242b7\n  size: 10\n  path: raw.csv\n";
+const IMGS_DVC: &str = "outs:\n- md5: 1bcd3c4936f01e9ebd283b52d7a5f4bb.dir\n  size: 5\n  nfiles: 3\n  hash: md5\n  path: imgs\n";
+
+fn dvc_project() -> Project {
+    let p = Project::new();
+    p.write("data/raw.csv", RAW_CSV);
+    p.write("data/raw.csv.dvc", RAW_DVC);
+    p.write("data/imgs/a.txt", "x");
+    p.write("data/imgs/sub/b.bin", "yy\n");
+    p.write("data/imgs/é n.txt", "z");
+    p.write("data/imgs.dvc", IMGS_DVC);
+    p.write("data/.gitignore", "/raw.csv\n/imgs\n");
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  count:\n    cmd: cat data/raw.csv data/imgs/a.txt | wc -c > n.txt\n    deps: [data/raw.csv, data/imgs]\n    outs: [n.txt]\n  other:\n    cmd: echo > o.txt\n    outs: [o.txt]\n",
+    );
+    p
+}
+
+#[test]
+fn dvc_tracked_data_is_an_input_checked_against_its_dvc_file_with_dvcs_md5() {
+    let p = dvc_project();
+    p.cairn(&["repro"]).ok();
+    assert_eq!(p.read("n.txt").trim(), "11");
+    p.cairn(&["status", "--check"])
+        .ok()
+        .stdout_has(&["Pipeline is up to date."]);
+
+    // Same size, other bytes: the MD5 tells.
+    p.write("data/raw.csv", "a,b\r\n1,3\r\n");
+    let out = p.cairn(&["status", "--check"]).code(1);
+    out.stdout_has(&[
+        "count:",
+        "dep data/raw.csv changed",
+        "data/raw.csv.dvc:",
+        "data/raw.csv modified (MD5 ",
+        "recorded b202f333fba4fd38d4b8e5e693077aab)",
+        "run `cairn add data/raw.csv` to track it with cairn as it is (or `dvc add data/raw.csv`), or `dvc checkout data/raw.csv.dvc`",
+    ]);
+    let json = p.cairn(&["status", "--json"]).ok().stdout;
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(doc["data"][0]["pointer"], "data/raw.csv.dvc");
+    assert_eq!(doc["data"][0]["kind"], "dvc");
+    assert_eq!(doc["data"][0]["state"], "modified");
+    // Asked about a stage that does not read it, status leaves it out.
+    p.cairn(&["status", "other", "--check"]).ok();
+    p.write("data/raw.csv", RAW_CSV);
+    p.cairn(&["repro"]).ok();
+
+    // A DVC 2 file: no `hash:`, the MD5 of the text with CRLF made LF.
+    p.write("data/raw.csv.dvc", RAW_DVC2);
+    p.cairn(&["status", "--check"]).ok();
+
+    // A folder: its listing's MD5, and a cheap count first.
+    p.write("data/imgs/sub/new.txt", "");
+    p.cairn(&["status", "--check"])
+        .code(1)
+        .stdout_has(&["data/imgs.dvc:", "data/imgs modified (4 files, recorded 3)"]);
+    std::fs::remove_file(p.join("data/imgs/sub/new.txt")).expect("rm");
+    p.write("data/imgs/a.txt", "y");
+    p.cairn(&["status", "--check"])
+        .code(1)
+        .stdout_has(&["data/imgs modified (listing "]);
+    p.write("data/imgs/a.txt", "x");
+    p.cairn(&["status", "--check"]).ok();
+
+    // cairn reads .dvc files and never writes them.
+    assert_eq!(p.read("data/raw.csv.dvc"), RAW_DVC2);
+    assert_eq!(p.read("data/imgs.dvc"), IMGS_DVC);
+}
+
+#[test]
+fn missing_dvc_data_is_reported_missing_naming_the_dvc_file_not_an_invalid_pipeline() {
+    let p = dvc_project();
+    p.cairn(&["repro"]).ok();
+    std::fs::remove_file(p.join("data/raw.csv")).expect("rm");
+    let fix = "run `dvc pull data/raw.csv.dvc`, or put the data back and run `cairn add data/raw.csv` to track it with cairn";
+    p.cairn(&["status"]).ok().stdout_has(&[
+        "dep data/raw.csv missing (tracked by data/raw.csv.dvc)",
+        "data/raw.csv.dvc:",
+        &format!("data/raw.csv missing: {fix}"),
+    ]);
+    p.cairn(&["status", "--check"]).code(1);
+    let json = p.cairn(&["status", "--json"]).ok().stdout;
+    assert!(
+        json.contains("\"tracked_by\": \"data/raw.csv.dvc\"")
+            && json.contains("\"state\": \"missing\""),
+        "{json}"
+    );
+    let out = p.cairn(&["repro"]).code(1).stderr_has(&[&format!(
+        "stage 'count': dep 'data/raw.csv' is missing; it is tracked by data/raw.csv.dvc: {fix}"
+    )]);
+    assert!(!out.stderr.contains("no stage makes it"), "{}", out.stderr);
+
+    // A dep inside a tracked folder is tracked by the folder's .dvc file.
+    p.write("data/raw.csv", RAW_CSV);
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  one:\n    cmd: cat data/imgs/sub/b.bin > b.txt\n    deps: [data/imgs/sub/b.bin]\n    outs: [b.txt]\n",
+    );
+    std::fs::remove_dir_all(p.join("data/imgs")).expect("rm");
+    p.cairn(&["repro"]).code(1).stderr_has(&[
+        "dep 'data/imgs/sub/b.bin' is missing; it is tracked by data/imgs.dvc: run `dvc pull data/imgs.dvc`",
+    ]);
+    // A dep nothing tracks or makes is still an invalid pipeline.
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  one:\n    cmd: cat nowhere > b.txt\n    deps: [nowhere]\n    outs: [b.txt]\n",
+    );
+    p.cairn(&["repro"])
+        .code(2)
+        .stderr_has(&["dep 'nowhere' does not exist and no stage makes it"]);
+}
+
+#[test]
+fn data_of_cairn_pointers_is_reported_the_same_way() {
+    let p = Project::new();
+    p.write("data/x.csv", "1\n");
+    p.cairn(&["add", "data/x.csv"]).ok();
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  s:\n    cmd: cp data/x.csv y\n    deps: [data/x.csv]\n    outs: [y]\n",
+    );
+    p.cairn(&["repro"]).ok();
+    p.cairn(&["status", "--check"]).ok();
+    std::fs::remove_file(p.join("data/x.csv")).expect("rm");
+    let fix = "run `cairn checkout data/x.csv.cairn` (`cairn pull data/x.csv.cairn` if the cache lacks it)";
+    p.cairn(&["status", "--check"]).code(1).stdout_has(&[
+        "dep data/x.csv missing (tracked by data/x.csv.cairn)",
+        &format!("data/x.csv missing: {fix}"),
+    ]);
+    p.cairn(&["repro"])
+        .code(1)
+        .stderr_has(&[&format!("it is tracked by data/x.csv.cairn: {fix}")]);
+    p.cairn(&["checkout"]).ok();
+    p.cairn(&["status", "--check"]).ok();
+    p.write("data/x.csv", "2\n");
+    p.cairn(&["status", "--check"]).code(1).stdout_has(&[
+        "data/x.csv.cairn:",
+        "data/x.csv modified (BLAKE3 ",
+        "run `cairn add data/x.csv` to record it as it is, or `cairn checkout data/x.csv.cairn`",
+    ]);
+}
+
+#[test]
+fn cairn_add_takes_over_a_path_dvc_tracked_and_then_removes_its_dvc_file() {
+    let p = dvc_project();
+    let out = p.cairn(&["add", "data/raw.csv", "data/imgs"]).ok();
+    out.stdout_has(&[
+        "added data/raw.csv",
+        "removed data/raw.csv.dvc: cairn tracks data/raw.csv now, with data/raw.csv.cairn",
+        "removed data/imgs.dvc: cairn tracks data/imgs now, with data/imgs.cairn",
+    ]);
+    assert!(!p.exists("data/raw.csv.dvc") && !p.exists("data/imgs.dvc"));
+    assert!(p.exists("data/raw.csv.cairn") && p.exists("data/imgs.cairn"));
+    assert_eq!(p.read("data/.gitignore"), "/raw.csv\n/imgs\n");
+    p.cairn(&["repro"]).ok();
+    p.cairn(&["status", "--check"]).ok();
+    // Now cairn's: deleted, it comes back from cairn's cache.
+    std::fs::remove_dir_all(p.join("data/imgs")).expect("rm");
+    p.cairn(&["checkout"]).ok();
+    assert_eq!(p.read("data/imgs/é n.txt"), "z");
+
+    // A .dvc file tracking something else is left alone, and nothing is added.
+    p.write("data/other.csv", "o\n");
+    p.write(
+        "data/other.csv.dvc",
+        "outs:\n- md5: b202f333fba4fd38d4b8e5e693077aab\n  hash: md5\n  path: raw.csv\n",
+    );
+    p.cairn(&["add", "data/other.csv"])
+        .code(2)
+        .stderr_has(&["data/other.csv.dvc tracks 'data/raw.csv', not 'data/other.csv' alone"]);
+    assert!(p.exists("data/other.csv.dvc") && !p.exists("data/other.csv.cairn"));
+}
+
+#[test]
+fn hostile_dvc_files_are_refused_naming_them() {
+    for (text, says) in [
+        (
+            "outs:\n- md5: b202f333fba4fd38d4b8e5e693077aab\n  path: ../../outside\n",
+            "leaves the workspace",
+        ),
+        (
+            "outs:\n- md5: b202f333fba4fd38d4b8e5e693077aab\n  path: /etc/passwd\n",
+            "is absolute",
+        ),
+        ("outs:\n- md5: ../../x\n  path: raw.csv\n", "is not an MD5"),
+        (
+            "outs:\n- md5: b202f333fba4fd38d4b8e5e693077aab\n  path: raw.csv\n  surprise: 1\n",
+            "unknown field `surprise`",
+        ),
+        (
+            "outs:\n- md5: b202f333fba4fd38d4b8e5e693077aab\n  path: ../.cairn/cache\n",
+            ".cairn/",
+        ),
+    ] {
+        let p = dvc_project();
+        p.write("data/raw.csv.dvc", text);
+        p.cairn(&["status"])
+            .code(2)
+            .stderr_has(&["data/raw.csv.dvc", says, "restore it from git"]);
+        assert_eq!(p.read("data/raw.csv.dvc"), text);
+    }
+    // A link named like a .dvc file is not read as one.
+    let p = dvc_project();
+    let outside = tempfile::tempdir().expect("tempdir");
+    let target = outside.path().join("x.dvc");
+    std::fs::write(&target, "outs:\n- path: x\n").expect("write");
+    std::os::unix::fs::symlink(&target, p.join("data/link.dvc")).expect("symlink");
+    p.cairn(&["repro"]).ok();
+    p.cairn(&["status", "--check"]).ok();
+}

@@ -267,11 +267,23 @@ impl<'a> Executor<'a> {
             crate::report::out(format!("Stage '{}' didn't change, skipping", stage.name));
             return Ok(Outcome::UpToDate);
         }
-        if let Some(Reason::DepMissing { path }) = reasons
+        if let Some(Reason::DepMissing { path, tracked_by }) = reasons
             .iter()
             .find(|r| matches!(r, Reason::DepMissing { .. }))
         {
-            return Err(stage_error(stage, format!("dep '{path}' does not exist")));
+            let tracked = match tracked_by {
+                Some(_) => crate::tracked::tracking(&self.ws.root, path)?,
+                None => None,
+            };
+            return Err(match tracked {
+                Some(t) => Error::TrackedMissing {
+                    stage: stage.name.clone(),
+                    path: path.clone(),
+                    fix: t.fix(&crate::tracked::DataState::Missing),
+                    pointer: t.pointer,
+                },
+                None => stage_error(stage, format!("dep '{path}' does not exist")),
+            });
         }
 
         let key = RunCache::key(&observed.inputs)?;

@@ -34,7 +34,12 @@ pub enum Reason {
     /// A dep's content changed.
     DepModified { path: String },
     /// A dep does not exist.
-    DepMissing { path: String },
+    DepMissing {
+        path: String,
+        /// The pointer file (`.cairn` or DVC's `.dvc`) tracking it, if one does.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tracked_by: Option<String>,
+    },
     /// A tracked param's value changed (or appeared, or went away).
     ParamChanged {
         file: String,
@@ -71,7 +76,14 @@ impl fmt::Display for Reason {
                 Ok(())
             }
             Reason::DepModified { path } => write!(f, "dep {path} changed"),
-            Reason::DepMissing { path } => write!(f, "dep {path} missing"),
+            Reason::DepMissing {
+                path,
+                tracked_by: None,
+            } => write!(f, "dep {path} missing"),
+            Reason::DepMissing {
+                path,
+                tracked_by: Some(pointer),
+            } => write!(f, "dep {path} missing (tracked by {pointer})"),
             Reason::ParamChanged {
                 file,
                 key,
@@ -153,7 +165,17 @@ pub fn check(
         let path = resolve_dep(hasher.root(), pipeline, stage, dep)?;
         match hasher.hash_dep(&path)? {
             Some(h) => deps.push(LockedDep::new(path, &h)),
-            None => reasons.push(Reason::DepMissing { path: dep.clone() }),
+            None => {
+                // Only names are looked at (no walk): this runs for missing deps alone.
+                let tracked_by = match path.location() {
+                    Location::Workspace(rel) => crate::tracked::tracking(hasher.root(), rel)?,
+                    Location::External(_) => None,
+                };
+                reasons.push(Reason::DepMissing {
+                    path: dep.clone(),
+                    tracked_by: tracked_by.map(|t| t.pointer),
+                });
+            }
         }
     }
     let mut params: BTreeMap<String, BTreeMap<String, serde_norway::Value>> = BTreeMap::new();
