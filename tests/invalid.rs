@@ -81,9 +81,18 @@ fn an_out_inside_another() {
 
 #[test]
 fn absolute_and_escaping_paths() {
+    // A dep may be absolute (an external dependency, as in DVC), an out may not.
     refused(
-        &format!("stages:\n{MARKER}  a:\n    cmd: echo\n    deps: [/etc/passwd]\n"),
+        &format!("stages:\n{MARKER}  a:\n    cmd: echo\n    outs: [/etc/passwd]\n"),
         &["stage 'a'", "'/etc/passwd' is absolute"],
+    );
+    refused(
+        &format!("stages:\n{MARKER}  a:\n    cmd: echo\n    deps: [/data/../etc/passwd]\n"),
+        &["stage 'a'", "'/data/../etc/passwd' holds '..'"],
+    );
+    refused(
+        &format!("stages:\n{MARKER}  a:\n    cmd: echo\n    deps: [../x]\n"),
+        &["stage 'a'", "'../x' leaves the workspace"],
     );
     refused(
         &format!("stages:\n{MARKER}  a:\n    cmd: echo\n    outs: [../x]\n"),

@@ -4,6 +4,7 @@ mod support;
 
 mod crash;
 mod dvc;
+mod dvc_project;
 mod invalid;
 mod layout;
 mod ml;

@@ -22,6 +22,12 @@ pub fn run(args: &AddArgs) -> Result<ExitCode> {
             mib(added.size),
             added.pointer
         );
+        if let Some(dvc) = &added.replaced {
+            println!(
+                "removed {dvc}: cairn tracks {} now, with {}",
+                added.path, added.pointer
+            );
+        }
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,14 @@ pub fn run(args: &ReproArgs) -> Result<ExitCode> {
         hasher.save_state()?;
         let mut any = false;
         for (i, reasons) in stale {
+            if pipeline.stages[i].frozen && !reasons.is_empty() {
+                // Frozen stages never run: their only reasons are missing outs, which fail them.
+                any = true;
+                for r in &reasons {
+                    println!("stage '{}' would fail: {r}", pipeline.stages[i].name);
+                }
+                continue;
+            }
             if !reasons.is_empty() || (args.force && !pipeline.stages[i].frozen) {
                 any = true;
                 let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();

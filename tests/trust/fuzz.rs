@@ -1,7 +1,8 @@
 //! Trust boundary, fuzzed: generated inputs for every parser of someone else's file (pipeline,
-//! params, lock, pointer files, directory manifests, pack indexes, run-cache entries), mutated
-//! from valid documents the real binary wrote. Fails on a panic, a hang, a memory explosion, a
-//! write outside the sandbox folder or a read of the file outside it.
+//! params, lock, pointer files, DVC's `.dvc` files, directory manifests, pack indexes, run-cache
+//! entries), mutated from valid documents the real binary wrote (DVC's, for `.dvc` files). Fails
+//! on a panic, a hang, a memory explosion, a write outside the sandbox folder or a read of the
+//! file outside it.
 //!
 //! Two layers, run side by side:
 //! - in process: thousands of inputs per parser through the library, in a child process (this
@@ -337,6 +338,8 @@ pub fn build_seed_workspace(lab: &Lab, ws: &Path, remote: &Path) -> (Seeds, (Str
         ("sub/extra.yaml", "threshold: 0.5\n"),
         ("sub/tracked/a.txt", "a\n"),
         ("sub/tracked/nested/b.txt", "b\n"),
+        // DVC-tracked data, as `dvc add` leaves it (DVC 3 and DVC 2 pointers below).
+        ("sub/raw.csv", "a,b\r\n1,2\r\n"),
     ];
     for (rel, text) in files {
         let path = ws.join(rel);
@@ -407,6 +410,10 @@ pub fn build_seed_workspace(lab: &Lab, ws: &Path, remote: &Path) -> (Seeds, (Str
             Kind::Manifest => vec![object(&prepared.digest), object(&tracked.outs[0].digest)],
             Kind::PackIndex => vec![index.clone().into_bytes()],
             Kind::RunEntry => vec![dir_entry.clone(), file_entry.clone()],
+            Kind::DvcFile => vec![
+                b"outs:\n- md5: b202f333fba4fd38d4b8e5e693077aab\n  size: 10\n  hash: md5\n  path: raw.csv\n".to_vec(),
+                b"outs:\n- md5: e5ebd4c02cefbe7955977c67ada242b7\n  size: 10\n  path: raw.csv\n".to_vec(),
+            ],
         })
         .collect();
     let seeds = Seeds {

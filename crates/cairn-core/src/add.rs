@@ -1,5 +1,7 @@
 //! Tracking data outside git (`cairn add PATH…`). The bytes go into the cache, `PATH.cairn`
 //! records their digest, size and file count, and `/PATH` is added to the `.gitignore` beside it.
+//! A path DVC tracked (`PATH.dvc` beside it) is taken over: its `.dvc` file is removed once the
+//! `.cairn` pointer is written.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,8 @@ pub struct Added {
     pub size: u64,
     /// Files, for a folder.
     pub nfiles: Option<u64>,
+    /// DVC's pointer file for the path (workspace-relative), removed once `pointer` was written.
+    pub replaced: Option<String>,
 }
 
 /// Tracks `paths` (relative to `cwd`) with pointer files, calling `on_added` after each. The
@@ -38,6 +42,8 @@ pub fn add(
     for path in paths {
         let rel = checked_path(ws, cwd, path, &stage_outs)?;
         let abs = ws.root.join(&rel);
+        // Checked before anything is written: a .dvc file that is not this path's is left be.
+        let dvc = dvc_pointer(ws, &rel)?;
         // A link out of the workspace would get a file from elsewhere cached and pushed.
         crate::confine::check_inside(&ws.root, &abs)?;
         let hashed = hasher.hash(&rel)?.ok_or_else(|| {
@@ -54,15 +60,48 @@ pub fn add(
         }
         .write(&pointer_path)?;
         crate::gitignore::ignore(&ws.root, &rel)?;
+        // Only now, with the data cached and the .cairn pointer written: a failure before this
+        // leaves DVC's pointer as it was.
+        if let Some(dvc) = &dvc {
+            let dvc_abs = ws.root.join(dvc);
+            std::fs::remove_file(&dvc_abs).at(&dvc_abs)?;
+        }
         on_added(&Added {
             pointer: format!("{rel}{SUFFIX}"),
             path: rel,
             size: hashed.size,
             nfiles: hashed.nfiles(),
+            replaced: dvc,
         });
     }
     hasher.save_state()?;
     Ok(())
+}
+
+/// DVC's pointer file for the workspace path `rel` (`rel.dvc`), if there is one, checked: a
+/// regular file whose one out is `rel`, so that removing it stops tracking nothing else.
+fn dvc_pointer(ws: &Workspace, rel: &str) -> Result<Option<String>> {
+    let name = format!("{rel}{}", crate::dvc_file::SUFFIX);
+    let abs = ws.root.join(&name);
+    match std::fs::symlink_metadata(&abs) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).at(&abs),
+        Ok(_) => {}
+    }
+    let tracked = crate::tracked::read(&ws.root, &name, crate::tracked::Kind::Dvc)?;
+    if tracked.len() != 1 || tracked[0].path != rel {
+        let paths: Vec<&str> = tracked.iter().map(|t| t.path.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "{name} tracks {}, not '{rel}' alone; cairn add would remove it and stop tracking \
+             that: move {name} aside, or add what it tracks instead",
+            if paths.is_empty() {
+                "nothing".to_string()
+            } else {
+                format!("'{}'", paths.join("', '"))
+            }
+        )));
+    }
+    Ok(Some(name))
 }
 
 /// `path` (relative to `cwd`) as a workspace-relative path cairn may track with a pointer file.

@@ -52,6 +52,15 @@ pub enum Error {
     /// An object the workspace needs is in neither the cache nor the workspace.
     #[error("{}: object {digest} is not in the cache; run `cairn pull` or `cairn repro`", path.display())]
     Missing { digest: Digest, path: PathBuf },
+    /// A stage's dep is data a pointer file tracks (`.cairn`, or DVC's `.dvc`) and it is not
+    /// in the workspace: the data is to be fetched, the pipeline is not wrong.
+    #[error("stage '{stage}': dep '{path}' is missing; it is tracked by {pointer}: {fix}")]
+    TrackedMissing {
+        stage: String,
+        path: String,
+        pointer: String,
+        fix: String,
+    },
     /// A remote store failed or refused.
     #[error("remote '{remote}': {message}")]
     Remote { remote: String, message: String },
@@ -77,6 +86,7 @@ impl Error {
             | Error::Stage { .. }
             | Error::Corrupt { .. }
             | Error::Missing { .. }
+            | Error::TrackedMissing { .. }
             | Error::Remote { .. }
             | Error::Failed(_) => 1,
         }

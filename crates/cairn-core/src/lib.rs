@@ -8,7 +8,9 @@ pub mod add;
 pub mod atomic;
 pub mod cache;
 pub mod confine;
+pub mod dep_path;
 pub mod digest;
+pub mod dvc_file;
 pub mod error;
 pub mod gc;
 pub mod gitignore;
@@ -21,6 +23,7 @@ pub mod refs;
 pub mod rel_path;
 pub mod report;
 pub mod repro;
+pub mod tracked;
 pub mod workspace;
 pub mod yaml;
 

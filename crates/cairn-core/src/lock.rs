@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dep_path::DepPath;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::hash::PathDigest;
@@ -34,9 +35,9 @@ pub struct LockedStage {
     /// The command(s), after templating.
     #[serde(with = "one_or_many")]
     pub cmd: Vec<String>,
-    /// Dependencies, sorted by path.
+    /// Dependencies, sorted by path: inside the workspace, or absolute paths outside it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deps: Vec<LockedPath>,
+    pub deps: Vec<LockedDep>,
     /// Param values by params file, then by key as written in pipeline.yaml.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, BTreeMap<String, serde_norway::Value>>,
@@ -99,6 +100,35 @@ impl LockedPath {
     /// Whether the path is a directory (its digest names a manifest).
     pub fn is_dir(&self) -> bool {
         self.nfiles.is_some()
+    }
+}
+
+/// A dependency with the digest it had: a [`LockedPath`] whose path may also be an absolute
+/// path outside the workspace (see [`DepPath`] for why that never makes cairn read it on its
+/// own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedDep {
+    /// Workspace-relative or absolute, `/`-separated, normalised.
+    pub path: DepPath,
+    /// BLAKE3 of the file, or of the directory's manifest.
+    pub digest: Digest,
+    /// Bytes (all files for a directory).
+    pub size: u64,
+    /// Number of files, for a directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nfiles: Option<u64>,
+}
+
+impl LockedDep {
+    /// Records the dependency `path` as hashed.
+    pub fn new(path: DepPath, hashed: &PathDigest) -> LockedDep {
+        LockedDep {
+            path,
+            digest: hashed.digest.clone(),
+            size: hashed.size,
+            nfiles: hashed.nfiles(),
+        }
     }
 }
 

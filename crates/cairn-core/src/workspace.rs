@@ -293,6 +293,36 @@ pub fn normalize_relative(path: &str) -> std::result::Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// Normalises an absolute path (an external dependency, as DVC allows): `/a//b/./c` →
+/// `/a/b/c`. `..` is refused rather than resolved (through a symbolic link it would not mean
+/// what the text says), and so is the root folder.
+pub fn normalize_absolute(path: &str) -> std::result::Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("'{path}' is not an absolute path"));
+    }
+    if path.contains('\0') {
+        return Err("a path holds a NUL character".into());
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(format!(
+                    "'{path}' holds '..'; write an absolute path without '..'"
+                ));
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!(
+            "'{path}' is the root folder; name a file or folder in it"
+        ));
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
 /// Held while a command writes the workspace.
 #[derive(Debug)]
 pub struct WorkspaceLock {
@@ -445,5 +475,14 @@ mod tests {
         assert!(normalize_relative("/etc/passwd").is_err());
         assert!(normalize_relative("a/../../b").is_err());
         assert!(normalize_relative(".").is_err());
+    }
+
+    #[test]
+    fn normalizes_absolute_paths_without_dot_dot() {
+        use super::normalize_absolute;
+        assert_eq!(normalize_absolute("/a//b/./c/").unwrap(), "/a/b/c");
+        assert!(normalize_absolute("/a/../b").is_err());
+        assert!(normalize_absolute("/").is_err());
+        assert!(normalize_absolute("a/b").is_err());
     }
 }

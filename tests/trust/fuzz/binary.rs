@@ -279,6 +279,17 @@ impl Bench<'_> {
                 self.put_pack(input);
                 self.commands(&[&["pull"], &["status"]])
             }
+            Kind::DvcFile => {
+                // DVC's pointer to `sub/raw.csv`: status checks the data against it with MD5s,
+                // add takes the path over.
+                self.reset(&checkout, None);
+                self.write(&self.ws, "sub/raw.csv.dvc", input);
+                if n.is_multiple_of(2) {
+                    self.commands(&[&["status"], &["status", "--json"]])
+                } else {
+                    self.commands(&[&["status"], &["add", "sub/raw.csv"]])
+                }
+            }
             Kind::RunEntry => {
                 // Stage `prep` has not run here (no lock, no out); its run-cache entry is the
                 // input, so `repro prep` restores what the entry says instead of running.

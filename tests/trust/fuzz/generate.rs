@@ -59,10 +59,11 @@ pub enum Kind {
     Manifest,
     PackIndex,
     RunEntry,
+    DvcFile,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Pipeline,
         Kind::Params,
         Kind::Lock,
@@ -70,6 +71,7 @@ impl Kind {
         Kind::Manifest,
         Kind::PackIndex,
         Kind::RunEntry,
+        Kind::DvcFile,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +83,7 @@ impl Kind {
             Kind::Manifest => "manifest",
             Kind::PackIndex => "pack-index",
             Kind::RunEntry => "run-entry",
+            Kind::DvcFile => "dvc-file",
         }
     }
 
@@ -292,6 +295,20 @@ fn semantic(doc: &mut Vec<u8>, seeds: &Seeds, kind: Kind, rng: &mut Rng) {
             };
             let value = match key.as_str() {
                 "digest" => digest(rng),
+                "md5" => rng
+                    .pick(&[
+                        "b202f333fba4fd38d4b8e5e693077aab",
+                        "B202F333FBA4FD38D4B8E5E693077AAB",
+                        "b202f333fba4fd38d4b8e5e693077aab.dir",
+                        "1234",
+                        "''",
+                        "null",
+                        "12345678901234567890123456789012",
+                    ])
+                    .to_string(),
+                "hash" => rng
+                    .pick(&["md5", "md5-dos2unix", "sha256", "''"])
+                    .to_string(),
                 "size" | "nfiles" | "seed" | "depth" | "lr" | "threshold" => number(rng),
                 "schema" => rng
                     .pick(&["cairn-lock/1", "cairn-lock/0", "'cairn-lock/1'"])
@@ -916,6 +933,10 @@ fn explosive_doc(seeds: &Seeds, kind: Kind, index: usize, rng: &mut Rng) -> Vec<
                 "- *o\n".repeat(2000)
             )
         }
+        Kind::DvcFile => format!(
+            "meta:\n{}outs:\n- md5: b202f333fba4fd38d4b8e5e693077aab\n  hash: md5\n  path: raw.csv\n",
+            indented(alias_bomb(rng), "  ")
+        ),
         Kind::Manifest => {
             // Ends with a path listed twice, so it is refused, not placed (placing 20,000 files
             // is real work, not an explosion).
@@ -1025,6 +1046,46 @@ fn hostile(seeds: &Seeds, kind: Kind, rng: &mut Rng) -> Vec<u8> {
     };
     let text = match kind {
         Kind::Pointer | Kind::RunEntry => format!("outs:\n{}", outs(rng, "")),
+        Kind::DvcFile => {
+            let md5 = |rng: &mut Rng| -> String {
+                let md5 = *rng.pick(&[
+                    "b202f333fba4fd38d4b8e5e693077aab",
+                    "e5ebd4c02cefbe7955977c67ada242b7",
+                    "00000000000000000000000000000000.dir",
+                    "../../x",
+                    "{SECRET}",
+                    "''",
+                    "[]",
+                    "{DIGEST}",
+                ]);
+                fill(seeds, md5, rng)
+            };
+            let mut text = String::new();
+            if rng.one_in(4) {
+                text.push_str(&format!("wdir: {}\n", path(rng)));
+            }
+            text.push_str("outs:\n");
+            for _ in 0..1 + rng.below(3) {
+                text.push_str(&format!("- path: {}\n  md5: {}\n", path(rng), md5(rng)));
+                if rng.one_in(2) {
+                    text.push_str("  hash: md5\n");
+                }
+                if rng.one_in(2) {
+                    text.push_str(&format!("  size: {}\n", number(rng)));
+                }
+                if rng.one_in(3) {
+                    text.push_str(&format!("  nfiles: {}\n", number(rng)));
+                }
+                if rng.one_in(4) {
+                    text.push_str(&format!(
+                        "  files:\n  - relpath: {}\n    md5: {}\n",
+                        path(rng),
+                        md5(rng)
+                    ));
+                }
+            }
+            text
+        }
         Kind::Lock => {
             let name = rng
                 .pick(&["prep", "train@small", "a@b", "''", "../x", "sub", "x y"])

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use crate::dep_path::{DepPath, Location};
 use crate::error::{Error, IoContext, Result};
 use crate::rel_path::RelPath;
 
@@ -136,19 +137,41 @@ impl Hasher {
         self
     }
 
+    /// The workspace's root, resolved.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Hashes `rel` (a normalised workspace-relative path). `Ok(None)` when it does not exist.
     pub fn hash(&self, rel: &str) -> Result<Option<PathDigest>> {
-        let abs = self.root.join(rel);
-        let meta = match std::fs::metadata(&abs) {
+        self.hash_at(rel, &self.root.join(rel), Some(&self.root))
+    }
+
+    /// Hashes a dependency, inside the workspace or outside it. `Ok(None)` when it does not
+    /// exist.
+    pub fn hash_dep(&self, dep: &DepPath) -> Result<Option<PathDigest>> {
+        match dep.location() {
+            Location::Workspace(rel) => self.hash(rel),
+            // Only read: links inside an outside folder may lead anywhere, as they are neither
+            // cached nor pushed. The state table keys it by its absolute path, which no
+            // workspace path can be.
+            Location::External(abs) => self.hash_at(dep.as_str(), abs, None),
+        }
+    }
+
+    /// Hashes `abs`, known to the state table as `key`. Symbolic links inside a folder must
+    /// resolve inside `confine` when given.
+    fn hash_at(&self, key: &str, abs: &Path, confine: Option<&Path>) -> Result<Option<PathDigest>> {
+        let meta = match std::fs::metadata(abs) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).at(&abs),
+            Err(e) => return Err(e).at(abs),
         };
-        crate::confine::check_file_type(&abs, &meta)?;
+        crate::confine::check_file_type(abs, &meta)?;
         if meta.is_dir() {
-            self.hash_dir(rel, &abs).map(Some)
+            self.hash_dir(key, abs, confine).map(Some)
         } else {
-            let digest = self.file_digest(rel, &abs, &meta)?;
+            let digest = self.file_digest(key, abs, &meta)?;
             Ok(Some(PathDigest {
                 digest,
                 size: meta.len(),
@@ -173,9 +196,9 @@ impl Hasher {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn hash_dir(&self, rel: &str, abs: &Path) -> Result<PathDigest> {
+    fn hash_dir(&self, rel: &str, abs: &Path, confine: Option<&Path>) -> Result<PathDigest> {
         let mut files = Vec::new();
-        list_dir(&self.root, abs, &format!("{rel}/"), &mut files)?;
+        list_dir(confine, abs, &format!("{rel}/"), &mut files)?;
         let prefix = rel.len() + 1;
 
         // One pass under the state lock answers for every unchanged file; only the others are
@@ -255,9 +278,14 @@ struct ListedFile {
 /// On a no-op status over many files the stat calls are nearly all the work, so they are made
 /// relative to the open directory (no path walk from the root) and on all cores.
 ///
-/// A symbolic link inside is followed only to a regular file inside the workspace at `root`: a
-/// link out would get a file from elsewhere cached and pushed.
-fn list_dir(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ListedFile>) -> Result<()> {
+/// A symbolic link inside is followed only to a regular file, inside `root` when given (the
+/// workspace: a link out would get a file from elsewhere cached and pushed).
+fn list_dir(
+    root: Option<&Path>,
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<ListedFile>,
+) -> Result<()> {
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).at(dir)? {
         let entry = entry.at(dir)?;
@@ -278,7 +306,9 @@ fn list_dir(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ListedFile>) ->
                 // Symlinks are followed to files; a link to a directory is refused rather
                 // than silently left out of the digest.
                 let path = entry.path();
-                crate::confine::check_inside(root, &path)?;
+                if let Some(root) = root {
+                    crate::confine::check_inside(root, &path)?;
+                }
                 meta = std::fs::metadata(&path).at(&path)?;
                 if meta.is_dir() {
                     return Err(Error::data(

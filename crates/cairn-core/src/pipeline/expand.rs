@@ -13,7 +13,7 @@ use super::definition::{Cmd, OutSpec, ParamSpec, StageShape};
 use super::interpolate::{Scope, has_interpolation, resolve, to_str};
 use super::params::Params;
 use super::{Out, OutKind, ParamRef, Stage};
-use crate::workspace::normalize_relative;
+use crate::workspace::{normalize_absolute, normalize_relative};
 
 /// The default params file.
 pub const DEFAULT_PARAMS: &str = "params.yaml";
@@ -409,6 +409,10 @@ fn concrete(
     }
 
     let path = |p: &str, field: &str| -> Result<String, String> {
+        // A dep (only a dep) may be an absolute path outside the workspace, as in DVC.
+        if field == "deps" && p.starts_with('/') {
+            return normalize_absolute(p).map_err(|e| err(format!("{field}: {e}")));
+        }
         normalize_relative(&join(&wdir, p)).map_err(|e| err(format!("{field}: {e}")))
     };
     let deps = deps

@@ -415,7 +415,7 @@ pub struct Stage {
     pub cmd: Vec<String>,
     /// Working directory, workspace-relative (`""` is the root).
     pub wdir: String,
-    /// Dependencies, workspace-relative, normalised.
+    /// Dependencies: workspace-relative and normalised, or absolute (outside the workspace).
     pub deps: Vec<String>,
     /// Tracked params.
     pub params: Vec<ParamRef>,

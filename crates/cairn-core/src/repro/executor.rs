@@ -232,6 +232,34 @@ impl<'a> Executor<'a> {
         let locked = self.lock_guard().stages.get(&stage.name).cloned();
         let (reasons, observed) = check(stage, self.pipeline, locked.as_ref(), self.hasher)?;
         if stage.frozen {
+            // A frozen stage never runs; the only reason it can have is a missing out, which
+            // fails it as DVC's "missing data" does.
+            let missing: Vec<&str> = reasons
+                .iter()
+                .filter_map(|r| match r {
+                    Reason::FrozenOutMissing { path, .. } => Some(path.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if !missing.is_empty() {
+                let (noun, verb, them) = if missing.len() == 1 {
+                    ("out", "is", "it")
+                } else {
+                    ("outs", "are", "them")
+                };
+                let list: Vec<String> = missing.iter().map(|p| format!("'{p}'")).collect();
+                return Err(stage_error(
+                    stage,
+                    format!(
+                        "the stage is frozen and its {noun} {} {verb} missing; restore {them} \
+                         (`cairn checkout {name}` or `cairn pull {name}`) or unfreeze the stage \
+                         (remove `frozen: true` from {}) so that repro makes {them}",
+                        list.join(", "),
+                        self.pipeline.file.display(),
+                        name = stage.name,
+                    ),
+                ));
+            }
             crate::report::out(format!("Stage '{}' is frozen, skipping", stage.name));
             return Ok(Outcome::UpToDate);
         }
@@ -239,11 +267,23 @@ impl<'a> Executor<'a> {
             crate::report::out(format!("Stage '{}' didn't change, skipping", stage.name));
             return Ok(Outcome::UpToDate);
         }
-        if let Some(Reason::DepMissing { path }) = reasons
+        if let Some(Reason::DepMissing { path, tracked_by }) = reasons
             .iter()
             .find(|r| matches!(r, Reason::DepMissing { .. }))
         {
-            return Err(stage_error(stage, format!("dep '{path}' does not exist")));
+            let tracked = match tracked_by {
+                Some(_) => crate::tracked::tracking(&self.ws.root, path)?,
+                None => None,
+            };
+            return Err(match tracked {
+                Some(t) => Error::TrackedMissing {
+                    stage: stage.name.clone(),
+                    path: path.clone(),
+                    fix: t.fix(&crate::tracked::DataState::Missing),
+                    pointer: t.pointer,
+                },
+                None => stage_error(stage, format!("dep '{path}' does not exist")),
+            });
         }
 
         let key = RunCache::key(&observed.inputs)?;
@@ -319,7 +359,7 @@ impl<'a> Executor<'a> {
         // Deps are hashed again: an edit made while the stage ran must not be recorded as the
         // input of this run.
         for dep in &observed.inputs.deps {
-            let now = self.hasher.hash(&dep.path)?;
+            let now = self.hasher.hash_dep(&dep.path)?;
             if now.as_ref().map(|h| &h.digest) != Some(&dep.digest) {
                 return Err(stage_error(
                     stage,

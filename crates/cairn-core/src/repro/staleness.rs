@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use serde::Serialize;
 
+use crate::dep_path::{DepPath, Location};
 use crate::error::{Error, Result};
 use crate::hash::{Hasher, PathDigest};
-use crate::lock::{LockedPath, LockedStage};
+use crate::lock::{LockedDep, LockedPath, LockedStage};
 use crate::pipeline::params::{same_value, show};
 use crate::pipeline::{Pipeline, Stage};
 use crate::rel_path::RelPath;
@@ -32,7 +34,12 @@ pub enum Reason {
     /// A dep's content changed.
     DepModified { path: String },
     /// A dep does not exist.
-    DepMissing { path: String },
+    DepMissing {
+        path: String,
+        /// The pointer file (`.cairn` or DVC's `.dvc`) tracking it, if one does.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tracked_by: Option<String>,
+    },
     /// A tracked param's value changed (or appeared, or went away).
     ParamChanged {
         file: String,
@@ -44,6 +51,8 @@ pub enum Reason {
     OutsListChanged,
     /// An out does not exist.
     OutMissing { path: String },
+    /// An out of a frozen stage does not exist: `repro` will not make it.
+    FrozenOutMissing { path: String, stage: String },
     /// An out's content differs from the lock.
     OutModified { path: String },
     /// A stage it depends on is stale.
@@ -67,7 +76,14 @@ impl fmt::Display for Reason {
                 Ok(())
             }
             Reason::DepModified { path } => write!(f, "dep {path} changed"),
-            Reason::DepMissing { path } => write!(f, "dep {path} missing"),
+            Reason::DepMissing {
+                path,
+                tracked_by: None,
+            } => write!(f, "dep {path} missing"),
+            Reason::DepMissing {
+                path,
+                tracked_by: Some(pointer),
+            } => write!(f, "dep {path} missing (tracked by {pointer})"),
             Reason::ParamChanged {
                 file,
                 key,
@@ -88,10 +104,35 @@ impl fmt::Display for Reason {
             }
             Reason::OutsListChanged => write!(f, "outs changed"),
             Reason::OutMissing { path } => write!(f, "out {path} missing"),
+            Reason::FrozenOutMissing { path, stage } => write!(
+                f,
+                "out {path} missing and the stage is frozen: restore it (`cairn checkout \
+                 {stage}`, or `cairn pull {stage}`) or unfreeze the stage (remove `frozen: true`)"
+            ),
             Reason::OutModified { path } => write!(f, "out {path} modified"),
             Reason::UpstreamStale { stage } => write!(f, "upstream {stage} stale"),
         }
     }
+}
+
+/// A declared dep as a checked [`DepPath`]. An absolute path inside the workspace is refused:
+/// it would be hashed as an outside path, and the graph would not see the stage that makes it.
+pub fn resolve_dep(root: &Path, pipeline: &Pipeline, stage: &Stage, dep: &str) -> Result<DepPath> {
+    let invalid =
+        |m: String| Error::invalid(&pipeline.file, format!("stage '{}': deps: {m}", stage.name));
+    let path = DepPath::parse(dep).map_err(invalid)?;
+    if let Location::External(abs) = path.location() {
+        let resolved = std::fs::canonicalize(abs).ok();
+        let inside = abs.starts_with(root) || resolved.is_some_and(|r| r.starts_with(root));
+        if inside {
+            let rel = abs.strip_prefix(root).ok().map(|r| r.display().to_string());
+            return Err(invalid(format!(
+                "'{dep}' is inside the workspace; write it relative to the workspace root{}",
+                rel.map(|r| format!(" ('{r}')")).unwrap_or_default()
+            )));
+        }
+    }
+    Ok(path)
 }
 
 /// A stage's inputs as they are now, and its outs on disk.
@@ -114,10 +155,27 @@ pub fn check(
 ) -> Result<(Vec<Reason>, Observed)> {
     let mut reasons = Vec::new();
     let mut deps = Vec::new();
-    for dep in &stage.deps {
-        match hasher.hash(dep)? {
-            Some(h) => deps.push(LockedPath::new(dep, &h)?),
-            None => reasons.push(Reason::DepMissing { path: dep.clone() }),
+    // As in DVC, a frozen stage's deps are not looked at: it never runs, its outs stand.
+    let deps_looked_at = if stage.frozen {
+        &[][..]
+    } else {
+        &stage.deps[..]
+    };
+    for dep in deps_looked_at {
+        let path = resolve_dep(hasher.root(), pipeline, stage, dep)?;
+        match hasher.hash_dep(&path)? {
+            Some(h) => deps.push(LockedDep::new(path, &h)),
+            None => {
+                // Only names are looked at (no walk): this runs for missing deps alone.
+                let tracked_by = match path.location() {
+                    Location::Workspace(rel) => crate::tracked::tracking(hasher.root(), rel)?,
+                    Location::External(_) => None,
+                };
+                reasons.push(Reason::DepMissing {
+                    path: dep.clone(),
+                    tracked_by: tracked_by.map(|t| t.pointer),
+                });
+            }
         }
     }
     let mut params: BTreeMap<String, BTreeMap<String, serde_norway::Value>> = BTreeMap::new();
@@ -155,7 +213,18 @@ pub fn check(
     };
     let observed = Observed { inputs, outs };
     if stage.frozen {
-        return Ok((Vec::new(), observed));
+        // As in DVC (`Stage.changed_outs` is asked even of a frozen stage, and `repro` then
+        // fails on "missing data"): a frozen stage whose outs are missing is not up to date.
+        let missing = observed
+            .outs
+            .iter()
+            .filter(|(_, hashed)| hashed.is_none())
+            .map(|(path, _)| Reason::FrozenOutMissing {
+                path: path.clone(),
+                stage: stage.name.clone(),
+            })
+            .collect();
+        return Ok((missing, observed));
     }
     if stage.always_changed {
         reasons.push(Reason::AlwaysChanged);
@@ -173,12 +242,7 @@ pub fn check(
     Ok((reasons, observed))
 }
 
-fn compare_deps(
-    now: &[LockedPath],
-    stage: &Stage,
-    locked: &LockedStage,
-    reasons: &mut Vec<Reason>,
-) {
+fn compare_deps(now: &[LockedDep], stage: &Stage, locked: &LockedStage, reasons: &mut Vec<Reason>) {
     let added: Vec<String> = stage
         .deps
         .iter()
