@@ -88,8 +88,10 @@ pub fn params_command(cmd: &ParamsCommand) -> Result<ExitCode> {
     }
     let mut entries = Vec::new();
     for (file, keys) in tracked {
-        let old_file: Option<serde_norway::Value> =
-            git_show(&ws, &args.rev, file).and_then(|b| serde_norway::from_slice(&b).ok());
+        // Read as the file is read now (its extension picks JSON, TOML, Python or YAML).
+        let old_file: Option<serde_norway::Value> = git_show(&ws, &args.rev, file)
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|text| cairn_core::pipeline::params::parse(file, &text).ok());
         let mut now = Flat::new();
         let mut then = Flat::new();
         for key in keys {
