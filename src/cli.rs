@@ -114,6 +114,8 @@ pub enum DagFormat {
     Dot,
     /// Mermaid flowchart.
     Mermaid,
+    /// The concrete stages and edges as one JSON object (what the DVC comparison reads).
+    Json,
 }
 
 /// `cairn dag`.

@@ -3,10 +3,12 @@
 mod support;
 
 mod crash;
+mod dvc;
 mod invalid;
 mod layout;
 mod ml;
 mod pipeline;
+mod pipeline_files;
 mod remote;
 mod serve;
 mod trust;

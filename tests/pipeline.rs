@@ -469,6 +469,48 @@ fn dag_prints_text_dot_and_mermaid() {
     p.cairn(&["dag", "--format", "mermaid"])
         .ok()
         .stdout_has(&["flowchart TD", "s0 --> s1"]);
+    let out = p.cairn(&["dag", "--format", "json"]).ok();
+    let dag: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        dag,
+        serde_json::json!({
+            "stages": [
+                {
+                    "name": "prep",
+                    "cmd": ["awk '{print $1*2}' data/in.txt > out/prep.txt"],
+                    "wdir": "",
+                    "deps": ["data/in.txt"],
+                    "params": [
+                        {"file": "params.yaml", "key": "prep.factor"},
+                        {"file": "params.yaml", "key": "prep.scale"}
+                    ],
+                    "outs": [{"path": "out/prep.txt", "kind": "out", "cache": true, "persist": false}],
+                    "frozen": false,
+                    "always_changed": false
+                },
+                {
+                    "name": "count",
+                    "cmd": ["echo \"n $(wc -l < out/prep.txt)\" > out/count.txt"],
+                    "wdir": "",
+                    "deps": ["out/prep.txt"],
+                    "params": [{"file": "params.yaml", "key": "count"}],
+                    "outs": [{"path": "out/count.txt", "kind": "out", "cache": true, "persist": false}],
+                    "frozen": false,
+                    "always_changed": false
+                }
+            ],
+            "edges": [["prep", "count"]]
+        })
+    );
+}
+
+#[test]
+fn dag_json_fails_like_every_command_on_an_invalid_pipeline() {
+    let p = Project::new();
+    p.write("pipeline.yaml", "stages:\n  a:\n    cmd: echo ${missing}\n");
+    p.cairn(&["dag", "--format", "json"])
+        .code(2)
+        .stderr_has(&["missing"]);
 }
 
 #[test]

@@ -1,11 +1,12 @@
-//! `cairn dag`: the stage graph as aligned text, Graphviz dot or a Mermaid flowchart.
+//! `cairn dag`: the stage graph as aligned text, Graphviz dot, a Mermaid flowchart or JSON.
 
 use std::fmt::Write;
 use std::process::ExitCode;
 
 use cairn_core::Result;
-use cairn_core::pipeline::Pipeline;
+use cairn_core::pipeline::{OutKind, Pipeline};
 use cairn_core::workspace::Workspace;
+use serde::Serialize;
 
 use crate::cli::{DagArgs, DagFormat};
 
@@ -55,6 +56,10 @@ pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
             }
             out.push_str("}\n");
         }
+        DagFormat::Json => {
+            out = json(pipeline);
+            out.push('\n');
+        }
         DagFormat::Mermaid => {
             out.push_str("flowchart TD\n");
             for &i in order {
@@ -68,4 +73,98 @@ pub fn render(pipeline: &Pipeline, format: DagFormat) -> String {
         }
     }
     out
+}
+
+/// `--format json`: the whole loaded pipeline, stages in file order.
+#[derive(Serialize)]
+struct JsonDag<'a> {
+    stages: Vec<JsonStage<'a>>,
+    /// `[upstream, downstream]` pairs, sorted.
+    edges: Vec<[&'a str; 2]>,
+}
+
+#[derive(Serialize)]
+struct JsonStage<'a> {
+    name: &'a str,
+    cmd: &'a [String],
+    wdir: &'a str,
+    deps: &'a [String],
+    params: Vec<JsonParam<'a>>,
+    outs: Vec<JsonOut<'a>>,
+    frozen: bool,
+    always_changed: bool,
+}
+
+#[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
+struct JsonParam<'a> {
+    file: &'a str,
+    /// `""` for a whole params file.
+    key: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    path: &'a str,
+    kind: &'static str,
+    cache: bool,
+    persist: bool,
+}
+
+fn json(pipeline: &Pipeline) -> String {
+    let stages = &pipeline.stages;
+    let json_stages = stages
+        .iter()
+        .map(|s| {
+            let mut params: Vec<JsonParam> = s
+                .params
+                .iter()
+                .map(|p| JsonParam {
+                    file: &p.file,
+                    key: &p.key,
+                })
+                .collect();
+            // Sorted here too, so the output does not lean on the loader's order.
+            params.sort();
+            JsonStage {
+                name: &s.name,
+                cmd: &s.cmd,
+                wdir: &s.wdir,
+                deps: &s.deps,
+                params,
+                outs: s
+                    .outs
+                    .iter()
+                    .map(|o| JsonOut {
+                        path: &o.path,
+                        kind: match o.kind {
+                            OutKind::Out => "out",
+                            OutKind::Metric => "metric",
+                            OutKind::Plot => "plot",
+                        },
+                        cache: o.cache,
+                        persist: o.persist,
+                    })
+                    .collect(),
+                frozen: s.frozen,
+                always_changed: s.always_changed,
+            }
+        })
+        .collect();
+    let mut edges: Vec<[&str; 2]> = (0..stages.len())
+        .flat_map(|i| {
+            pipeline
+                .graph
+                .downstream(i)
+                .iter()
+                .map(move |&d| [stages[i].name.as_str(), stages[d].name.as_str()])
+        })
+        .collect();
+    edges.sort_unstable();
+    edges.dedup();
+    let dag = JsonDag {
+        stages: json_stages,
+        edges,
+    };
+    // Only strings, bools and sequences: serialising cannot fail.
+    serde_json::to_string(&dag).unwrap_or_default()
 }

@@ -129,7 +129,7 @@ fn stage_outs(ws: &Workspace) -> Result<Vec<(String, String)>> {
                 .map(move |o| (name.clone(), o.path.to_string()))
         })
         .collect();
-    if ws.pipeline_path().exists() {
+    if Pipeline::exists(ws)? {
         for stage in Pipeline::load(ws)?.stages {
             outs.extend(stage.outs.into_iter().map(|o| (stage.name.clone(), o.path)));
         }

@@ -98,7 +98,7 @@ impl Routes {
 /// in the cache).
 fn locked_outs(ws: &Workspace) -> Result<(BTreeMap<String, Vec<LockedPath>>, Routes)> {
     let lock = Lock::read(&ws.lock_path())?;
-    if !ws.pipeline_path().exists() {
+    if !Pipeline::exists(ws)? {
         let outs = lock
             .stages
             .into_iter()
@@ -142,10 +142,10 @@ pub fn select(ws: &Workspace, targets: &[String], cwd: &Path) -> Result<Selectio
         return Ok(selection);
     }
     for target in targets {
-        let group = format!("{target}@");
+        let parsed = crate::pipeline::discover::Target::parse(target);
         let hits: Vec<&Vec<LockedPath>> = stages
             .iter()
-            .filter(|(name, _)| *name == target || name.starts_with(&group))
+            .filter(|(name, _)| parsed.selects(name))
             .map(|(_, outs)| outs)
             .collect();
         if !hits.is_empty() {

@@ -108,9 +108,15 @@ impl Workspace {
     pub fn state_path(&self) -> PathBuf {
         self.dot().join("state")
     }
-    /// `pipeline.yaml`.
+    /// The root's pipeline file: `pipeline.yaml`, or `dvc.yaml` when only that exists.
     pub fn pipeline_path(&self) -> PathBuf {
-        self.root.join("pipeline.yaml")
+        let dvc = self.root.join("dvc.yaml");
+        let own = self.root.join("pipeline.yaml");
+        if !own.exists() && dvc.exists() {
+            dvc
+        } else {
+            own
+        }
     }
     /// `pipeline.lock`.
     pub fn lock_path(&self) -> PathBuf {

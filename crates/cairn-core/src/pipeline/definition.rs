@@ -5,58 +5,120 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_norway::Value;
 
-/// The whole file.
+/// The whole file. Its sections are read as written; `${…}` is resolved later, field by field,
+/// as DVC does, so a value's type is checked only once it is resolved.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PipelineFile {
     /// Extra template variables: params files (`file.yaml` or `file.yaml:key,key`) or mappings.
     #[serde(default)]
-    pub vars: Vec<VarsEntry>,
+    pub vars: Vec<Value>,
     /// Stages in file order.
-    pub stages: IndexMap<String, StageDef>,
+    #[serde(default)]
+    pub stages: IndexMap<String, StageShape>,
+    /// Params files shown beside the stages' params (as in dvc.yaml).
+    #[serde(default)]
+    pub params: Vec<Value>,
+    /// Metrics files.
+    #[serde(default)]
+    pub metrics: Vec<Value>,
+    /// Plots: paths, or names with properties.
+    #[serde(default)]
+    pub plots: Vec<Value>,
+    /// Named artifacts.
+    #[serde(default)]
+    pub artifacts: IndexMap<String, Value>,
+    /// Datasets.
+    #[serde(default)]
+    pub datasets: Vec<Value>,
 }
 
-/// One `vars:` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(super) enum VarsEntry {
-    /// A YAML file (optionally `file:key1,key2`).
-    File(String),
-    /// Inline variables.
-    Inline(serde_norway::Mapping),
-}
-
-/// A stage as written (maybe a `foreach`/`matrix` template).
+/// A stage as written (maybe a `foreach`/`matrix` template): field names are checked here,
+/// where the parser still knows lines; values stay unresolved.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct StageDef {
-    pub cmd: Option<Cmd>,
-    #[serde(default)]
-    pub deps: Vec<String>,
-    #[serde(default)]
-    pub params: Vec<ParamSpec>,
-    #[serde(default)]
-    pub outs: Vec<OutSpec>,
-    #[serde(default)]
-    pub metrics: Vec<OutSpec>,
-    #[serde(default)]
-    pub plots: Vec<OutSpec>,
-    pub wdir: Option<String>,
-    #[serde(default)]
-    pub frozen: bool,
-    #[serde(default)]
-    pub always_changed: bool,
-    pub desc: Option<String>,
-    /// Free-form, ignored (as in dvc.yaml).
-    #[allow(dead_code)]
+pub(super) struct StageShape {
+    pub cmd: Option<Value>,
+    pub deps: Option<Value>,
+    pub params: Option<Value>,
+    pub outs: Option<Vec<OutShape>>,
+    pub metrics: Option<Vec<OutShape>>,
+    pub plots: Option<Vec<OutShape>>,
+    pub wdir: Option<Value>,
+    pub frozen: Option<Value>,
+    pub always_changed: Option<Value>,
+    pub desc: Option<Value>,
     pub meta: Option<Value>,
     #[serde(default)]
-    pub vars: Vec<VarsEntry>,
+    pub vars: Vec<Value>,
     pub foreach: Option<Value>,
     #[serde(rename = "do")]
-    pub body: Option<Box<StageDef>>,
-    pub matrix: Option<IndexMap<String, Value>>,
+    pub body: Option<Box<StageShape>>,
+    pub matrix: Option<Value>,
 }
+
+impl StageShape {
+    /// The fields a concrete stage resolves, by name, in a fixed order.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, Value)> + '_ {
+        let outs = |o: &Option<Vec<OutShape>>| {
+            o.as_ref()
+                .map(|l| Value::Sequence(l.iter().map(|o| o.0.clone()).collect()))
+        };
+        [
+            ("cmd", self.cmd.clone()),
+            ("wdir", self.wdir.clone()),
+            ("deps", self.deps.clone()),
+            ("params", self.params.clone()),
+            ("outs", outs(&self.outs)),
+            ("metrics", outs(&self.metrics)),
+            ("plots", outs(&self.plots)),
+            ("frozen", self.frozen.clone()),
+            ("always_changed", self.always_changed.clone()),
+            ("desc", self.desc.clone()),
+            ("meta", self.meta.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+    }
+}
+
+/// An out as written, its flag names checked (so a misspelt flag is named with its line).
+#[derive(Debug, Clone)]
+pub(super) struct OutShape(pub Value);
+
+impl<'de> Deserialize<'de> for OutShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<OutShape, D::Error> {
+        let value = Value::deserialize(d)?;
+        if let Value::Mapping(entries) = &value {
+            for (path, flags) in entries {
+                if let Value::Mapping(flags) = flags {
+                    for name in flags.keys() {
+                        let known = name.as_str().is_some_and(|n| OUT_FLAGS.contains(&n));
+                        if !known {
+                            return Err(serde::de::Error::custom(format!(
+                                "out '{}': unknown field `{}`, expected one of {}",
+                                super::interpolate::to_str(path).unwrap_or_default(),
+                                super::interpolate::to_str(name).unwrap_or_default(),
+                                OUT_FLAGS
+                                    .iter()
+                                    .map(|f| format!("`{f}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(OutShape(value))
+    }
+}
+
+/// The flags an out may have (DVC's out schema, and plot properties for plots).
+const OUT_FLAGS: &[&str] = &[
+    "cache", "persist", "push", "remote", "desc", "type", "labels", "meta", "x", "y", "template",
+    "title", "x_label", "y_label",
+];
 
 /// `cmd:` — one command or a list run in order.
 #[derive(Debug, Clone, Deserialize)]
@@ -75,12 +137,13 @@ impl Cmd {
     }
 }
 
-/// A `params:` entry: `key`, `section.key`, or `{file.yaml: [keys]}`.
+/// A `params:` entry: `key`, `section.key`, or `{file.yaml: [keys]}` (no keys, or null: the
+/// whole file).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub(super) enum ParamSpec {
     Key(String),
-    File(IndexMap<String, Vec<String>>),
+    File(IndexMap<String, Option<Vec<String>>>),
 }
 
 /// An `outs:`/`metrics:`/`plots:` entry: a path, or `{path: {cache: …, persist: …}}`.

@@ -1,13 +1,17 @@
 //! From the written stages to concrete ones: `foreach` and `matrix` expansion, `${…}`
-//! substitution, wdir-relative paths made workspace-relative, params resolved to files and keys.
+//! resolution field by field, wdir-relative paths made workspace-relative, params resolved to
+//! files and keys.
 
 use std::collections::HashMap;
+use std::path::Path;
 
-use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
 use serde_norway::Value;
 
-use super::definition::{OutSpec, ParamSpec, StageDef};
-use super::template::{Context, item_name};
+use super::context::Context;
+use super::definition::{Cmd, OutSpec, ParamSpec, StageShape};
+use super::interpolate::{Scope, has_interpolation, resolve, to_str};
+use super::params::Params;
 use super::{Out, OutKind, ParamRef, Stage};
 use crate::workspace::normalize_relative;
 
@@ -71,100 +75,144 @@ fn check_unique(
     Ok(())
 }
 
-/// Expands one written stage into concrete stages (several for foreach/matrix). `before` is the
-/// number of stages the pipeline has so far, for the limit on the whole pipeline.
+/// What expansion needs besides the definition: where files are, and the params cache that
+/// `vars:` files load through.
+pub(super) struct Loader<'a> {
+    /// The workspace root.
+    pub root: &'a Path,
+    /// The pipeline file's folder, workspace-relative (`""` at the root): paths in the file are
+    /// relative to it.
+    pub base: &'a str,
+    /// Loaded params and vars files.
+    pub params: &'a mut Params,
+}
+
+/// Expands one written stage into concrete stages (several for foreach/matrix), as DVC's
+/// `EntryDefinition`, `ForeachDefinition` and `MatrixDefinition` do. `before` is the number of
+/// stages the pipeline has so far, for the limit on the whole pipeline.
 pub(super) fn expand(
     name: &str,
-    def: &StageDef,
-    ctx: &Context,
+    def: &StageShape,
+    vars: &Context,
+    loader: &mut Loader,
     before: usize,
 ) -> Result<Vec<Stage>, String> {
-    if name.contains('@') || name.contains(char::is_whitespace) || name.is_empty() {
+    if name.contains(['@', ':']) || name.contains(char::is_whitespace) || name.is_empty() {
         return Err(format!(
-            "stage name '{name}' may not be empty or contain '@' or spaces"
+            "stage name '{name}' may not be empty or contain '@', ':' or spaces"
         ));
+    }
+    let scope = Scope::new(vars);
+    if let Some(matrix) = &def.matrix {
+        if def.foreach.is_some() || def.body.is_some() {
+            return Err(format!(
+                "stage '{name}': 'matrix' and 'foreach'/'do' cannot be used together"
+            ));
+        }
+        return expand_matrix(name, def, matrix, &scope, loader, before);
     }
     if let Some(foreach) = &def.foreach {
         let body = def
             .body
             .as_deref()
             .ok_or_else(|| format!("stage '{name}': 'foreach' needs a 'do' section"))?;
-        if def.cmd.is_some() || def.matrix.is_some() {
+        if def.fields().next().is_some() || !def.vars.is_empty() {
             return Err(format!(
-                "stage '{name}': with 'foreach', put the stage fields under 'do' (and no 'matrix')"
+                "stage '{name}': with 'foreach', put the stage fields under 'do'"
             ));
         }
-        let items = ctx
-            .resolve_value(foreach)
-            .map_err(|e| format!("stage '{name}': foreach: {e}"))?;
-        let mut out = Vec::new();
-        let mut names = HashMap::new();
-        let what = || format!("stage '{name}': foreach items");
-        match items {
-            Value::Sequence(list) => {
-                check_count(name, "foreach", Some(list.len()), before)?;
-                out.reserve(list.len());
-                for (i, item) in list.into_iter().enumerate() {
-                    let suffix = item_name(&item).unwrap_or_else(|| i.to_string());
-                    let full = format!("{name}@{suffix}");
-                    check_unique(&mut names, &full, i, &what())?;
-                    let mut c = ctx.clone();
-                    c.set("item", item);
-                    out.push(concrete(&full, body, &c)?);
-                }
-            }
-            Value::Mapping(map) => {
-                check_count(name, "foreach", Some(map.len()), before)?;
-                out.reserve(map.len());
-                for (i, (key, item)) in map.into_iter().enumerate() {
-                    let key = item_name(&key)
-                        .ok_or_else(|| format!("stage '{name}': foreach keys must be scalars"))?;
-                    let full = format!("{name}@{key}");
-                    check_unique(&mut names, &full, i, &what())?;
-                    let mut c = ctx.clone();
-                    c.set("key", Value::String(key));
-                    c.set("item", item);
-                    out.push(concrete(&full, body, &c)?);
-                }
-            }
-            _ => {
-                return Err(format!(
-                    "stage '{name}': foreach must be a list or a mapping"
-                ));
-            }
-        }
-        if out.is_empty() {
-            return Err(format!("stage '{name}': foreach has no items"));
-        }
-        return Ok(out);
+        return expand_foreach(name, body, foreach, &scope, loader, before);
     }
     if def.body.is_some() {
         return Err(format!("stage '{name}': 'do' only goes with 'foreach'"));
     }
-    if let Some(matrix) = &def.matrix {
-        return expand_matrix(name, def, matrix, ctx, before);
-    }
     check_count(name, "the stage", Some(1), before)?;
-    Ok(vec![concrete(name, def, ctx)?])
+    Ok(vec![concrete(name, def, &scope, loader)?])
+}
+
+fn expand_foreach(
+    name: &str,
+    body: &StageShape,
+    foreach: &Value,
+    scope: &Scope,
+    loader: &mut Loader,
+    before: usize,
+) -> Result<Vec<Stage>, String> {
+    let items =
+        resolve(foreach, scope, None).map_err(|e| format!("stage '{name}': foreach: {e}"))?;
+    let what = format!("stage '{name}': foreach items");
+    let mut names = HashMap::new();
+    let mut out = Vec::new();
+    match &items {
+        Value::Sequence(list) => {
+            check_count(name, "foreach", Some(list.len()), before)?;
+            out.reserve(list.len());
+            // As DVC: when any item is a list or mapping, every item is named by its index.
+            let by_index = list.iter().any(|i| i.is_sequence() || i.is_mapping());
+            for (i, item) in list.iter().enumerate() {
+                let suffix = if by_index {
+                    i.to_string()
+                } else {
+                    to_str(item).map_err(|e| format!("{what}: item {i} {e}"))?
+                };
+                let full = format!("{name}@{suffix}");
+                check_unique(&mut names, &full, i, &what)?;
+                let item_scope = Scope {
+                    item: Some(item),
+                    ..*scope
+                };
+                out.push(concrete(&full, body, &item_scope, loader)?);
+            }
+        }
+        Value::Mapping(map) => {
+            check_count(name, "foreach", Some(map.len()), before)?;
+            out.reserve(map.len());
+            for (i, (key, item)) in map.iter().enumerate() {
+                let key = Value::String(
+                    to_str(key).map_err(|e| format!("stage '{name}': a foreach key {e}"))?,
+                );
+                let full = format!("{name}@{}", key.as_str().unwrap_or_default());
+                check_unique(&mut names, &full, i, &what)?;
+                let item_scope = Scope {
+                    item: Some(item),
+                    key: Some(&key),
+                    ..*scope
+                };
+                out.push(concrete(&full, body, &item_scope, loader)?);
+            }
+        }
+        _ => {
+            return Err(format!(
+                "stage '{name}': foreach must be a list or a mapping"
+            ));
+        }
+    }
+    Ok(out)
 }
 
 fn expand_matrix(
     name: &str,
-    def: &StageDef,
-    matrix: &IndexMap<String, Value>,
-    ctx: &Context,
+    def: &StageShape,
+    matrix: &Value,
+    scope: &Scope,
+    loader: &mut Loader,
     before: usize,
 ) -> Result<Vec<Stage>, String> {
+    let matrix =
+        resolve(matrix, scope, None).map_err(|e| format!("stage '{name}': matrix: {e}"))?;
+    let Value::Mapping(matrix) = matrix else {
+        return Err(format!(
+            "stage '{name}': matrix must be a mapping of names to lists"
+        ));
+    };
     // Each axis's values with their labels; the number of combinations is checked before any
     // combination is made.
-    let mut axes: Vec<(&str, Vec<(Value, String)>)> = Vec::with_capacity(matrix.len());
+    let mut axes: Vec<(Value, Vec<(Value, String)>)> = Vec::with_capacity(matrix.len());
     let mut count = Some(1usize);
     for (axis, values) in matrix {
-        let values = ctx
-            .resolve_value(values)
-            .map_err(|e| format!("stage '{name}': matrix.{axis}: {e}"))?;
+        let axis_name = to_str(&axis).map_err(|e| format!("stage '{name}': a matrix name {e}"))?;
         let Value::Sequence(values) = values else {
-            return Err(format!("stage '{name}': matrix.{axis} must be a list"));
+            return Err(format!("stage '{name}': matrix.{axis_name} must be a list"));
         };
         count = count.and_then(|c| c.checked_mul(values.len()));
         if count.is_none_or(|c| c > MAX_STAGES_PER_DEFINITION) {
@@ -174,16 +222,21 @@ fn expand_matrix(
         let mut labelled = Vec::with_capacity(values.len());
         let mut seen = HashMap::with_capacity(values.len());
         for (i, v) in values.into_iter().enumerate() {
-            let label = item_name(&v).unwrap_or_else(|| format!("{axis}{i}"));
+            // As DVC: a list or mapping is named by its axis and index.
+            let label = if v.is_sequence() || v.is_mapping() {
+                format!("{axis_name}{i}")
+            } else {
+                to_str(&v).map_err(|e| format!("stage '{name}': matrix.{axis_name}[{i}] {e}"))?
+            };
             check_unique(
                 &mut seen,
                 &label,
                 i,
-                &format!("stage '{name}': matrix.{axis} values"),
+                &format!("stage '{name}': matrix.{axis_name} values"),
             )?;
             labelled.push((v, label));
         }
-        axes.push((axis.as_str(), labelled));
+        axes.push((Value::String(axis_name), labelled));
     }
     check_count(name, "matrix", count, before)?;
     let count = count.unwrap_or(0);
@@ -199,19 +252,25 @@ fn expand_matrix(
         let mut labels = Vec::with_capacity(axes.len());
         for ((axis, values), &i) in axes.iter().zip(&index) {
             let (v, label) = &values[i];
-            item.insert(Value::String((*axis).to_string()), v.clone());
+            item.insert(axis.clone(), v.clone());
             labels.push(label.as_str());
         }
-        let full = format!("{name}@{}", labels.join("-"));
+        let key = labels.join("-");
+        let full = format!("{name}@{key}");
         check_unique(
             &mut names,
             &full,
             n,
             &format!("stage '{name}': matrix combinations"),
         )?;
-        let mut c = ctx.clone();
-        c.set("item", Value::Mapping(item));
-        out.push(concrete(&full, &plain, &c)?);
+        let item = Value::Mapping(item);
+        let key = Value::String(key);
+        let item_scope = Scope {
+            item: Some(&item),
+            key: Some(&key),
+            ..*scope
+        };
+        out.push(concrete(&full, &plain, &item_scope, loader)?);
         for (k, (_, values)) in axes.iter().enumerate().rev() {
             index[k] += 1;
             if index[k] < values.len() {
@@ -223,61 +282,155 @@ fn expand_matrix(
     Ok(out)
 }
 
-/// One concrete stage from a definition and the variables visible to it.
-fn concrete(name: &str, def: &StageDef, ctx: &Context) -> Result<Stage, String> {
+/// Joins a folder and a path, both workspace-relative.
+fn join(dir: &str, path: &str) -> String {
+    if dir.is_empty() {
+        path.to_string()
+    } else {
+        format!("{dir}/{path}")
+    }
+}
+
+/// Reads a resolved field into its type; the error names the field and what it should be.
+fn typed<T: DeserializeOwned>(field: &str, value: Value, shape: &str) -> Result<T, String> {
+    serde_norway::from_value(value).map_err(|e| {
+        let e = e.to_string();
+        if e.contains("did not match any variant") {
+            format!("'{field}': {shape}")
+        } else {
+            format!("'{field}': {e}")
+        }
+    })
+}
+
+/// One concrete stage: its stage `vars` merged into a copy of the variables, then every field
+/// resolved and read into its type.
+fn concrete(
+    name: &str,
+    def: &StageShape,
+    scope: &Scope,
+    loader: &mut Loader,
+) -> Result<Stage, String> {
     let err = |e: String| format!("stage '{name}': {e}");
     if def.foreach.is_some() || def.matrix.is_some() || def.body.is_some() {
         return Err(err("'foreach'/'matrix' cannot be nested".into()));
     }
-    let cmd = def
-        .cmd
-        .as_ref()
+    // The stage's folder: wdir (resolved against the file's variables) inside the file's.
+    let wdir_written = match &def.wdir {
+        None => String::new(),
+        Some(w) => to_str(&resolve(w, scope, None).map_err(|e| err(format!("wdir: {e}")))?)
+            .map_err(|e| err(format!("wdir {e}")))?,
+    };
+    let wdir = match wdir_written.trim() {
+        "" | "." => loader.base.to_string(),
+        w => {
+            let joined = join(loader.base, w);
+            if joined.is_empty() {
+                String::new()
+            } else {
+                normalize_relative(&joined).map_err(|e| err(format!("wdir: {e}")))?
+            }
+        }
+    };
+    let wdir = if wdir == "." { String::new() } else { wdir };
+
+    let local;
+    let scope = if def.vars.is_empty() {
+        scope
+    } else {
+        if let Some(v) = def.vars.iter().find(|v| has_interpolation(v)) {
+            return Err(err(format!(
+                "vars: '{}' holds '${{…}}'; vars are not interpolated, write the value",
+                serde_norway::to_string(v).unwrap_or_default().trim()
+            )));
+        }
+        let mut vars = scope.vars.clone();
+        let reserved = scope.reserved();
+        for (i, entry) in def.vars.iter().enumerate() {
+            vars.merge_entry(
+                entry,
+                &format!("{name}.vars[{i}]"),
+                &wdir,
+                loader.root,
+                loader.params,
+                &reserved,
+            )
+            .map_err(|e| err(format!("vars: {e}")))?;
+        }
+        local = (vars, *scope);
+        &Scope {
+            vars: &local.0,
+            ..local.1
+        }
+    };
+
+    let mut cmd = None;
+    let mut deps: Vec<String> = Vec::new();
+    let mut param_specs: Vec<ParamSpec> = Vec::new();
+    let mut out_specs: [Vec<OutSpec>; 3] = Default::default();
+    let mut frozen = false;
+    let mut always_changed = false;
+    let mut desc = None;
+    for (field, raw) in def.fields() {
+        if field == "wdir" {
+            continue;
+        }
+        let value = resolve(&raw, scope, Some(field)).map_err(|e| err(format!("{field}: {e}")))?;
+        match field {
+            "cmd" => {
+                cmd = Some(
+                    typed::<Cmd>(field, value, "a command, or a list of commands run in order")
+                        .map_err(err)?,
+                )
+            }
+            "deps" => deps = typed(field, value, "a list of paths").map_err(err)?,
+            "params" => {
+                param_specs = typed(
+                    field,
+                    value,
+                    "a list of keys (`- train.lr`) or files with keys (`- conf.yaml: [a, b]`, or no keys for the whole file)",
+                )
+                .map_err(err)?
+            }
+            "outs" | "metrics" | "plots" => {
+                let i = ["outs", "metrics", "plots"]
+                    .iter()
+                    .position(|f| *f == field)
+                    .unwrap_or(0);
+                out_specs[i] = typed(field, value, "a list of paths").map_err(err)?;
+            }
+            "frozen" => frozen = typed(field, value, "true or false").map_err(err)?,
+            "always_changed" => always_changed = typed(field, value, "true or false").map_err(err)?,
+            "desc" => desc = Some(typed::<String>(field, value, "text").map_err(err)?),
+            _ => {} // meta: free-form
+        }
+    }
+    let cmd = cmd
         .ok_or_else(|| err("missing 'cmd' (the command that makes the outs)".into()))?
         .to_vec();
     if cmd.is_empty() || cmd.iter().any(|c| c.trim().is_empty()) {
         return Err(err("'cmd' is empty".into()));
     }
-    let cmd = cmd
-        .iter()
-        .map(|c| ctx.interpolate(c))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(err)?;
-    let wdir = match &def.wdir {
-        None => String::new(),
-        Some(w) => {
-            let w = ctx.interpolate(w).map_err(err)?;
-            if w.trim() == "." || w.trim().is_empty() {
-                String::new()
-            } else {
-                normalize_relative(&w).map_err(|e| err(format!("wdir: {e}")))?
-            }
-        }
-    };
+
     let path = |p: &str, field: &str| -> Result<String, String> {
-        let p = ctx.interpolate(p).map_err(err)?;
-        let joined = if wdir.is_empty() {
-            p.clone()
-        } else {
-            format!("{wdir}/{p}")
-        };
-        normalize_relative(&joined).map_err(|e| err(format!("{field}: {e}")))
+        normalize_relative(&join(&wdir, p)).map_err(|e| err(format!("{field}: {e}")))
     };
-    let deps = def
-        .deps
+    let deps = deps
         .iter()
         .map(|d| path(d, "deps"))
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut params = Vec::new();
-    for spec in &def.params {
+    for spec in param_specs {
         match spec {
             ParamSpec::Key(key) => params.push(ParamRef {
-                file: DEFAULT_PARAMS.into(),
-                key: ctx.interpolate(key).map_err(err)?,
+                file: path(DEFAULT_PARAMS, "params")?,
+                key,
             }),
             ParamSpec::File(files) => {
                 for (file, keys) in files {
-                    let file = path(file, "params")?;
+                    let file = path(&file, "params")?;
+                    let keys = keys.unwrap_or_default();
                     if keys.is_empty() {
                         params.push(ParamRef {
                             file: file.clone(),
@@ -287,7 +440,7 @@ fn concrete(name: &str, def: &StageDef, ctx: &Context) -> Result<Stage, String> 
                     for key in keys {
                         params.push(ParamRef {
                             file: file.clone(),
-                            key: ctx.interpolate(key).map_err(err)?,
+                            key,
                         });
                     }
                 }
@@ -299,9 +452,9 @@ fn concrete(name: &str, def: &StageDef, ctx: &Context) -> Result<Stage, String> 
 
     let mut outs = Vec::new();
     for (specs, kind, field) in [
-        (&def.outs, OutKind::Out, "outs"),
-        (&def.metrics, OutKind::Metric, "metrics"),
-        (&def.plots, OutKind::Plot, "plots"),
+        (&out_specs[0], OutKind::Out, "outs"),
+        (&out_specs[1], OutKind::Metric, "metrics"),
+        (&out_specs[2], OutKind::Plot, "plots"),
     ] {
         for spec in specs {
             match spec {
@@ -328,12 +481,6 @@ fn concrete(name: &str, def: &StageDef, ctx: &Context) -> Result<Stage, String> 
             }
         }
     }
-    let desc = def
-        .desc
-        .as_ref()
-        .map(|d| ctx.interpolate(d))
-        .transpose()
-        .map_err(err)?;
     Ok(Stage {
         name: name.to_string(),
         desc,
@@ -342,8 +489,8 @@ fn concrete(name: &str, def: &StageDef, ctx: &Context) -> Result<Stage, String> 
         deps,
         params,
         outs,
-        frozen: def.frozen,
-        always_changed: def.always_changed,
+        frozen,
+        always_changed,
     })
 }
 

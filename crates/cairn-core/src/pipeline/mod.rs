@@ -1,10 +1,12 @@
 //! pipeline.yaml and params.yaml: parse, template, validate, build the DAG.
 
+mod context;
 mod definition;
+pub mod discover;
 mod expand;
 mod graph;
+mod interpolate;
 pub mod params;
-pub mod template;
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -16,8 +18,9 @@ pub use params::Params;
 
 use crate::error::{Error, IoContext, Result};
 use crate::workspace::Workspace;
-use definition::{PipelineFile, VarsEntry};
-use template::Context;
+use context::Context;
+use definition::PipelineFile;
+use interpolate::{Scope, has_interpolation, resolve, resolve_str};
 
 /// The validated pipeline: concrete stages in file order, their graph, and the params files they
 /// read.
@@ -52,86 +55,37 @@ pub struct TopLevel {
 }
 
 impl Pipeline {
-    /// Reads, templates and validates `pipeline.yaml` of the workspace. Every problem is
-    /// [`Error::Invalid`] naming the file, the stage and what is wrong.
+    /// Reads, templates and validates the pipeline files of the workspace (see
+    /// [`discover::files`]); stages of a file below the root are named `sub/pipeline.yaml:name`,
+    /// as DVC addresses them. Every problem is [`Error::Invalid`] naming the file, the stage and
+    /// what is wrong.
     pub fn load(ws: &Workspace) -> Result<Pipeline> {
-        let file = ws.pipeline_path();
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::invalid(
-                    &file,
-                    "does not exist; write the stages there (see `cairn --help` and DESIGN.md)",
-                ));
-            }
-            Err(e) => return Err(e).at(&file),
+        let files = discover::files(&ws.root)?;
+        let Some(first) = files.first() else {
+            return Err(Error::invalid(
+                ws.pipeline_path(),
+                "does not exist; write the stages there, or keep a DVC project's dvc.yaml (see `cairn --help` and DESIGN.md)",
+            ));
         };
-        Pipeline::parse(ws, &file, &text)
+        let mut parts = Parts::default();
+        for rel in &files {
+            let path = ws.root.join(rel);
+            let text = std::fs::read_to_string(&path).at(&path)?;
+            parts.add(ws, &path, &text)?;
+        }
+        parts.finish(ws, &ws.root.join(first))
+    }
+
+    /// Whether the workspace has any pipeline file.
+    pub fn exists(ws: &Workspace) -> Result<bool> {
+        Ok(!discover::files(&ws.root)?.is_empty())
     }
 
     /// Parses pipeline text as if read from `file` in the workspace.
     pub fn parse(ws: &Workspace, file: &Path, text: &str) -> Result<Pipeline> {
-        let invalid = |m: String| Error::invalid(file, m);
-        let def: PipelineFile = crate::yaml::from_str_unique(text).map_err(invalid)?;
-
-        // Variables: params.yaml (as DVC loads it), then `vars:` entries in order.
-        let mut params = Params::default();
-        let mut ctx = Context::default();
-        if let Some(vars) = params.load_shared(&ws.root, DEFAULT_PARAMS)? {
-            ctx.extend_shared(vars);
-        }
-        add_vars(ws, &mut params, &mut ctx, &def.vars)
-            .map_err(|m| invalid(format!("vars: {m}")))?;
-
-        let mut stages = Vec::new();
-        for (name, stage_def) in &def.stages {
-            let mut stage_ctx = ctx.clone();
-            add_vars(ws, &mut params, &mut stage_ctx, &stage_def.vars)
-                .map_err(|m| invalid(format!("stage '{name}': vars: {m}")))?;
-            let expanded =
-                expand::expand(name, stage_def, &stage_ctx, stages.len()).map_err(invalid)?;
-            stages.extend(expanded);
-        }
-        if stages.is_empty() {
-            return Err(invalid("no stages under 'stages:'".into()));
-        }
-        // Written names are unique (a repeated key is refused) and expanded ones within their
-        // definition; the names of different definitions cannot meet (`name@…` keeps the
-        // definition's name, which has no `@`). Checked once more, as the lock is keyed by name.
-        let mut names = std::collections::HashSet::with_capacity(stages.len());
-        if let Some(twice) = stages.iter().find(|s| !names.insert(s.name.as_str())) {
-            return Err(invalid(format!(
-                "two stages are named '{}'; stage names must be unique",
-                twice.name
-            )));
-        }
-
-        // Every tracked param must exist.
-        for stage in &stages {
-            for p in &stage.params {
-                if params.load(&ws.root, &p.file)?.is_none() {
-                    return Err(invalid(format!(
-                        "stage '{}': params file '{}' does not exist",
-                        stage.name, p.file
-                    )));
-                }
-                if params.get(&p.file, &p.key).is_none() {
-                    return Err(invalid(format!(
-                        "stage '{}': param '{}' is not in {}; add it there or remove it from the stage's params",
-                        stage.name, p.key, p.file
-                    )));
-                }
-            }
-        }
-        check_reserved(&stages, &params).map_err(invalid)?;
-        let graph = Graph::build(&stages).map_err(invalid)?;
-        Ok(Pipeline {
-            file: file.to_path_buf(),
-            stages,
-            graph,
-            params,
-            top: TopLevel::default(),
-        })
+        let mut parts = Parts::default();
+        parts.add(ws, file, text)?;
+        parts.finish(ws, file)
     }
 
     /// Index of the stage called `name`.
@@ -148,11 +102,9 @@ impl Pipeline {
             chosen.iter_mut().for_each(|c| *c = true);
         }
         for target in targets {
-            let group = format!("{target}@");
+            let parsed = discover::Target::parse(target);
             let hits: Vec<usize> = (0..self.stages.len())
-                .filter(|&i| {
-                    self.stages[i].name == *target || self.stages[i].name.starts_with(&group)
-                })
+                .filter(|&i| parsed.selects(&self.stages[i].name))
                 .collect();
             if hits.is_empty() {
                 let names: Vec<&str> = self.stages.iter().map(|s| s.name.as_str()).collect();
@@ -193,13 +145,139 @@ impl Pipeline {
     }
 }
 
+/// Stages and sections read from one or more pipeline files, not yet checked as a whole.
+#[derive(Default)]
+struct Parts {
+    stages: Vec<Stage>,
+    top: TopLevel,
+    params: Params,
+    /// The pipeline files read, workspace-relative.
+    files: Vec<String>,
+}
+
+impl Parts {
+    /// Reads one pipeline file's text (`file` is where it lives in the workspace).
+    fn add(&mut self, ws: &Workspace, file: &Path, text: &str) -> Result<()> {
+        let invalid = |m: String| Error::invalid(file, m);
+        let def = read_file(text).map_err(invalid)?;
+        let rel = file
+            .strip_prefix(&ws.root)
+            .map(|r| r.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_else(|_| "pipeline.yaml".into());
+        // Paths in the file are relative to its folder; its stages' names carry its path
+        // unless it is at the root.
+        let (base, prefix) = match rel.rsplit_once('/') {
+            Some((dir, _)) => (dir.to_string(), format!("{rel}:")),
+            None => (String::new(), String::new()),
+        };
+
+        // Variables, as DVC loads them: the folder's params.yaml, then `vars:` entries in order,
+        // deep-merged.
+        let params = &mut self.params;
+        let mut vars = Context::default();
+        if let Some(v) = def.vars.iter().find(|v| has_interpolation(v)) {
+            return Err(invalid(format!(
+                "vars: '{}' holds '${{…}}'; vars are not interpolated, write the value",
+                serde_norway::to_string(v).unwrap_or_default().trim()
+            )));
+        }
+        let default_params = join(&base, DEFAULT_PARAMS);
+        if params.load(&ws.root, &default_params)?.is_some() {
+            vars.merge_file(DEFAULT_PARAMS, &base, &ws.root, params, &[])
+                .map_err(|m| invalid(format!("{default_params}: {m}")))?;
+        }
+        for (i, entry) in def.vars.iter().enumerate() {
+            vars.merge_entry(entry, &format!("vars[{i}]"), &base, &ws.root, params, &[])
+                .map_err(|m| invalid(format!("vars: {m}")))?;
+        }
+
+        let mut loader = expand::Loader {
+            root: &ws.root,
+            base: &base,
+            params,
+        };
+        for (name, shape) in &def.stages {
+            let mut expanded = expand::expand(name, shape, &vars, &mut loader, self.stages.len())
+                .map_err(invalid)?;
+            if !prefix.is_empty() {
+                expanded
+                    .iter_mut()
+                    .for_each(|s| s.name.insert_str(0, &prefix));
+            }
+            self.stages.extend(expanded);
+        }
+        let top = top_level(&def, &vars, &base).map_err(invalid)?;
+        self.top.params.extend(top.params);
+        self.top.metrics.extend(top.metrics);
+        self.top.plots.extend(top.plots);
+        self.top.datasets.extend(top.datasets);
+        for (name, artifact) in top.artifacts {
+            self.top
+                .artifacts
+                .insert(format!("{prefix}{name}"), artifact);
+        }
+        self.files.push(rel);
+        Ok(())
+    }
+
+    /// Checks the stages as a whole (names, params, reserved paths, the graph); errors name
+    /// `file`.
+    fn finish(mut self, ws: &Workspace, file: &Path) -> Result<Pipeline> {
+        let invalid = |m: String| Error::invalid(file, m);
+        let stages = std::mem::take(&mut self.stages);
+        let params = &mut self.params;
+        // Written names are unique (a repeated key is refused) and expanded ones within their
+        // definition; the names of different definitions cannot meet (`name@…` keeps the
+        // definition's name, which has no `@`). Checked once more, as the lock is keyed by name.
+        let mut names = std::collections::HashSet::with_capacity(stages.len());
+        if let Some(twice) = stages.iter().find(|s| !names.insert(s.name.as_str())) {
+            return Err(invalid(format!(
+                "two stages are named '{}'; stage names must be unique",
+                twice.name
+            )));
+        }
+
+        // Every tracked param must exist.
+        for stage in &stages {
+            for p in &stage.params {
+                if params.load(&ws.root, &p.file)?.is_none() {
+                    return Err(invalid(format!(
+                        "stage '{}': params file '{}' does not exist",
+                        stage.name, p.file
+                    )));
+                }
+                if params.get(&p.file, &p.key).is_none() {
+                    return Err(invalid(format!(
+                        "stage '{}': param '{}' is not in {}; add it there or remove it from the stage's params",
+                        stage.name, p.key, p.file
+                    )));
+                }
+            }
+        }
+        check_reserved(&stages, params, &self.files).map_err(invalid)?;
+        let graph = Graph::build(&stages).map_err(invalid)?;
+        Ok(Pipeline {
+            file: file.to_path_buf(),
+            stages,
+            graph,
+            params: self.params,
+            top: self.top,
+        })
+    }
+}
+
 /// Refuses outs (and metrics and plots) that are files cairn or git need: `repro` deletes an out
 /// before its stage runs, so an out `.git` would delete the repository. Reserved are `.git/` and
 /// `.cairn/` (anywhere, in any case), `pipeline.yaml`, `pipeline.lock`, every params and vars
 /// file the pipeline reads (`params.yaml` always), pointer files (`*.cairn`), and any folder
 /// holding one of these.
-fn check_reserved(stages: &[Stage], params: &Params) -> std::result::Result<(), String> {
+fn check_reserved(
+    stages: &[Stage],
+    params: &Params,
+    pipeline_files: &[String],
+) -> std::result::Result<(), String> {
     let mut files: BTreeSet<&str> = ["pipeline.yaml", "pipeline.lock", DEFAULT_PARAMS].into();
+    files.extend(pipeline_files.iter().map(String::as_str));
     files.extend(params.files());
     files.extend(
         stages
@@ -252,50 +330,78 @@ fn reserved_reason(path: &str, files: &BTreeSet<&str>) -> Option<String> {
 
 fn describe(file: &str) -> &'static str {
     match file {
-        "pipeline.yaml" => "the pipeline's definition",
+        f if discover::is_pipeline_file(f) => "a pipeline's definition",
         "pipeline.lock" => "the pipeline's lock",
         _ => "a params or vars file the pipeline reads",
     }
 }
 
-/// Adds `vars:` entries to the context: files (whole, or `file:key1,key2`) or inline mappings.
-fn add_vars(
-    ws: &Workspace,
-    params: &mut Params,
-    ctx: &mut Context,
-    vars: &[VarsEntry],
-) -> std::result::Result<(), String> {
-    for entry in vars {
-        match entry {
-            VarsEntry::Inline(m) => ctx.extend(m),
-            VarsEntry::File(spec) => {
-                let (file, keys) = match spec.split_once(':') {
-                    Some((f, k)) => (f, Some(k)),
-                    None => (spec.as_str(), None),
-                };
-                let rel = crate::workspace::normalize_relative(file)?;
-                let value = params
-                    .load_shared(&ws.root, &rel)
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("file '{rel}' does not exist"))?;
-                let serde_norway::Value::Mapping(m) = &*value else {
-                    return Err(format!("'{rel}' is not a mapping"));
-                };
-                match keys {
-                    None => ctx.extend_shared(value.clone()),
-                    Some(keys) => {
-                        for key in keys.split(',').map(str::trim) {
-                            let v = m
-                                .get(key)
-                                .ok_or_else(|| format!("'{key}' is not in '{rel}'"))?;
-                            ctx.set(key, v.clone());
-                        }
-                    }
-                }
-            }
-        }
+/// Reads the file's sections, YAML merge keys (`<<:`) applied first. Without merge keys the
+/// text is read straight into its shape, so an unknown field is named with its line.
+fn read_file(text: &str) -> std::result::Result<PipelineFile, String> {
+    if !text.contains("<<") {
+        return crate::yaml::from_str_unique(text);
     }
-    Ok(())
+    let mut doc: serde_norway::Value = crate::yaml::from_str_unique(text)?;
+    doc.apply_merge()
+        .map_err(|e| format!("merge key (<<): {e}"))?;
+    serde_norway::from_value(doc).map_err(|e| e.to_string())
+}
+
+/// Joins a folder and a path, both workspace-relative.
+fn join(dir: &str, path: &str) -> String {
+    if dir.is_empty() {
+        path.to_string()
+    } else {
+        format!("{dir}/{path}")
+    }
+}
+
+/// The top-level sections, resolved against the file's variables, their paths made
+/// workspace-relative.
+fn top_level(
+    def: &PipelineFile,
+    vars: &Context,
+    base: &str,
+) -> std::result::Result<TopLevel, String> {
+    let scope = Scope::new(vars);
+    let resolve = |section: &str, v: &serde_norway::Value| {
+        resolve(v, &scope, None).map_err(|e| format!("{section}: {e}"))
+    };
+    let paths = |section: &str, list: &[serde_norway::Value]| {
+        list.iter()
+            .map(|v| match resolve(section, v)? {
+                serde_norway::Value::String(p) => {
+                    crate::workspace::normalize_relative(&join(base, &p))
+                        .map_err(|e| format!("{section}: {e}"))
+                }
+                _ => Err(format!("{section}: each entry is a path")),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+    };
+    let mut artifacts = indexmap::IndexMap::new();
+    for (name, v) in &def.artifacts {
+        let name = match resolve_str(name, &scope, None).map_err(|e| format!("artifacts: {e}"))? {
+            serde_norway::Value::String(n) => n,
+            _ => return Err(format!("artifacts: the name '{name}' must be text")),
+        };
+        artifacts.insert(name, resolve("artifacts", v)?);
+    }
+    Ok(TopLevel {
+        params: paths("params", &def.params)?,
+        metrics: paths("metrics", &def.metrics)?,
+        plots: def
+            .plots
+            .iter()
+            .map(|v| resolve("plots", v))
+            .collect::<std::result::Result<_, _>>()?,
+        artifacts,
+        datasets: def
+            .datasets
+            .iter()
+            .map(|v| resolve("datasets", v))
+            .collect::<std::result::Result<_, _>>()?,
+    })
 }
 
 /// A stage after templating and validation.

@@ -40,7 +40,7 @@ pub fn checkout_workspace_leaving(
         .iter()
         .partition(|t| t.ends_with(crate::pointer::SUFFIX));
     let pointers_only = !targets.is_empty() && stage_targets.is_empty();
-    if !pointers_only && ws.pipeline_path().exists() {
+    if !pointers_only && Pipeline::exists(ws)? {
         let pipeline = Pipeline::load(ws)?;
         let lock = Lock::read(&ws.lock_path())?;
         let names: Vec<String> = stage_targets.iter().map(|s| s.to_string()).collect();

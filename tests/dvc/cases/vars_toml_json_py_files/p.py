@@ -1,0 +1,5 @@
+EPOCHS = 3
+
+
+class Config:
+    batch = 32
