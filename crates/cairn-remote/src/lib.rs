@@ -651,6 +651,9 @@ fn fetch_routed(
         ..FetchReport::default()
     };
     let mut items = with_paths(selection.tracked);
+    // Checked before the run-cache entries move: an out naming a remote that is not configured
+    // fails the fetch before anything arrives.
+    route::plan(ws, &selection.routes, items.clone(), wanted, false)?;
     let mut default = None;
     if run_cache {
         let remote = config::open(ws, wanted)?;
