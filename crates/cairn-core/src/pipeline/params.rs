@@ -71,6 +71,12 @@ impl Params {
 /// recursing in its parser, so the tree is measured).
 const MAX_DEPTH: usize = 100;
 
+/// The largest JSON, TOML or Python params file read, in bytes. Their values are built whole
+/// (a Python file is also held as characters and tokens, some 50 bytes each), so a hostile file
+/// of commas would otherwise cost gigabytes; YAML is bounded by its value count instead
+/// ([`crate::yaml::MAX_VALUES`]). Real params files are a few kilobytes.
+pub const MAX_BYTES: usize = 8 << 20;
+
 /// The format a params file is read in, by extension as DVC picks it (case-insensitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -99,7 +105,16 @@ impl Format {
 /// checked mapping ([`normalize`]d). The error says what is wrong and where (a line, a key),
 /// not which file: the caller names it.
 pub fn parse(name: &str, text: &str) -> Result<Value, String> {
-    let value = match Format::of(name) {
+    let format = Format::of(name);
+    if format != Format::Yaml && text.len() > MAX_BYTES {
+        return Err(format!(
+            "{:.1} MiB is more than a params file may hold ({} MiB); split it or keep data out \
+             of params",
+            text.len() as f64 / f64::from(1u32 << 20),
+            MAX_BYTES >> 20
+        ));
+    }
+    let value = match format {
         Format::Yaml => {
             if text.trim().is_empty() {
                 Value::Mapping(Default::default())
@@ -383,6 +398,14 @@ mod tests {
         ] {
             let err = parse("p.json", text).unwrap_err();
             assert!(err.contains(expect), "{text:?}: {err}");
+        }
+        let huge = format!("{{\"a\": [{}0]}}", "0,".repeat(MAX_BYTES / 2));
+        for name in ["p.json", "p.toml", "p.py"] {
+            let err = parse(name, &huge).unwrap_err();
+            assert!(
+                err.contains("more than a params file may hold (8 MiB)"),
+                "{err}"
+            );
         }
         let deep = format!("{{\"a\": {}1{}}}", "[".repeat(5000), "]".repeat(5000));
         let err = parse("p.json", &deep).unwrap_err();
