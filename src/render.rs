@@ -25,6 +25,17 @@ pub fn warn_first_few(what: &str, rest: &str, items: &[String]) {
     }
 }
 
+/// The first few `items` as notes saying `what`, then how many more there are: things a
+/// command left alone on purpose, not problems.
+pub fn note_first_few(what: &str, items: &[String]) {
+    for item in items.iter().take(SHOWN) {
+        eprintln!("note: {what}: {item}");
+    }
+    if items.len() > SHOWN {
+        eprintln!("note: … and {} more {what}", items.len() - SHOWN);
+    }
+}
+
 /// Prints what the library crates report: lines as they come, progress as bars on stderr when
 /// it is a terminal (indicatif hides them when it is piped).
 pub struct Terminal;

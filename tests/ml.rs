@@ -733,3 +733,101 @@ fn metrics_show_and_diff_and_params_diff_against_git() {
         .code(2)
         .stderr_has(&["'no-such-rev' is not a git revision"]);
 }
+
+#[test]
+fn top_level_metrics_and_params_are_shown_and_diffed_beside_the_stages() {
+    let p = Project::new();
+    p.write("params.yaml", "fit:\n  rate: 0.5\n  name: base\n");
+    p.write("config.toml", "[opt]\nlr = 0.1\n");
+    p.write("extra.json", r#"{"seed": 1}"#);
+    p.write("summary.json", r#"{"auc": 0.7}"#);
+    p.write("reports/a.json", r#"{"f1": 0.5}"#);
+    p.write("reports/sub/b.yaml", "recall: 0.4\n");
+    p.write("next.json", r#"{"accuracy": 0.9}"#);
+    p.write(
+        "pipeline.yaml",
+        r#"params:
+  - config.toml
+  - extra.json
+metrics:
+  - summary.json
+  - m.json
+  - reports
+stages:
+  fit:
+    cmd: cp next.json m.json
+    deps: [next.json]
+    params: [fit.rate]
+    metrics:
+      - m.json: {cache: false}
+"#,
+    );
+    p.cairn(&["repro"]).ok();
+    git(&p, &["init", "-q", "."]);
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "-qm", "base"]);
+
+    // A file both the stage and the top level name is shown once; a folder is its files.
+    let shown: Value =
+        serde_json::from_str(&p.cairn(&["metrics", "show", "--json"]).ok().stdout).unwrap();
+    assert_eq!(shown["m.json"]["accuracy"], 0.9, "{shown}");
+    assert_eq!(shown["summary.json"]["auc"], 0.7, "{shown}");
+    assert_eq!(shown["reports/a.json"]["f1"], 0.5, "{shown}");
+    assert_eq!(shown["reports/sub/b.yaml"]["recall"], 0.4, "{shown}");
+    assert_eq!(shown.as_object().unwrap().len(), 4, "{shown}");
+    let text = p.cairn(&["metrics", "show"]).ok().stdout;
+    assert_eq!(text.matches("accuracy").count(), 1, "{text}");
+
+    p.write("summary.json", r#"{"auc": 0.75}"#);
+    p.write("reports/a.json", r#"{"f1": 0.6}"#);
+    p.write("reports/c.json", r#"{"new": 1}"#);
+    std::fs::remove_file(p.join("reports/sub/b.yaml")).unwrap();
+    let diff: Value =
+        serde_json::from_str(&p.cairn(&["metrics", "diff", "--json"]).ok().stdout).unwrap();
+    assert_eq!(diff["summary.json"]["auc"]["old"], 0.7, "{diff}");
+    assert_eq!(diff["summary.json"]["auc"]["new"], 0.75, "{diff}");
+    assert_eq!(diff["reports/a.json"]["f1"]["new"], 0.6, "{diff}");
+    assert_eq!(diff["reports/c.json"]["new"]["new"], 1, "{diff}");
+    assert_eq!(diff["reports/sub/b.yaml"]["recall"]["old"], 0.4, "{diff}");
+    assert!(
+        diff["reports/sub/b.yaml"]["recall"]["new"].is_null(),
+        "{diff}"
+    );
+    assert!(diff.get("m.json").is_none(), "unchanged: {diff}");
+
+    // Top-level params files are shown whole, beside the keys the stages track.
+    p.write("config.toml", "[opt]\nlr = 0.2\n");
+    p.write("extra.json", r#"{"seed": 2, "added": true}"#);
+    p.write("params.yaml", "fit:\n  rate: 0.25\n  name: changed\n");
+    let out = p.cairn(&["params", "diff"]).ok();
+    for (file, key, change) in [
+        ("config.toml", "opt.lr", "+0.1"),
+        ("extra.json", "seed", "+1"),
+        ("params.yaml", "fit.rate", "-0.25"),
+    ] {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(file) && l.contains(key))
+            .unwrap_or_else(|| panic!("{file} {key}:\n{}", out.stdout));
+        assert!(line.ends_with(change), "{line}");
+    }
+    assert!(
+        out.stdout.contains("added") && !out.stdout.contains("fit.name"),
+        "{}",
+        out.stdout
+    );
+    let diff: Value =
+        serde_json::from_str(&p.cairn(&["params", "diff", "--json"]).ok().stdout).unwrap();
+    assert_eq!(diff["config.toml"]["opt.lr"]["old"], 0.1, "{diff}");
+    assert_eq!(diff["extra.json"]["added"]["new"], true, "{diff}");
+    git(&p, &["commit", "-qam", "next"]);
+    p.cairn(&["params", "diff"])
+        .ok()
+        .stdout_has(&["no changes since HEAD"]);
+    // A top-level params file gone since: its values are old only.
+    std::fs::remove_file(p.join("extra.json")).unwrap();
+    let diff: Value =
+        serde_json::from_str(&p.cairn(&["params", "diff", "--json"]).ok().stdout).unwrap();
+    assert_eq!(diff["extra.json"]["seed"]["old"], 2, "{diff}");
+}

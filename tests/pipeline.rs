@@ -524,3 +524,95 @@ fn commands_work_from_a_subdirectory() {
     crate::support::run(cmd).ok();
     assert!(p.exists("out/count.txt"));
 }
+
+#[test]
+fn params_and_vars_in_json_toml_and_python_files_as_dvc_reads_them() {
+    let p = Project::new();
+    p.write(
+        "config.py",
+        "import os\nSEED = 42\nHOME = os.getenv('HOME')\n\nclass Train:\n    lr = 0.1\n    \
+         def __init__(self):\n        self.epochs = 3\n",
+    );
+    p.write("params.json", r#"{"prep": {"factor": 2, "unused": true}}"#);
+    p.write("model.toml", "[model]\nname = \"tree\"\ndepth = 4\n");
+    p.write(
+        "pipeline.yaml",
+        r#"vars: [model.toml, config.py]
+stages:
+  fit:
+    cmd: echo ${model.name} ${Train.epochs} ${prep.factor} > out.txt
+    params:
+      - config.py: [SEED, Train]
+      - params.json: [prep.factor]
+      - model.toml: [model.depth]
+    outs: [out.txt]
+"#,
+    );
+    // prep.factor comes from params.json only as a tracked param, not as a variable.
+    p.cairn(&["repro"]).code(2).stderr_has(&["prep.factor"]);
+    p.write(
+        "pipeline.yaml",
+        r#"vars: [model.toml, config.py, params.json]
+stages:
+  fit:
+    cmd: echo ${model.name} ${Train.epochs} ${prep.factor} > out.txt
+    params:
+      - config.py: [SEED, Train]
+      - params.json: [prep.factor]
+      - model.toml: [model.depth]
+    outs: [out.txt]
+"#,
+    );
+    p.cairn(&["repro"]).ok();
+    assert_eq!(p.read("out.txt"), "tree 3 2\n");
+    let lock = p.read("pipeline.lock");
+    for line in [
+        "SEED: 42",
+        "prep.factor: 2",
+        "model.depth: 4",
+        "epochs: 3",
+        "lr: 0.1",
+    ] {
+        assert!(lock.contains(line), "{line}:\n{lock}");
+    }
+    assert!(!lock.contains("HOME") && !lock.contains("unused"), "{lock}");
+
+    // Rewritten but the same values: nothing is stale.
+    p.write(
+        "config.py",
+        "# settings\nimport os\nHOME = os.getenv('HOME')\nSEED = 42  # the seed\n\n\
+         class Train:\n    def __init__(self):\n        self.epochs = 3\n    lr = 0.10\n",
+    );
+    p.write(
+        "params.json",
+        "{\n  \"prep\": {\"unused\": false, \"factor\": 2}\n}\n",
+    );
+    p.write("model.toml", "[model]\ndepth = 4\nname = 'tree'\n");
+    p.cairn(&["status", "--check"]).ok();
+
+    p.write(
+        "config.py",
+        "SEED = 42\nclass Train:\n    lr = 0.1\n    def __init__(self):\n        self.epochs = 5\n",
+    );
+    p.write("model.toml", "[model]\ndepth = 6\nname = 'tree'\n");
+    p.cairn(&["status", "--check"]).code(1).stdout_has(&[
+        "param config.py:Train.epochs 3 → 5",
+        "param model.toml:model.depth 4 → 6",
+    ]);
+    p.cairn(&["repro"]).ok();
+    assert_eq!(p.read("out.txt"), "tree 5 2\n");
+
+    // A broken file names itself and the line.
+    p.write("config.py", "SEED = 42\nNAME = 'open\n");
+    p.cairn(&["status"])
+        .code(2)
+        .stderr_has(&["config.py", "line 2: unterminated string literal"]);
+    p.write("config.py", "SEED = {1, 2}\nclass Train:\n    lr = 1\n");
+    p.cairn(&["status"])
+        .code(2)
+        .stderr_has(&["config.py", "line 1: 'SEED' is a set"]);
+    p.write("model.toml", "[model]\ndepth = = 6\n");
+    p.cairn(&["status"])
+        .code(2)
+        .stderr_has(&["model.toml", "not valid TOML at line 2"]);
+}

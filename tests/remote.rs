@@ -898,3 +898,165 @@ fn repro_pull_restores_from_the_remote_run_cache_instead_of_running() {
     assert_same(&p, &c, "models");
     assert_eq!(c.read("pipeline.lock"), p.read("pipeline.lock"));
 }
+
+// ---------------------------------------------------------------- per-out push and remote
+
+/// A stage making three outs: `shared.bin` (default remote), `local.bin` (`push: false`) and
+/// `archived.bin` (`remote: archive`), with a folder remote `store` (the default) and `archive`
+/// (a folder, unless the caller adds it). Returns the digests of the three outs.
+fn routed_stage(p: &Project, archive_size: usize) -> [Digest; 3] {
+    p.write("src/a.bin", bytes(1, 5000));
+    p.write("src/b.bin", bytes(2, 6000));
+    p.write("src/c.bin", bytes(3, archive_size));
+    p.write(
+        "pipeline.yaml",
+        "stages:\n  make:\n    cmd: cp src/a.bin shared.bin && cp src/b.bin local.bin \
+         && cp src/c.bin archived.bin\n    deps: [src]\n    outs:\n      - shared.bin\n      \
+         - local.bin: {push: false}\n      - archived.bin: {remote: archive}\n",
+    );
+    p.cairn(&["repro"]).ok();
+    let lock = Lock::read(&p.join("pipeline.lock")).expect("lock");
+    let digest = |path: &str| {
+        lock.stages["make"]
+            .outs
+            .iter()
+            .find(|o| o.path == path)
+            .expect("locked out")
+            .digest
+            .clone()
+    };
+    [
+        digest("shared.bin"),
+        digest("local.bin"),
+        digest("archived.bin"),
+    ]
+}
+
+#[test]
+fn push_false_outs_stay_local_and_an_out_with_its_own_remote_travels_there() {
+    let p = Project::new();
+    let [shared, local, archived] = routed_stage(&p, 7000);
+    let store_dir = with_folder_remote(&p);
+    // The out names a remote nobody configured: nothing moves, and the error says what to do.
+    p.cairn(&["push"]).code(2).stderr_has(&[
+        "pipeline.yaml",
+        "stage 'make': out 'archived.bin'",
+        "remote 'archive' is not configured (configured: store)",
+        "cairn remote add archive",
+    ]);
+    assert!(!remote_object(store_dir.path(), shared.as_str()).exists());
+    c_fails_the_same(&p);
+    let archive_dir = tempfile::tempdir().expect("tmp");
+    let archive_url = archive_dir.path().display().to_string();
+    p.cairn(&["remote", "add", "archive", &archive_url]).ok();
+
+    let out = p
+        .cairn(&["push"])
+        .ok()
+        .stderr_has(&["note: not pushed: stage 'make': out 'local.bin' has push: false"]);
+    assert!(
+        out.stdout
+            .contains("pushed 1 objects (0.0 MiB), 0 already on remote 'store'")
+            && out
+                .stdout
+                .contains("pushed 1 objects (0.0 MiB), 0 already on remote 'archive'"),
+        "{}",
+        out.stdout
+    );
+    let on = |dir: &tempfile::TempDir, d: &Digest| remote_object(dir.path(), d.as_str()).is_file();
+    assert!(on(&store_dir, &shared) && !on(&archive_dir, &shared));
+    assert!(on(&archive_dir, &archived) && !on(&store_dir, &archived));
+    assert!(!on(&store_dir, &local) && !on(&archive_dir, &local));
+    assert_eq!(remote_objects_are_whole(store_dir.path()), 1);
+    assert_eq!(remote_objects_are_whole(archive_dir.path()), 1);
+    let json: serde_json::Value =
+        serde_json::from_str(&p.cairn(&["push", "--json"]).ok().stdout).expect("json");
+    assert_eq!(json["already_on_remote"], 2, "{json}");
+    assert_eq!(json["remotes"][1]["remote"], "archive", "{json}");
+    assert_eq!(
+        json["not_pushed"][0],
+        "stage 'make': out 'local.bin' has push: false"
+    );
+
+    // With --remote, outs bound to another remote stay where they are, as with `dvc push -r`.
+    p.cairn(&["push", "--remote", "store"]).ok().stderr_has(&[
+        "not pushed: stage 'make': out 'archived.bin' goes to remote 'archive', not 'store'",
+    ]);
+    assert!(!on(&store_dir, &archived));
+
+    // A fresh clone pulls each out from its remote; the push: false out is on none, which the
+    // pull says instead of failing.
+    let c = clone(&p);
+    let pulled = c.cairn(&["pull"]).ok().stderr_has(&[
+        "note: not fetched: stage 'make': out 'local.bin' has push: false, so no remote has it",
+        "note: not placed",
+        "local.bin",
+    ]);
+    assert!(
+        pulled
+            .stdout
+            .contains("fetched 2 objects (0.0 MiB) from remotes 'store', 'archive'"),
+        "{}",
+        pulled.stdout
+    );
+    assert_same(&p, &c, "shared.bin");
+    assert_same(&p, &c, "archived.bin");
+    assert!(!c.exists("local.bin"));
+    // Asked for by name, the same.
+    c.cairn(&["pull", "make"])
+        .ok()
+        .stderr_has(&["not fetched: stage 'make': out 'local.bin' has push: false"]);
+    c.cairn(&["status", "--check"])
+        .code(1)
+        .stdout_has(&["local.bin"]);
+    // Once made locally, the clone has everything.
+    c.cairn(&["repro"]).ok();
+    assert_same(&p, &c, "local.bin");
+    c.cairn(&["status", "--check"]).ok();
+}
+
+/// A clone of `p` whose pull fails on the unconfigured remote the same way its push does.
+fn c_fails_the_same(p: &Project) {
+    let c = clone(p);
+    c.cairn(&["pull"]).code(2).stderr_has(&[
+        "stage 'make': out 'archived.bin'",
+        "remote 'archive' is not configured",
+    ]);
+}
+
+#[test]
+fn s3_an_out_with_its_own_remote_goes_to_the_bucket_only() {
+    let moto = Moto::shared();
+    let bucket = moto.bucket();
+    let p = Project::new();
+    // Above the pack limit: the object goes up loose, under its own key.
+    let [shared, local, archived] = routed_stage(&p, 1 << 20);
+    let store_dir = with_folder_remote(&p);
+    p.cairn(&["remote", "add", "archive", &format!("s3://{bucket}/arch")])
+        .ok();
+    p.cairn(&[
+        "remote",
+        "modify",
+        "archive",
+        "endpoint_url",
+        &moto.endpoint(),
+    ])
+    .ok();
+    p.cairn(&["remote", "modify", "archive", "region", "us-east-1"])
+        .ok();
+    s3_cairn(&p, &["push"])
+        .ok()
+        .stdout_has(&["already on remote 'store'", "already on remote 'archive'"]);
+    let keys = moto.keys(&bucket);
+    let key = |d: &Digest| format!("arch/v1/{}/{}", &d.as_str()[..2], &d.as_str()[2..]);
+    assert_eq!(keys, [key(&archived)], "{keys:?}");
+    assert!(remote_object(store_dir.path(), shared.as_str()).is_file());
+    assert!(!remote_object(store_dir.path(), archived.as_str()).exists());
+    assert!(!remote_object(store_dir.path(), local.as_str()).exists());
+
+    let c = clone(&p);
+    s3_cairn(&c, &["pull"]).ok();
+    assert_same(&p, &c, "archived.bin");
+    assert_same(&p, &c, "shared.bin");
+    assert!(!c.exists("local.bin"));
+}

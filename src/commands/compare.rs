@@ -22,17 +22,20 @@ type Flat = BTreeMap<String, Value>;
 pub fn metrics_command(cmd: &MetricsCommand) -> Result<ExitCode> {
     let ws = Workspace::current()?;
     let pipeline = Pipeline::load(&ws)?;
-    let files = metrics_files(&pipeline);
-    if files.is_empty() {
-        eprintln!("no stage of pipeline.yaml declares `metrics` files");
+    let declared = metrics_files(&pipeline);
+    if declared.is_empty() {
+        eprintln!(
+            "no stage declares `metrics` files and the pipeline has no top-level `metrics:` section"
+        );
     }
     match cmd {
         MetricsCommand::Show { json } => {
-            let mut shown: BTreeMap<&str, Flat> = BTreeMap::new();
-            for file in &files {
-                match std::fs::read(ws.root.join(file)) {
+            let mut shown: BTreeMap<String, Flat> = BTreeMap::new();
+            for file in expand_dirs(&ws, &declared, None) {
+                match std::fs::read(ws.root.join(&file)) {
                     Ok(bytes) => {
-                        shown.insert(file, flatten_file(file, &bytes)?);
+                        let flat = flatten_file(&file, &file, &bytes)?;
+                        shown.insert(file, flat);
                     }
                     Err(_) => eprintln!("{file}: missing (run `cairn repro` to make it)"),
                 }
@@ -55,16 +58,16 @@ pub fn metrics_command(cmd: &MetricsCommand) -> Result<ExitCode> {
         MetricsCommand::Diff(args) => {
             check_revision(&ws, &args.rev)?;
             let mut entries = Vec::new();
-            for file in &files {
-                let now = match std::fs::read(ws.root.join(file)) {
-                    Ok(bytes) => flatten_file(file, &bytes)?,
+            for file in expand_dirs(&ws, &declared, Some(&args.rev)) {
+                let now = match std::fs::read(ws.root.join(&file)) {
+                    Ok(bytes) => flatten_file(&file, &file, &bytes)?,
                     Err(_) => Flat::new(),
                 };
-                let then = match git_show(&ws, &args.rev, file) {
-                    Some(bytes) => flatten_file(&format!("{}:{file}", args.rev), &bytes)?,
+                let then = match git_show(&ws, &args.rev, &file) {
+                    Some(bytes) => flatten_file(&format!("{}:{file}", args.rev), &file, &bytes)?,
                     None => Flat::new(),
                 };
-                entries.extend(compare(file, &then, &now, args.all));
+                entries.extend(compare(&file, &then, &now, args.all));
             }
             print_diff(&entries, args)?;
         }
@@ -76,28 +79,41 @@ pub fn metrics_command(cmd: &MetricsCommand) -> Result<ExitCode> {
 pub fn params_command(cmd: &ParamsCommand) -> Result<ExitCode> {
     let ParamsCommand::Diff(args) = cmd;
     let ws = Workspace::current()?;
-    let pipeline = Pipeline::load(&ws)?;
+    let mut pipeline = Pipeline::load(&ws)?;
     check_revision(&ws, &args.rev)?;
-    // Tracked keys per params file, in a stable order.
-    let mut tracked: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // Tracked keys per params file, in a stable order; `""` is the whole file.
+    let mut tracked: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for param in pipeline.stages.iter().flat_map(|s| &s.params) {
-        let keys = tracked.entry(param.file.as_str()).or_default();
-        if !keys.contains(&param.key.as_str()) {
-            keys.push(&param.key);
+        let keys = tracked.entry(param.file.clone()).or_default();
+        if !keys.contains(&param.key) {
+            keys.push(param.key.clone());
+        }
+    }
+    // Top-level params files are shown whole, as DVC shows them; a file tracked whole needs
+    // no key of it listed apart.
+    for file in expand_dirs(&ws, &pipeline.top.params, Some(&args.rev)) {
+        tracked.insert(file, vec![String::new()]);
+    }
+    for keys in tracked.values_mut() {
+        if keys.iter().any(String::is_empty) {
+            *keys = vec![String::new()];
         }
     }
     let mut entries = Vec::new();
-    for (file, keys) in tracked {
-        let old_file: Option<serde_norway::Value> =
-            git_show(&ws, &args.rev, file).and_then(|b| serde_norway::from_slice(&b).ok());
+    for (file, keys) in &tracked {
+        // Read as the file is read now (its extension picks JSON, TOML, Python or YAML).
+        let old_file: Option<serde_norway::Value> = git_show(&ws, &args.rev, file)
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|text| cairn_core::pipeline::params::parse(file, &text).ok());
+        // A top-level file the stages do not read is loaded here; one that is gone now has no
+        // values now.
+        if pipeline.params.get(file, "").is_none() {
+            pipeline.params.load(&ws.root, file)?;
+        }
         let mut now = Flat::new();
         let mut then = Flat::new();
         for key in keys {
-            let reference = cairn_core::pipeline::ParamRef {
-                file: file.to_string(),
-                key: key.to_string(),
-            };
-            if let Some(v) = pipeline.param_value(&reference) {
+            if let Some(v) = pipeline.params.get(file, key) {
                 flatten_into(key, &to_json(v), &mut now);
             }
             if let Some(v) = old_file.as_ref().and_then(|f| lookup(f, key)) {
@@ -110,24 +126,107 @@ pub fn params_command(cmd: &ParamsCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `metrics` outs of every stage, in stage order.
+/// The `metrics` outs of every stage, in stage order, then the top-level `metrics:` entries
+/// (a file both name is listed once).
 fn metrics_files(pipeline: &Pipeline) -> Vec<String> {
     let mut files: Vec<String> = Vec::new();
-    for out in pipeline.stages.iter().flat_map(|s| &s.outs) {
-        if out.kind == OutKind::Metric && !files.contains(&out.path) {
-            files.push(out.path.clone());
+    let stages = pipeline
+        .stages
+        .iter()
+        .flat_map(|s| &s.outs)
+        .filter(|out| out.kind == OutKind::Metric)
+        .map(|out| &out.path);
+    for path in stages.chain(&pipeline.top.metrics) {
+        if !files.contains(path) {
+            files.push(path.clone());
         }
     }
     files
 }
 
-/// Parses a metrics file (JSON or YAML) and flattens it.
-fn flatten_file(name: &str, bytes: &[u8]) -> Result<Flat> {
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(_) => serde_norway::from_slice::<serde_norway::Value>(bytes)
-            .map(|v| to_json(&v))
-            .map_err(|e| Error::data(name, format!("not a JSON or YAML metrics file: {e}")))?,
+/// The deepest folder a metrics or params directory is searched to.
+const MAX_DIR_DEPTH: usize = 32;
+
+/// `paths` with each directory replaced by the files in it (as DVC expands a metrics or params
+/// directory): in the workspace, and with `rev` at that revision too. Listed once each, in
+/// order.
+fn expand_dirs(ws: &Workspace, paths: &[String], rev: Option<&str>) -> Vec<String> {
+    let mut files: Vec<String> = Vec::new();
+    let mut add = |file: String| {
+        if !files.contains(&file) {
+            files.push(file);
+        }
+    };
+    for path in paths {
+        let mut found = Vec::new();
+        if ws.root.join(path).is_dir() {
+            files_under(&ws.root, path, 0, &mut found);
+        }
+        if let Some(rev) = rev {
+            found.extend(files_at(ws, rev, path));
+        }
+        if found.is_empty() {
+            add(path.clone());
+        } else {
+            found.sort();
+            found.into_iter().for_each(&mut add);
+        }
+    }
+    files
+}
+
+/// The regular files under workspace-relative folder `dir` (symbolic links are not followed).
+fn files_under(root: &Path, dir: &str, depth: usize, found: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let rel = format!("{dir}/{}", entry.file_name().to_string_lossy());
+        match entry.file_type() {
+            Ok(t) if t.is_file() => found.push(rel),
+            Ok(t) if t.is_dir() && depth < MAX_DIR_DEPTH => {
+                files_under(root, &rel, depth + 1, found)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The files under workspace-relative `dir` at `rev`, when it was a directory there.
+fn files_at(ws: &Workspace, rev: &str, dir: &str) -> Vec<String> {
+    // Paths come out relative to the workspace (git's current directory).
+    let spec = format!("./{dir}/");
+    git(
+        ws,
+        &["ls-tree", "-r", "-z", "--name-only", rev, "--", &spec],
+    )
+    .map(|out| {
+        out.split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Parses a metrics file and flattens it: `.toml` and `.py` files as params files of those
+/// formats are read, anything else as JSON or YAML. `name` says where the bytes came from,
+/// `path` (the file's path) picks the format.
+fn flatten_file(name: &str, path: &str, bytes: &[u8]) -> Result<Flat> {
+    use cairn_core::pipeline::params::{self, Format};
+    let value: Value = match Format::of(path) {
+        Format::Toml | Format::Python => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|e| Error::data(name, format!("not UTF-8 text: {e}")))?;
+            let value = params::parse(path, text).map_err(|e| Error::data(name, e))?;
+            to_json(&value)
+        }
+        Format::Json | Format::Yaml => match serde_json::from_slice(bytes) {
+            Ok(v) => v,
+            Err(_) => serde_norway::from_slice::<serde_norway::Value>(bytes)
+                .map(|v| to_json(&v))
+                .map_err(|e| Error::data(name, format!("not a JSON or YAML metrics file: {e}")))?,
+        },
     };
     let mut flat = Flat::new();
     flatten_into("", &value, &mut flat);

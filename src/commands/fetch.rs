@@ -3,12 +3,12 @@
 use std::process::ExitCode;
 
 use cairn_core::Result;
-use cairn_core::repro::checkout_workspace;
+use cairn_core::repro::checkout_workspace_leaving;
 use cairn_core::workspace::Workspace;
 use cairn_remote::FetchReport;
 
 use crate::cli::TransferArgs;
-use crate::render::{mib, warn_all};
+use crate::render::{mib, note_first_few, warn_all};
 
 /// `cairn fetch`.
 pub fn run(args: &TransferArgs) -> Result<ExitCode> {
@@ -28,8 +28,14 @@ fn transfer(args: &TransferArgs, place: bool) -> Result<ExitCode> {
     let options = crate::settings::transfer(args);
     let report = cairn_remote::fetch(&ws, &cwd, &options)?;
     warn_all(&report.warnings);
+    note_first_few("not fetched", &report.left_out);
     let placed = if place {
-        let placed = checkout_workspace(&ws, &report.checkout_targets)?;
+        // `push: false` outs are on no remote: if the cache lacks them, they stay as they are.
+        let placed = checkout_workspace_leaving(&ws, &report.checkout_targets, &report.unpushed)?;
+        note_first_few(
+            "not placed (push: false, and not in this cache; `cairn repro` makes it)",
+            &placed.left,
+        );
         Some(placed.restored.len() as u64)
     } else {
         None
@@ -44,10 +50,12 @@ fn summary(report: &FetchReport, run_cache: bool, json: bool, placed: Option<u64
             "{}",
             serde_json::json!({
                 "remote": report.remote,
+                "remotes": report.remotes,
                 "fetched": report.objects,
                 "bytes": report.bytes,
                 "already_in_cache": report.already,
                 "run_cache_entries": report.run_entries,
+                "not_fetched": report.left_out,
                 "placed": placed,
             })
         );
@@ -59,14 +67,23 @@ fn summary(report: &FetchReport, run_cache: bool, json: bool, placed: Option<u64
         String::new()
     };
     println!(
-        "fetched {} objects ({}) from remote '{}', {} already in the cache{runs}",
+        "fetched {} objects ({}) from {}, {} already in the cache{runs}",
         report.objects,
         mib(report.bytes),
-        report.remote,
+        remotes(report),
         report.already
     );
     if let Some(n) = placed {
         println!("placed {n} paths in the workspace");
+    }
+}
+
+/// "remote 'a'", or "remotes 'a', 'b'" when outs name remotes of their own.
+fn remotes(report: &FetchReport) -> String {
+    match report.remotes.as_slice() {
+        [] => "no remote".to_string(),
+        [one] => format!("remote '{one}'"),
+        many => format!("remotes '{}'", many.join("', '")),
     }
 }
 
@@ -77,17 +94,17 @@ pub fn for_repro(ws: &Workspace) -> Result<()> {
     warn_all(&report.warnings);
     if !report.not_on_remote.is_empty() {
         eprintln!(
-            "note: {} objects are not on remote '{}'; the stages that make them will run",
+            "note: {} objects are not on {}; the stages that make them will run",
             report.not_on_remote.len(),
-            report.remote
+            remotes(&report)
         );
     }
     eprintln!(
-        "fetched {} objects ({}) and {} run-cache entries from remote '{}'",
+        "fetched {} objects ({}) and {} run-cache entries from {}",
         report.objects,
         mib(report.bytes),
         report.run_entries,
-        report.remote
+        remotes(&report)
     );
     Ok(())
 }

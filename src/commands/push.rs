@@ -6,7 +6,7 @@ use cairn_core::Result;
 use cairn_core::workspace::Workspace;
 
 use crate::cli::PushArgs;
-use crate::render::{mib, warn_all, warn_first_few};
+use crate::render::{mib, note_first_few, warn_all, warn_first_few};
 
 /// `cairn push`.
 pub fn run(args: &PushArgs) -> Result<ExitCode> {
@@ -19,7 +19,21 @@ pub fn run(args: &PushArgs) -> Result<ExitCode> {
         "not in the cache",
         &report.not_in_cache,
     );
+    note_first_few("not pushed", &report.left_out);
     if args.transfer.json {
+        let remotes: Vec<serde_json::Value> = report
+            .remotes
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "remote": r.remote,
+                    "pushed": r.pushed,
+                    "bytes": r.bytes,
+                    "packs": r.packs,
+                    "already_on_remote": r.already,
+                })
+            })
+            .collect();
         println!(
             "{}",
             serde_json::json!({
@@ -29,10 +43,16 @@ pub fn run(args: &PushArgs) -> Result<ExitCode> {
                 "packs": report.packs,
                 "already_on_remote": report.already,
                 "not_in_cache": report.not_in_cache.len(),
+                "not_pushed": report.left_out,
+                "remotes": remotes,
                 "run_cache_entries": report.run_entries,
                 "forced": report.forced,
             })
         );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if report.remotes.is_empty() {
+        println!("pushed nothing: no selected out goes to a remote");
         return Ok(ExitCode::SUCCESS);
     }
     let runs = if options.run_cache {
@@ -40,26 +60,30 @@ pub fn run(args: &PushArgs) -> Result<ExitCode> {
     } else {
         String::new()
     };
-    let packs = match report.packs {
-        0 => String::new(),
-        1 => format!(", {} of them in 1 pack", report.in_packs),
-        n => format!(", {} of them in {n} packs", report.in_packs),
-    };
-    if report.forced {
-        println!(
-            "pushed {} objects ({}) to remote '{}', replacing what it held (--force){runs}",
-            report.pushed,
-            mib(report.bytes),
-            report.remote
-        );
-    } else {
-        println!(
-            "pushed {} objects ({}{packs}), {} already on remote '{}'{runs}",
-            report.pushed,
-            mib(report.bytes),
-            report.already,
-            report.remote
-        );
+    for (i, sent) in report.remotes.iter().enumerate() {
+        // The run-cache goes to the first (the default) remote.
+        let runs = if i == 0 { runs.as_str() } else { "" };
+        let packs = match sent.packs {
+            0 => String::new(),
+            1 => format!(", {} of them in 1 pack", sent.in_packs),
+            n => format!(", {} of them in {n} packs", sent.in_packs),
+        };
+        if report.forced {
+            println!(
+                "pushed {} objects ({}) to remote '{}', replacing what it held (--force){runs}",
+                sent.pushed,
+                mib(sent.bytes),
+                sent.remote
+            );
+        } else {
+            println!(
+                "pushed {} objects ({}{packs}), {} already on remote '{}'{runs}",
+                sent.pushed,
+                mib(sent.bytes),
+                sent.already,
+                sent.remote
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

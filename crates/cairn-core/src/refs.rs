@@ -34,20 +34,80 @@ pub struct Selection {
     pub tracked: Vec<LockedPath>,
     /// The same targets as `checkout` takes them: stage names, workspace-relative pointer files.
     pub checkout_targets: Vec<String>,
+    /// How the outs of `pipeline.yaml` travel to and from remotes.
+    pub routes: Routes,
 }
 
-/// The cached outs `pipeline.lock` records for each stage. With a `pipeline.yaml`, only its
-/// stages' outs that are cached (`cache: false` outs live in git, not in the cache).
-fn locked_outs(ws: &Workspace) -> Result<BTreeMap<String, Vec<LockedPath>>> {
+/// Where the objects of a stage's out go, when not simply to the default remote: DVC's
+/// `push: false` (never sent, so never fetched) and `remote: NAME` (sent to and fetched from
+/// that remote instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The stage whose out it is.
+    pub stage: String,
+    /// Whether `push` sends it.
+    pub push: bool,
+    /// The remote it goes to instead of the default one.
+    pub remote: Option<String>,
+}
+
+/// The [`Route`] of every out of `pipeline.yaml` that has one, by workspace-relative path.
+/// Outs not listed (and paths tracked by pointer files) go to the default remote.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    by_path: BTreeMap<String, Route>,
+}
+
+impl Routes {
+    /// The routes the pipeline's outs declare.
+    pub fn of(pipeline: &Pipeline) -> Routes {
+        let mut by_path = BTreeMap::new();
+        for stage in &pipeline.stages {
+            for out in &stage.outs {
+                if out.cache && (!out.push || out.remote.is_some()) {
+                    by_path.insert(
+                        out.path.clone(),
+                        Route {
+                            stage: stage.name.clone(),
+                            push: out.push,
+                            remote: out.remote.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        Routes { by_path }
+    }
+
+    /// The route of the out at workspace-relative `path`, if it has one.
+    pub fn get(&self, path: &str) -> Option<&Route> {
+        self.by_path.get(path)
+    }
+
+    /// The workspace paths of the outs with `push: false`.
+    pub fn unpushed(&self) -> impl Iterator<Item = &str> {
+        self.by_path
+            .iter()
+            .filter(|(_, r)| !r.push)
+            .map(|(p, _)| p.as_str())
+    }
+}
+
+/// The cached outs `pipeline.lock` records for each stage, and how they travel. With a
+/// `pipeline.yaml`, only its stages' outs that are cached (`cache: false` outs live in git, not
+/// in the cache).
+fn locked_outs(ws: &Workspace) -> Result<(BTreeMap<String, Vec<LockedPath>>, Routes)> {
     let lock = Lock::read(&ws.lock_path())?;
     if !Pipeline::exists(ws)? {
-        return Ok(lock
+        let outs = lock
             .stages
             .into_iter()
             .map(|(name, s)| (name, s.outs))
-            .collect());
+            .collect();
+        return Ok((outs, Routes::default()));
     }
     let pipeline = Pipeline::load(ws)?;
+    let routes = Routes::of(&pipeline);
     let mut outs = BTreeMap::new();
     for stage in &pipeline.stages {
         let Some(locked) = lock.stages.get(&stage.name) else {
@@ -61,17 +121,20 @@ fn locked_outs(ws: &Workspace) -> Result<BTreeMap<String, Vec<LockedPath>>> {
             .collect();
         outs.insert(stage.name.clone(), cached);
     }
-    Ok(outs)
+    Ok((outs, routes))
 }
 
 /// Every path the lock and the pointer files track, narrowed to `targets`: stage names (or a
 /// foreach group's name), pointer files or the paths they track, relative to `cwd`. Unknown
 /// targets are an error.
 pub fn select(ws: &Workspace, targets: &[String], cwd: &Path) -> Result<Selection> {
-    let stages = locked_outs(ws)?;
+    let (stages, routes) = locked_outs(ws)?;
     let pointers = Pointer::find_all(&ws.root)?;
     let pointer_outs = |(rel, p): &(String, Pointer)| p.workspace_outs(rel);
-    let mut selection = Selection::default();
+    let mut selection = Selection {
+        routes,
+        ..Selection::default()
+    };
     let mut take = |outs: Vec<LockedPath>| selection.tracked.extend(outs);
     if targets.is_empty() {
         stages.values().for_each(|outs| take(outs.clone()));
@@ -127,18 +190,28 @@ pub fn workspace_relative(ws: &Workspace, cwd: &Path, target: &str) -> Result<St
 /// The outs of every run-cache entry, their paths tagged with the entry's key (they are only
 /// moved between caches, never placed in the workspace).
 pub fn run_cache_tracked(ws: &Workspace) -> Result<Vec<LockedPath>> {
+    Ok(run_cache_outs(ws)?
+        .into_iter()
+        .map(|(_, out)| out)
+        .collect())
+}
+
+/// Like [`run_cache_tracked`], each with the workspace path the entry recorded (by which its
+/// [`Route`] is found).
+pub fn run_cache_outs(ws: &Workspace) -> Result<Vec<(String, LockedPath)>> {
     let runs = RunCache::at(&ws.runs_dir());
     Ok(runs
         .entries()?
         .into_iter()
         .flat_map(|(key, entry)| {
             entry.outs.into_iter().map(move |mut out| {
+                let path = out.path.to_string();
                 // A label for messages; these paths are never placed.
                 let label = format!("{} (run-cache entry {})", out.path, key.short());
                 if let Ok(label) = RelPath::parse(&label) {
                     out.path = label;
                 }
-                out
+                (path, out)
             })
         })
         .collect())

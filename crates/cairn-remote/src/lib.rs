@@ -10,6 +10,7 @@ pub mod backend;
 pub mod config;
 mod folder;
 mod pack;
+mod route;
 mod s3;
 mod transfer;
 mod watch;
@@ -62,9 +63,9 @@ fn threads(options: &TransferOptions, remote: &OpenRemote) -> usize {
 /// What a push did.
 #[derive(Debug, Default)]
 pub struct PushReport {
-    /// The remote's name.
+    /// The name of the remote `--remote` names or the default one (else the first one used).
     pub remote: String,
-    /// Objects sent.
+    /// Objects sent, to every remote.
     pub pushed: u64,
     /// Their bytes.
     pub bytes: u64,
@@ -72,10 +73,14 @@ pub struct PushReport {
     pub packs: u64,
     /// Objects that went in packs.
     pub in_packs: u64,
-    /// Objects the remote already had.
+    /// Objects the remotes already had.
     pub already: u64,
+    /// What went to each remote, the default one first.
+    pub remotes: Vec<PushedTo>,
     /// Objects the targets need that the cache does not have (not sent).
     pub not_in_cache: Vec<String>,
+    /// Outs not sent (`push: false`, or another remote than `--remote`), with why.
+    pub left_out: Vec<String>,
     /// Run-cache entries sent.
     pub run_entries: u64,
     /// Whether what the remote held was replaced (`--force`).
@@ -84,11 +89,30 @@ pub struct PushReport {
     pub warnings: Vec<String>,
 }
 
+/// What a push sent to one remote.
+#[derive(Debug, Default, Clone)]
+pub struct PushedTo {
+    /// The remote's name.
+    pub remote: String,
+    /// Objects sent.
+    pub pushed: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Packs sent.
+    pub packs: u64,
+    /// Objects that went in packs.
+    pub in_packs: u64,
+    /// Objects the remote already had.
+    pub already: u64,
+}
+
 /// What a fetch did.
 #[derive(Debug, Default)]
 pub struct FetchReport {
-    /// The remote's name.
+    /// The name of the remote `--remote` names or the default one (else the first one used).
     pub remote: String,
+    /// Every remote read, the default one first.
+    pub remotes: Vec<String>,
     /// Objects fetched.
     pub objects: u64,
     /// Their bytes.
@@ -97,6 +121,11 @@ pub struct FetchReport {
     pub already: u64,
     /// Objects the remote does not have, with the path that wants each.
     pub not_on_remote: Vec<String>,
+    /// Outs not fetched (`push: false`, or another remote than `--remote`), with why.
+    pub left_out: Vec<String>,
+    /// The workspace paths of the `push: false` outs left out, which a pull leaves as they are
+    /// when the cache lacks them.
+    pub unpushed: Vec<String>,
     /// Run-cache entries fetched.
     pub run_entries: u64,
     /// The targets as `checkout` takes them (stage names, pointer files).
@@ -343,7 +372,8 @@ fn local_failure(e: Error) -> Failure {
 }
 
 /// Sends what the targets need and the remote lacks (with `force`, everything they need, as
-/// loose objects replacing what the remote holds). `cwd` is what targets are relative to.
+/// loose objects replacing what the remote holds). `cwd` is what targets are relative to. Outs
+/// with `push: false` stay; outs with `remote: NAME` go to that remote.
 pub fn push(
     ws: &Workspace,
     cwd: &Path,
@@ -351,23 +381,87 @@ pub fn push(
     force: bool,
 ) -> Result<PushReport> {
     let args = options;
-    let mut warnings = Vec::new();
-    let remote = config::open(ws, args.remote.as_deref())?;
-    let store = ObjectStore::open(ws)?;
-    let mut tracked = refs::select(ws, &args.targets, cwd)?.tracked;
+    let selection = refs::select(ws, &args.targets, cwd)?;
+    let mut items = with_paths(selection.tracked);
     if args.run_cache {
-        tracked.extend(refs::run_cache_tracked(ws)?);
+        items.extend(refs::run_cache_outs(ws)?);
     }
+    let plan = route::plan(ws, &selection.routes, items, args.remote.as_deref(), true)?;
+    let mut report = PushReport {
+        forced: force,
+        left_out: plan.left_out,
+        ..PushReport::default()
+    };
+    let mut groups = plan.groups;
+    // The default remote is opened unless everything selected goes elsewhere or stays: so a
+    // workspace without one hears so, and the run-cache has somewhere to go.
+    if args.run_cache || (groups.is_empty() && report.left_out.is_empty()) {
+        groups.entry(None).or_default();
+    }
+    // Every remote is opened before anything moves: one misconfigured fails the push whole.
+    let remotes = open_all(ws, groups, args.remote.as_deref())?;
+    let store = ObjectStore::open(ws)?;
+    for (remote, tracked) in &remotes {
+        let sent = push_objects(ws, &store, remote, tracked, args, force, &mut report)?;
+        report.pushed += sent.pushed;
+        report.bytes += sent.bytes;
+        report.packs += sent.packs;
+        report.in_packs += sent.in_packs;
+        report.already += sent.already;
+        report.remotes.push(sent);
+    }
+    report.remote = report
+        .remotes
+        .first()
+        .map(|r| r.remote.clone())
+        .unwrap_or_default();
+    if let Some((remote, _)) = remotes.first().filter(|_| args.run_cache) {
+        report.run_entries = push_run_entries(ws, remote, args, force)?;
+    }
+    Ok(report)
+}
+
+/// The tracked paths with the workspace path that finds each one's route.
+fn with_paths(tracked: Vec<LockedPath>) -> Vec<(String, LockedPath)> {
+    tracked
+        .into_iter()
+        .map(|t| (t.path.to_string(), t))
+        .collect()
+}
+
+/// Opens the remote of every group (`None`: `wanted`, else the default one), in order.
+fn open_all(
+    ws: &Workspace,
+    groups: std::collections::BTreeMap<Option<String>, Vec<LockedPath>>,
+    wanted: Option<&str>,
+) -> Result<Vec<(OpenRemote, Vec<LockedPath>)>> {
+    groups
+        .into_iter()
+        .map(|(name, tracked)| Ok((config::open(ws, name.as_deref().or(wanted))?, tracked)))
+        .collect()
+}
+
+/// Sends to `remote` what `tracked` needs and it lacks; objects the cache lacks are added to
+/// the report's `not_in_cache`, warnings to its `warnings`.
+fn push_objects(
+    ws: &Workspace,
+    store: &ObjectStore,
+    remote: &OpenRemote,
+    tracked: &[LockedPath],
+    args: &TransferOptions,
+    force: bool,
+    report: &mut PushReport,
+) -> Result<PushedTo> {
     // Directories whose listing the cache lacks show up below as that listing being absent.
-    let (needed, _) = refs::expand(&store, &tracked)?;
+    let (needed, _) = refs::expand(store, tracked)?;
     let mut absent = Vec::new();
     // A forced push believes nothing the remote says it holds: what it holds may be damaged.
     let (on_remote, packed) = if force {
         (HashSet::new(), pack::Catalog::default())
     } else {
         (
-            objects_on(&remote, threads(args, &remote))?,
-            packs_on(ws, &remote, threads(args, &remote), &mut warnings)?,
+            objects_on(remote, threads(args, remote))?,
+            packs_on(ws, remote, threads(args, remote), &mut report.warnings)?,
         )
     };
     let mut already = 0u64;
@@ -395,11 +489,11 @@ pub fn push(
         }
     }
     let in_packs = to_pack.len() as u64;
-    let packed_outcome = push_in_packs(ws, &store, &remote, to_pack, threads(args, &remote))?;
+    let packed_outcome = push_in_packs(ws, store, remote, to_pack, threads(args, remote))?;
     let per_thread = remote.store.puts_per_thread();
     let outcome = transfer::run_batched(
         &jobs,
-        threads(args, &remote),
+        threads(args, remote),
         per_thread,
         "pushing objects",
         |batch| {
@@ -446,59 +540,64 @@ pub fn push(
         },
     );
     check(
-        &remote,
+        remote,
         &outcome,
         "uploads",
         "run `cairn push` again: objects already sent are not sent again",
     )?;
-
-    let mut entries_pushed = 0;
-    if args.run_cache {
-        let there: HashSet<String> = if force {
-            HashSet::new()
-        } else {
-            list_on(&remote, &runs_prefix())?.into_iter().collect()
-        };
-        let runs = RunCache::at(&ws.runs_dir());
-        let jobs: Vec<Job> = runs
-            .entries()?
-            .into_iter()
-            .map(|(key, _)| format!("{}{key}", runs_prefix()))
-            .filter(|k| !there.contains(k))
-            .map(run_entry_job)
-            .collect();
-        let entries = transfer::run(
-            &jobs,
-            threads(args, &remote),
-            "pushing run-cache entries",
-            |job| {
-                remote
-                    .store
-                    .put(&job.key, &runs.path(&run_entry_name(job)?))?;
-                Ok(0)
-            },
-        );
-        check(
-            &remote,
-            &entries,
-            "uploads",
-            "run `cairn push --run-cache` again",
-        )?;
-        entries_pushed = entries.done;
+    for line in absent {
+        if !report.not_in_cache.contains(&line) {
+            report.not_in_cache.push(line);
+        }
     }
-
-    Ok(PushReport {
+    Ok(PushedTo {
         remote: remote.name.clone(),
         pushed: outcome.done + in_packs,
         bytes: outcome.bytes + packed_outcome.bytes,
         packs: packed_outcome.done,
         in_packs,
         already,
-        not_in_cache: absent,
-        run_entries: entries_pushed,
-        forced: force,
-        warnings,
     })
+}
+
+/// Sends the run-cache entries `remote` lacks (all of them when `force`); returns how many.
+fn push_run_entries(
+    ws: &Workspace,
+    remote: &OpenRemote,
+    args: &TransferOptions,
+    force: bool,
+) -> Result<u64> {
+    let there: HashSet<String> = if force {
+        HashSet::new()
+    } else {
+        list_on(remote, &runs_prefix())?.into_iter().collect()
+    };
+    let runs = RunCache::at(&ws.runs_dir());
+    let jobs: Vec<Job> = runs
+        .entries()?
+        .into_iter()
+        .map(|(key, _)| format!("{}{key}", runs_prefix()))
+        .filter(|k| !there.contains(k))
+        .map(run_entry_job)
+        .collect();
+    let entries = transfer::run(
+        &jobs,
+        threads(args, remote),
+        "pushing run-cache entries",
+        |job| {
+            remote
+                .store
+                .put(&job.key, &runs.path(&run_entry_name(job)?))?;
+            Ok(0)
+        },
+    );
+    check(
+        remote,
+        &entries,
+        "uploads",
+        "run `cairn push --run-cache` again",
+    )?;
+    Ok(entries.done)
 }
 
 /// Checks that the cache's copy of the object a forced push is about to send is whole.
@@ -527,24 +626,85 @@ fn check_downloads(remote: &OpenRemote, outcome: &Outcome) -> Result<()> {
     )
 }
 
-/// Brings into the cache every object behind `tracked` that it lacks (and, with `run_cache`,
-/// every run-cache entry the remote has and the workspace lacks, with its objects).
+/// What a fetch brought from one remote.
+#[derive(Debug, Default)]
+struct Fetched {
+    objects: u64,
+    bytes: u64,
+    already: u64,
+    not_on_remote: Vec<String>,
+}
+
+/// Fetches what `selection` tracks (and, with `run_cache`, the run-cache entries of the
+/// default remote, and the objects they keep), each out from its own remote. With `require`,
+/// fails unless every object arrived.
+fn fetch_routed(
+    ws: &Workspace,
+    selection: refs::Selection,
+    wanted: Option<&str>,
+    jobs: Option<usize>,
+    run_cache: bool,
+    require: bool,
+) -> Result<FetchReport> {
+    let mut report = FetchReport {
+        checkout_targets: selection.checkout_targets,
+        ..FetchReport::default()
+    };
+    let mut items = with_paths(selection.tracked);
+    // Checked before the run-cache entries move: an out naming a remote that is not configured
+    // fails the fetch before anything arrives.
+    route::plan(ws, &selection.routes, items.clone(), wanted, false)?;
+    let mut default = None;
+    if run_cache {
+        let remote = config::open(ws, wanted)?;
+        let threads = jobs.unwrap_or(remote.default_jobs);
+        report.run_entries = fetch_run_entries(ws, &remote, threads, &mut report.warnings)?;
+        items.extend(refs::run_cache_outs(ws)?);
+        default = Some(remote);
+    }
+    let plan = route::plan(ws, &selection.routes, items, wanted, false)?;
+    report.left_out = plan.left_out;
+    report.unpushed = selection.routes.unpushed().map(str::to_string).collect();
+    let mut groups = plan.groups;
+    if default.is_some() || (groups.is_empty() && report.left_out.is_empty()) {
+        groups.entry(None).or_default();
+    }
+    // Every remote is opened before anything moves. The default one, if open already, is the
+    // first group's (`None` sorts first).
+    let mut remotes = Vec::new();
+    for (name, tracked) in groups {
+        let remote = match (name, default.take()) {
+            (None, Some(open)) => open,
+            (name, _) => config::open(ws, name.as_deref().or(wanted))?,
+        };
+        remotes.push((remote, tracked));
+    }
+    for (remote, tracked) in remotes {
+        let threads = jobs.unwrap_or(remote.default_jobs);
+        let got = fetch_into_cache(ws, &remote, &tracked, threads, &mut report.warnings)?;
+        if require && !got.not_on_remote.is_empty() {
+            return Err(missing_on(&remote, &got.not_on_remote));
+        }
+        report.objects += got.objects;
+        report.bytes += got.bytes;
+        report.already += got.already;
+        report.not_on_remote.extend(got.not_on_remote);
+        report.remotes.push(remote.name.clone());
+    }
+    report.remote = report.remotes.first().cloned().unwrap_or_default();
+    Ok(report)
+}
+
+/// Brings into the cache every object behind `tracked` that it lacks.
 fn fetch_into_cache(
     ws: &Workspace,
     remote: &OpenRemote,
-    tracked: &mut Vec<LockedPath>,
-    run_cache: bool,
+    tracked: &[LockedPath],
     threads: usize,
-) -> Result<FetchReport> {
+    warnings: &mut Vec<String>,
+) -> Result<Fetched> {
     let store = ObjectStore::open(ws)?;
-    let mut report = FetchReport {
-        remote: remote.name.clone(),
-        ..FetchReport::default()
-    };
-    if run_cache {
-        report.run_entries = fetch_run_entries(ws, remote, threads, &mut report.warnings)?;
-        tracked.extend(refs::run_cache_tracked(ws)?);
-    }
+    let mut report = Fetched::default();
     let mut asked: HashSet<Digest> = HashSet::new();
     let mut packed = None;
     // Twice: the first round brings directory listings, the second the files they list.
@@ -559,7 +719,7 @@ fn fetch_into_cache(
         }
         let packed = match &mut packed {
             Some(catalog) => catalog,
-            None => packed.insert(packs_on(ws, remote, threads, &mut report.warnings)?),
+            None => packed.insert(packs_on(ws, remote, threads, warnings)?),
         };
         let mut in_packs = Vec::new();
         let mut alone = Vec::new();
@@ -798,42 +958,41 @@ fn fetch_run_entries(
     Ok(outcome.done - refused.len() as u64)
 }
 
-/// Fails when objects the workspace needs are not on the remote.
-fn require_all(remote: &OpenRemote, report: &FetchReport) -> Result<()> {
-    if report.not_on_remote.is_empty() {
-        return Ok(());
-    }
-    Err(remote_error(
+/// The error for objects the workspace needs that are not on the remote.
+fn missing_on(remote: &OpenRemote, missing: &[String]) -> Error {
+    remote_error(
         remote,
         format!(
             "{} objects are not on the remote:\n  {}\npush them from a workspace that has them \
              (`cairn push`; `cairn push --force` if it says they are already on the remote)",
-            report.not_on_remote.len(),
-            first_few(&report.not_on_remote)
+            missing.len(),
+            first_few(missing)
         ),
-    ))
+    )
 }
 
-/// Fetches what the targets select into the cache; fails unless every object arrived. The
-/// caller holds the workspace lock (a `repro` beside a fetch would clear the staging folder the
-/// downloads land in, and rewrite the lock and the outs this reads).
+/// Fetches what the targets select into the cache, each out from its remote; fails unless
+/// every object arrived. Outs with `push: false` are left out (no remote has them), and so are
+/// outs of another remote than `--remote`. The caller holds the workspace lock (a `repro` beside
+/// a fetch would clear the staging folder the downloads land in, and rewrite the lock and the
+/// outs this reads).
 pub fn fetch(ws: &Workspace, cwd: &Path, options: &TransferOptions) -> Result<FetchReport> {
-    let remote = config::open(ws, options.remote.as_deref())?;
     let selection = refs::select(ws, &options.targets, cwd)?;
-    let mut tracked = selection.tracked;
-    let threads = threads(options, &remote);
-    let mut report = fetch_into_cache(ws, &remote, &mut tracked, options.run_cache, threads)?;
-    require_all(&remote, &report)?;
-    report.checkout_targets = selection.checkout_targets;
-    Ok(report)
+    fetch_routed(
+        ws,
+        selection,
+        options.remote.as_deref(),
+        options.jobs,
+        options.run_cache,
+        true,
+    )
 }
 
 /// For `repro --pull`: fetches into the cache (never the workspace) everything the lock and the
-/// pointer files reference, plus the run-cache, from the default remote. Objects the remote does
-/// not have are only reported (`not_on_remote`): the stages that need them will run.
+/// pointer files reference, plus the run-cache, from the default remote (and the remotes outs
+/// name). Objects the remote does not have are only reported (`not_on_remote`): the stages that
+/// need them will run.
 pub fn fetch_for_repro(ws: &Workspace) -> Result<FetchReport> {
-    let remote = config::open(ws, None)?;
-    let mut tracked = refs::select(ws, &[], &ws.root)?.tracked;
-    let threads = remote.default_jobs;
-    fetch_into_cache(ws, &remote, &mut tracked, true, threads)
+    let selection = refs::select(ws, &[], &ws.root)?;
+    fetch_routed(ws, selection, None, None, true, false)
 }

@@ -1,5 +1,11 @@
 //! Params files (`params.yaml` and others a stage names): loaded once, looked up by dotted key,
 //! compared by value — so reformatting a file, or writing `1.0` as `1.00`, changes nothing.
+//!
+//! As in DVC (`dvc/utils/serialize/__init__.py`), the extension picks the parser: `.json`,
+//! `.toml` and `.py` (see [`python`]); YAML for everything else. Each gives the same kind of
+//! value tree, checked by [`normalize`].
+
+mod python;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,7 +22,8 @@ pub struct Params {
 }
 
 impl Params {
-    /// Loads `rel` (once) from the workspace at `root`. A missing file is `Ok(None)`.
+    /// Loads `rel` (once) from the workspace at `root`, parsed by its extension as DVC does
+    /// (see [`parse`]). A missing file is `Ok(None)`.
     pub fn load(&mut self, root: &Path, rel: &str) -> Result<Option<&Value>> {
         if !self.files.contains_key(rel) {
             let path = root.join(rel);
@@ -25,18 +32,7 @@ impl Params {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e).at(&path),
             };
-            let value: Value = if text.trim().is_empty() {
-                Value::Mapping(Default::default())
-            } else {
-                crate::yaml::from_str_unique(&text).map_err(|e| Error::invalid(&path, e))?
-            };
-            if !matches!(value, Value::Mapping(_)) {
-                return Err(Error::invalid(
-                    &path,
-                    "a params file must be a mapping of names to values",
-                ));
-            }
-            let value = normalize(value).map_err(|e| Error::invalid(&path, e))?;
+            let value = parse(rel, &text).map_err(|e| Error::invalid(&path, e))?;
             self.files.insert(rel.to_string(), Arc::new(value));
         }
         Ok(self.files.get(rel).map(|v| &**v))
@@ -67,6 +63,160 @@ impl Params {
             };
         }
         Some(value)
+    }
+}
+
+/// The deepest nesting of lists and mappings a params file may hold (serde_norway and
+/// serde_json stop at 128 themselves; TOML's dotted keys and table headers nest without
+/// recursing in its parser, so the tree is measured).
+const MAX_DEPTH: usize = 100;
+
+/// The largest JSON, TOML or Python params file read, in bytes. Their values are built whole
+/// (a Python file is also held as characters and tokens, some 50 bytes each), so a hostile file
+/// of commas would otherwise cost gigabytes; YAML is bounded by its value count instead
+/// ([`crate::yaml::MAX_VALUES`]). Real params files are a few kilobytes.
+pub const MAX_BYTES: usize = 8 << 20;
+
+/// The format a params file is read in, by extension as DVC picks it (case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+    Toml,
+    Python,
+}
+
+impl Format {
+    /// The format of the file at `name` (a path).
+    pub fn of(name: &str) -> Format {
+        let ext = Path::new(name)
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("json") => Format::Json,
+            Some("toml") => Format::Toml,
+            Some("py") => Format::Python,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// Parses the text of a params file named `name` (its extension picks the format) into a
+/// checked mapping ([`normalize`]d). The error says what is wrong and where (a line, a key),
+/// not which file: the caller names it.
+pub fn parse(name: &str, text: &str) -> Result<Value, String> {
+    let format = Format::of(name);
+    if format != Format::Yaml && text.len() > MAX_BYTES {
+        return Err(format!(
+            "{:.1} MiB is more than a params file may hold ({} MiB); split it or keep data out \
+             of params",
+            text.len() as f64 / f64::from(1u32 << 20),
+            MAX_BYTES >> 20
+        ));
+    }
+    let value = match format {
+        Format::Yaml => {
+            if text.trim().is_empty() {
+                Value::Mapping(Default::default())
+            } else {
+                crate::yaml::from_str_unique(text)?
+            }
+        }
+        Format::Json => from_json(text)?,
+        Format::Toml => from_toml(text)?,
+        Format::Python => python::parse(text)?,
+    };
+    if !matches!(value, Value::Mapping(_)) {
+        return Err("a params file must be a mapping of names to values".into());
+    }
+    if depth(&value, MAX_DEPTH).is_none() {
+        return Err(format!(
+            "lists and mappings nest more than {MAX_DEPTH} deep; a params file needs far fewer"
+        ));
+    }
+    normalize(value)
+}
+
+/// JSON as Python's `json.loads(text) or {}` reads it: an empty document (`{}`, `[]`, `null`,
+/// `0`, `""`, `false`) is an empty mapping. A key repeated in one object is refused, as in YAML.
+fn from_json(text: &str) -> Result<Value, String> {
+    // Straight into the YAML value tree: object keys keep their order, repeats are refused
+    // (serde_norway's mapping visitor), and serde_json stops at 128 levels of nesting.
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let empty = match &value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Sequence(s) => s.is_empty(),
+        Value::Mapping(m) => m.is_empty(),
+        Value::Tagged(_) => false,
+    };
+    Ok(if empty {
+        Value::Mapping(Default::default())
+    } else {
+        value
+    })
+}
+
+/// TOML through the `toml` crate (its recursion is bounded); dates and times become their TOML
+/// text, as a params value has no date type.
+fn from_toml(text: &str) -> Result<Value, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        // The crate's own text quotes the whole line, which in a hostile file is megabytes.
+        let place = e.span().map_or_else(String::new, |span| {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(" at line {line}, column {column}")
+        });
+        format!("not valid TOML{place}: {}", e.message().trim_end())
+    })?;
+    toml_value(toml::Value::Table(table), MAX_DEPTH)
+}
+
+fn toml_value(value: toml::Value, depth: usize) -> Result<Value, String> {
+    let Some(depth) = depth.checked_sub(1) else {
+        return Err(format!(
+            "tables and arrays nest more than {MAX_DEPTH} deep; a params file needs far fewer"
+        ));
+    };
+    Ok(match value {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::Number(i.into()),
+        toml::Value::Float(f) => Value::Number(f.into()),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Sequence(
+            items
+                .into_iter()
+                .map(|v| toml_value(v, depth))
+                .collect::<Result<_, _>>()?,
+        ),
+        toml::Value::Table(table) => {
+            let mut map = serde_norway::Mapping::with_capacity(table.len());
+            for (k, v) in table {
+                map.insert(Value::String(k), toml_value(v, depth)?);
+            }
+            Value::Mapping(map)
+        }
+    })
+}
+
+/// `Some(())` when `value` nests at most `left` lists and mappings deep.
+fn depth(value: &Value, left: usize) -> Option<()> {
+    match value {
+        Value::Sequence(items) => {
+            let left = left.checked_sub(1)?;
+            items.iter().try_for_each(|v| depth(v, left))
+        }
+        Value::Mapping(map) => {
+            let left = left.checked_sub(1)?;
+            map.iter()
+                .try_for_each(|(k, v)| depth(k, left).and_then(|()| depth(v, left)))
+        }
+        Value::Tagged(t) => depth(&t.value, left),
+        _ => Some(()),
     }
 }
 
@@ -208,6 +358,118 @@ mod tests {
         }
         // Non-finite numbers are values like any other.
         assert!(normalize(v("p: [.nan, .inf, -.inf]")).is_ok());
+    }
+
+    #[test]
+    fn the_extension_picks_the_format_as_in_dvc() {
+        for (name, format) in [
+            ("params.yaml", Format::Yaml),
+            ("conf/p.yml", Format::Yaml),
+            ("params", Format::Yaml),
+            ("odd.cfg", Format::Yaml),
+            ("p.json", Format::Json),
+            ("P.JSON", Format::Json),
+            ("pyproject.toml", Format::Toml),
+            ("config.py", Format::Python),
+            ("dir.json/p.yaml", Format::Yaml),
+        ] {
+            assert_eq!(Format::of(name), format, "{name}");
+        }
+    }
+
+    #[test]
+    fn json_params_keep_their_order_and_empty_documents_are_empty() {
+        let value = parse("p.json", r#"{"z": 1, "a": {"lr": 0.1, "2": [true, null]}}"#).unwrap();
+        assert_eq!(value, v("{z: 1, a: {lr: 0.1, '2': [true, null]}}"));
+        let keys: Vec<_> = value.as_mapping().unwrap().keys().cloned().collect();
+        assert_eq!(keys, [v("z"), v("a")]);
+        // Python's `json.loads(text) or {}`.
+        for empty in ["{}", "[]", "null", "0", "\"\"", "false", " {} \n"] {
+            assert_eq!(parse("p.json", empty).unwrap(), v("{}"), "{empty}");
+        }
+        for (text, expect) in [
+            ("", "not valid JSON"),
+            ("{\"a\": 1,}", "not valid JSON: trailing comma at line 1"),
+            ("{\"a\": 1, \"a\": 2}", "duplicate entry with key \"a\""),
+            ("[1, 2]", "must be a mapping"),
+            ("\"text\"", "must be a mapping"),
+            ("{\"a\": NaN}", "not valid JSON"),
+            ("\u{0}\u{1}garbage", "not valid JSON"),
+        ] {
+            let err = parse("p.json", text).unwrap_err();
+            assert!(err.contains(expect), "{text:?}: {err}");
+        }
+        let huge = format!("{{\"a\": [{}0]}}", "0,".repeat(MAX_BYTES / 2));
+        for name in ["p.json", "p.toml", "p.py"] {
+            let err = parse(name, &huge).unwrap_err();
+            assert!(
+                err.contains("more than a params file may hold (8 MiB)"),
+                "{err}"
+            );
+        }
+        let deep = format!("{{\"a\": {}1{}}}", "[".repeat(5000), "]".repeat(5000));
+        let err = parse("p.json", &deep).unwrap_err();
+        assert!(err.contains("recursion limit exceeded"), "{err}");
+    }
+
+    #[test]
+    fn toml_params_keep_their_order_and_dates_become_text() {
+        let text = "seed = 42\n[train]\nlr = 1e-3\nlayers = [64, 32]\nwhen = 1979-05-27T07:32:00Z\n\
+                    [train.opt]\nname = \"adam\"\n[[runs]]\nn = 1\n[[runs]]\nn = 2\n";
+        let value = parse("p.toml", text).unwrap();
+        assert_eq!(
+            value,
+            v(
+                "{seed: 42, train: {lr: 0.001, layers: [64, 32], when: '1979-05-27T07:32:00Z', \
+               opt: {name: adam}}, runs: [{n: 1}, {n: 2}]}"
+            )
+        );
+        let keys: Vec<_> = value.as_mapping().unwrap().keys().cloned().collect();
+        assert_eq!(keys, [v("seed"), v("train"), v("runs")]);
+        assert_eq!(parse("p.toml", "").unwrap(), v("{}"));
+        for (text, expect) in [
+            ("a = 1\nb = = 2\n", "not valid TOML at line 2, column 5"),
+            ("a = 1\na = 2\n", "not valid TOML at line 2"),
+            ("[t]\nx = 1\n[t]\n", "not valid TOML at line 3"),
+            ("\u{0}garbage", "not valid TOML"),
+        ] {
+            let err = parse("p.toml", text).unwrap_err();
+            assert!(err.contains(expect), "{text:?}: {err}");
+        }
+        // Hostile nesting: arrays, inline tables, dotted keys and headers (these last two
+        // nest without recursing in the parser). Refused, with a short message.
+        for text in [
+            format!("x = {}1{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+            format!("x = {}{}\n", "{a=".repeat(100_000), "}".repeat(100_000)),
+            format!("{} = 1\n", vec!["a"; 100_000].join(".")),
+            format!("[{}]\nx = 1\n", vec!["a"; 100_000].join(".")),
+            format!("[{}]\nx = 1\n", vec!["a"; 150].join(".")),
+        ] {
+            let err = parse("p.toml", &text).unwrap_err();
+            assert!(err.len() < 200, "{err}");
+        }
+    }
+
+    #[test]
+    fn every_format_loads_through_params_with_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write("p.json", r#"{"train": {"lr": 0.5}}"#);
+        write("p.toml", "[train]\nlr = 0.5\n");
+        write("p.py", "class train:\n    lr = 0.5\n");
+        write("p.yml", "train: {lr: 0.5}\n");
+        write("bad.py", "x = 1\ny = 'open\n");
+        let mut params = Params::default();
+        for file in ["p.json", "p.toml", "p.py", "p.yml"] {
+            params.load(dir.path(), file).unwrap().expect("exists");
+            assert_eq!(params.get(file, "train.lr"), Some(&v("0.5")), "{file}");
+        }
+        assert!(params.load(dir.path(), "missing.toml").unwrap().is_none());
+        let err = params.load(dir.path(), "bad.py").unwrap_err().to_string();
+        assert!(
+            err.contains("bad.py: line 2: unterminated string literal"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,11 +14,24 @@ use crate::workspace::Workspace;
 pub struct CheckoutReport {
     /// Workspace-relative paths that were (re)placed.
     pub restored: Vec<String>,
+    /// Paths asked to be left alone whose objects the cache lacks, so left as they are.
+    pub left: Vec<String>,
 }
 
 /// Checks out the cached outs of the stages named in `targets` (a stage, a foreach group, or a
 /// pointer file), or of everything when `targets` is empty.
 pub fn checkout_workspace(ws: &Workspace, targets: &[String]) -> Result<CheckoutReport> {
+    checkout_workspace_leaving(ws, targets, &[])
+}
+
+/// Like [`checkout_workspace`], leaving the paths in `leave` as they are when the cache lacks
+/// their objects instead of failing: a pull does not fetch the outs no remote has (`push:
+/// false`).
+pub fn checkout_workspace_leaving(
+    ws: &Workspace,
+    targets: &[String],
+    leave: &[String],
+) -> Result<CheckoutReport> {
     let store = ObjectStore::open(ws)?;
     let hasher = Hasher::for_workspace(ws);
     let mut wanted: Vec<LockedPath> = Vec::new();
@@ -61,6 +74,9 @@ pub fn checkout_workspace(ws: &Workspace, targets: &[String]) -> Result<Checkout
         match place(ws, &store, &hasher, out) {
             Ok(true) => report.restored.push(out.path.to_string()),
             Ok(false) => {}
+            Err(Error::Missing { .. }) if leave.iter().any(|l| *l == out.path) => {
+                report.left.push(out.path.to_string());
+            }
             Err(e @ Error::Missing { .. }) => errors.push(e),
             Err(e) => {
                 let _ = hasher.save_state();

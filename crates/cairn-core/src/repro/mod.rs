@@ -5,7 +5,7 @@ pub mod executor;
 pub mod run_cache;
 pub mod staleness;
 
-pub use checkout::{CheckoutReport, checkout_workspace};
+pub use checkout::{CheckoutReport, checkout_workspace, checkout_workspace_leaving};
 
 use std::collections::BTreeSet;
 
