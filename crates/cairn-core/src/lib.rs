@@ -15,6 +15,7 @@ pub mod error;
 pub mod gc;
 pub mod gitignore;
 pub mod hash;
+pub mod ignore_file;
 pub mod lock;
 pub mod memory;
 pub mod pipeline;

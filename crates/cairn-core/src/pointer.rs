@@ -40,8 +40,10 @@ impl Pointer {
     }
 
     /// Every pointer file in the workspace at `root`, as (workspace-relative pointer path,
-    /// contents). Hidden folders (`.git`, `.cairn`) and the data a pointer tracks are not walked.
+    /// contents). Hidden folders (`.git`, `.cairn`), the data a pointer tracks and what
+    /// `.cairnignore`/`.dvcignore` name are not walked.
     pub fn find_all(root: &Path) -> Result<Vec<(String, Pointer)>> {
+        let ignores = crate::ignore_file::Ignores::load(root)?;
         let mut found = Vec::new();
         let walker = walkdir::WalkDir::new(root)
             .sort_by_file_name()
@@ -50,6 +52,9 @@ impl Pointer {
                 let name = e.file_name().to_string_lossy();
                 if e.depth() == 0 {
                     return true;
+                }
+                if ignores.is_ignored(e.path(), e.file_type().is_dir()) {
+                    return false;
                 }
                 if e.file_type().is_dir() {
                     // Skip hidden folders, build output, and folders tracked by a pointer.

@@ -178,11 +178,12 @@ pub fn read(root: &Path, rel: &str, kind: Kind) -> Result<Vec<Tracked>> {
 
 /// Every path tracked by a pointer file of either kind in the workspace at `root`, sorted by
 /// pointer file. Not walked: hidden folders (`.git`, `.cairn`, `.dvc`), `target`, folders a
-/// pointer tracks, and the workspace-relative folders in `skip` (stage outs: what a stage makes
-/// is the stage's, and can be large).
+/// pointer tracks, what `.cairnignore`/`.dvcignore` name, and the workspace-relative folders in
+/// `skip` (stage outs: what a stage makes is the stage's, and can be large).
 pub fn find_all(root: &Path, skip: &BTreeSet<&str>) -> Result<Vec<Tracked>> {
+    let ignores = crate::ignore_file::Ignores::load(root)?;
     let mut pointers = Vec::new();
-    walk(root, "", skip, &mut pointers)?;
+    walk(root, "", skip, &ignores, &mut pointers)?;
     let mut found = Vec::new();
     for (rel, kind) in pointers {
         found.extend(read(root, &rel, kind)?);
@@ -198,6 +199,7 @@ fn walk(
     root: &Path,
     rel: &str,
     skip: &BTreeSet<&str>,
+    ignores: &crate::ignore_file::Ignores,
     found: &mut Vec<(String, Kind)>,
 ) -> Result<()> {
     let dir = root.join(rel);
@@ -237,17 +239,25 @@ fn walk(
         }
     };
     for (name, kind) in &pointers {
-        found.push((at(name), *kind));
+        let path = at(name);
+        if !ignores.is_ignored(&root.join(&path), false) {
+            found.push((path, *kind));
+        }
     }
     for name in dirs {
         let tracked = [Kind::Cairn, Kind::Dvc]
             .into_iter()
             .any(|k| pointers.contains(&(format!("{name}{}", k.suffix()), k)));
         let sub = at(&name);
-        if name.starts_with('.') || name == "target" || tracked || skip.contains(sub.as_str()) {
+        if name.starts_with('.')
+            || name == "target"
+            || tracked
+            || skip.contains(sub.as_str())
+            || ignores.is_ignored(&root.join(&sub), true)
+        {
             continue;
         }
-        walk(root, &sub, skip, found)?;
+        walk(root, &sub, skip, ignores, found)?;
     }
     Ok(())
 }

@@ -12,9 +12,11 @@ pub const FILE_NAMES: [&str; 2] = ["pipeline.yaml", "dvc.yaml"];
 
 /// Every pipeline file in the workspace at `root`, workspace-relative: the root's first, then by
 /// path. Hidden folders (`.git`, `.cairn`, `.dvc`), `target` and folders tracked by a pointer
-/// file are not walked; only regular files count (a link is not followed to a definition
-/// elsewhere), except at the root, where the file is the user's own.
+/// file or matched by `.cairnignore`/`.dvcignore` are not walked; only regular files count (a
+/// link is not followed to a definition elsewhere), except at the root, where the file is the
+/// user's own.
 pub fn files(root: &Path) -> Result<Vec<String>> {
+    let ignores = crate::ignore_file::Ignores::load(root)?;
     // Folder → index into FILE_NAMES of the best name found there.
     let mut found: BTreeMap<String, usize> = BTreeMap::new();
     for (i, name) in FILE_NAMES.iter().enumerate() {
@@ -27,7 +29,10 @@ pub fn files(root: &Path) -> Result<Vec<String>> {
         .into_iter()
         .filter_entry(|e| {
             if !e.file_type().is_dir() {
-                return true;
+                return !ignores.is_ignored(e.path(), false);
+            }
+            if ignores.is_ignored(e.path(), true) {
+                return false;
             }
             let name = e.file_name().to_string_lossy();
             let tracked = e.path().parent().is_some_and(|p| {
