@@ -59,6 +59,9 @@ pub enum Command {
     Select(SelectArgs),
     /// Serve a model over HTTP.
     Serve(ServeArgs),
+    /// The model registry: versions, aliases, promote, rollback, compare.
+    #[command(subcommand)]
+    Models(ModelsCommand),
 }
 
 /// `cairn status`.
@@ -251,6 +254,121 @@ pub enum MetricsCommand {
     Diff(DiffArgs),
 }
 
+/// `cairn models …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Register a model file as the next version of NAME (its bytes go into the cache).
+    Register {
+        /// The model file (a cairn model, or an ONNX file).
+        path: PathBuf,
+        /// The registered model's name.
+        #[arg(long)]
+        name: String,
+        /// Metrics to record with it (JSON or YAML; default: the producing stage's metrics).
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
+        /// Why this version exists.
+        #[arg(short, long)]
+        message: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List registered models, or the versions of one.
+    List {
+        /// A model's name: list its versions.
+        name: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one version: models:/NAME/VERSION, models:/NAME@ALIAS or models:/NAME/latest.
+    Show {
+        /// The version.
+        reference: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The alias moves of a model, oldest first.
+    History {
+        /// The model's name.
+        name: String,
+        /// Only this alias's moves.
+        #[arg(long)]
+        alias: Option<String>,
+        /// Which version held the alias at this time (RFC 3339, e.g. 2026-12-01T09:00:00Z).
+        #[arg(long, value_name = "TIME", requires = "alias")]
+        at: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point an alias at a version.
+    Promote {
+        /// The version: models:/NAME/VERSION (or @ALIAS, latest).
+        reference: String,
+        /// The alias (production, staging, candidate, or any name).
+        #[arg(long)]
+        alias: String,
+        /// Why, recorded in the history.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Move an alias back to the version that held it before.
+    Rollback {
+        /// The model's name.
+        name: String,
+        /// The alias.
+        #[arg(long)]
+        alias: String,
+        /// Why, recorded in the history.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Aliases.
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Score two models on the same held-out data and decide: exit 0 when the candidate wins.
+    Compare {
+        /// The candidate: a path or a registry reference.
+        reference: String,
+        /// What it must beat: a path or a registry reference (e.g. models:/iris@production).
+        #[arg(long)]
+        against: String,
+        /// Prepared data whose test split both are scored on.
+        #[arg(long, default_value = "data/prepared", value_name = "DIR")]
+        data: PathBuf,
+        /// The metric that decides (default: f1_macro, or rmse for regression).
+        #[arg(long)]
+        metric: Option<String>,
+        /// By how much the candidate must be better.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        min_delta: f64,
+        /// Point this alias at the candidate when it wins (a registry reference).
+        #[arg(long, value_name = "ALIAS")]
+        promote: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `cairn models alias …`.
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Remove an alias.
+    Rm {
+        /// The model's name.
+        name: String,
+        /// The alias.
+        alias: String,
+        /// Why, recorded in the history.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+}
+
 /// `params diff`, `metrics diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -402,9 +520,27 @@ pub struct SelectArgs {
 /// `cairn serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Model file (default: models/model.json of the workspace, which the pipeline's select stage writes).
+    /// Model file or registry reference, e.g. models:/iris@production (default:
+    /// models/model.json of the workspace, which the pipeline's select stage writes).
     #[arg(long)]
-    pub model: Option<PathBuf>,
+    pub model: Option<String>,
+    /// A second model (file or registry reference) answering the --split share of requests.
+    #[arg(long, value_name = "MODEL")]
+    pub candidate: Option<String>,
+    /// Share of requests the candidate answers, 0 to 1; sticky per X-Request-Id.
+    #[arg(
+        long,
+        requires = "candidate",
+        default_value_t = 0.1,
+        value_name = "SHARE"
+    )]
+    pub split: f64,
+    /// A model that sees every request; its answers are logged and counted, never returned.
+    #[arg(long, value_name = "MODEL")]
+    pub shadow: Option<String>,
+    /// Reload by itself whenever the registry file changes (for registry references).
+    #[arg(long)]
+    pub watch: bool,
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,

@@ -79,6 +79,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Evaluate(args) => done(cairn_ml::evaluate(&settings::evaluate(&args))?)?,
         Command::Select(args) => done(cairn_ml::select(&settings::select(&args))?)?,
         Command::Serve(args) => commands::serve::run(&args)?,
+        Command::Models(cmd) => commands::models::run(&cmd)?,
     };
     Ok(code)
 }

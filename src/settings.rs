@@ -12,6 +12,7 @@ pub fn transfer(args: &TransferArgs) -> TransferOptions {
         targets: args.targets.clone(),
         jobs: args.jobs.map(|j| j as usize),
         run_cache: args.run_cache,
+        also: Vec::new(),
     }
 }
 
@@ -74,9 +75,22 @@ pub fn select(args: &cli::SelectArgs) -> cairn_ml::SelectOptions {
 }
 
 /// How `serve` listens.
-pub fn serve(args: &cli::ServeArgs) -> cairn_serve::ServeOptions {
+pub fn serve(
+    args: &cli::ServeArgs,
+    watch: Option<std::path::PathBuf>,
+    resolver: Option<cairn_serve::Resolver>,
+) -> cairn_serve::ServeOptions {
     cairn_serve::ServeOptions {
         model: args.model.clone(),
+        candidate: args.candidate.clone(),
+        split: if args.candidate.is_some() {
+            args.split
+        } else {
+            0.0
+        },
+        shadow: args.shadow.clone(),
+        watch,
+        resolver,
         host: args.host.clone(),
         port: args.port,
         log_db: args.log_db.clone(),

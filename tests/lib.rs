@@ -8,6 +8,7 @@ mod dvc_project;
 mod invalid;
 mod layout;
 mod ml;
+mod models;
 mod pipeline;
 mod pipeline_files;
 mod remote;

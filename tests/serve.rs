@@ -124,15 +124,16 @@ fn health_ready_info_openapi_and_metrics() {
             .starts_with("text/plain")
     );
     let text = &metrics.body;
+    let version = version_of(LOGISTIC);
     for line in [
         r#"cairn_http_requests_total{route="/predict",status="200"} 2"#,
         r#"cairn_http_requests_total{route="/predict",status="400"} 1"#,
         r#"cairn_http_errors_total{route="/predict"} 1"#,
         r#"cairn_http_request_duration_seconds_count{route="/predict"} 3"#,
         r#"cairn_http_request_duration_seconds_bucket{route="/predict",le="+Inf"} 3"#,
-        "cairn_predictions_total 2",
-        r#"cairn_predictions_by_class_total{class="setosa"} 1"#,
-        r#"cairn_predictions_by_class_total{class="virginica"} 1"#,
+        &format!(r#"cairn_predictions_total{{version="{version}"}} 2"#),
+        &format!(r#"cairn_predictions_by_class_total{{version="{version}",class="setosa"}} 1"#),
+        &format!(r#"cairn_predictions_by_class_total{{version="{version}",class="virginica"}} 1"#),
         "cairn_http_requests_in_flight 1",
     ] {
         assert!(
@@ -508,12 +509,14 @@ fn reload_swaps_models_without_failing_a_request_and_refuses_a_broken_one() {
         get(s.addr, "/metrics")
             .body
             .lines()
-            .find_map(|l| {
-                l.strip_prefix("cairn_predictions_total ")?
+            .filter_map(|l| {
+                l.strip_prefix("cairn_predictions_total{")?
+                    .rsplit(' ')
+                    .next()?
                     .parse::<u64>()
                     .ok()
             })
-            .unwrap_or(0)
+            .sum::<u64>()
     };
     let wait_for_requests = || {
         let before = predictions();

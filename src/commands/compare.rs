@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::{DiffArgs, MetricsCommand, ParamsCommand};
+use crate::render::{emit, number, table};
 use cairn_core::pipeline::{OutKind, Pipeline};
 use cairn_core::workspace::Workspace;
 use cairn_core::{Error, Result};
@@ -342,11 +343,6 @@ fn print_diff(entries: &[Entry], args: &DiffArgs) -> Result<()> {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn emit(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
 /// A value for a table: numbers rounded to 5 decimals (as DVC's default precision).
 fn show(value: &Value) -> String {
     match value {
@@ -354,37 +350,6 @@ fn show(value: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-fn number(v: f64) -> String {
-    let s = format!("{v:.5}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.to_string() }
-}
-
-/// Left-aligned columns separated by two spaces.
-fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 fn git(ws: &Workspace, args: &[&str]) -> Option<Vec<u8>> {

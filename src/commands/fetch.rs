@@ -25,7 +25,8 @@ fn transfer(args: &TransferArgs, place: bool) -> Result<ExitCode> {
     // For the whole fetch: a `repro` beside it would clear the staging folder the downloads
     // land in, and rewrite the lock and the outs this reads.
     let _lock = ws.lock(if place { "pull" } else { "fetch" })?;
-    let options = crate::settings::transfer(args);
+    let mut options = crate::settings::transfer(args);
+    options.also = crate::commands::models::registry_objects(&ws, &options.targets)?;
     let report = cairn_remote::fetch(&ws, &cwd, &options)?;
     warn_all(&report.warnings);
     note_first_few("not fetched", &report.left_out);

@@ -16,8 +16,9 @@ pub fn run(args: &GcArgs) -> Result<ExitCode> {
     let options = GcOptions {
         dry: args.dry,
         run_cache: args.run_cache,
+        keep: crate::commands::models::registry_objects(&ws, &[])?,
     };
-    let report = gc(&ws, options)?;
+    let report = gc(&ws, &options)?;
     for dir in &report.unlisted {
         eprintln!(
             "warning: the listing of {} ({}) is not in the cache, so its files cannot be told apart from garbage",

@@ -8,6 +8,7 @@ pub mod dag;
 pub mod fetch;
 pub mod gc;
 pub mod init;
+pub mod models;
 pub mod push;
 pub mod remote;
 pub mod repro;

@@ -11,7 +11,8 @@ use crate::render::{mib, note_first_few, warn_all, warn_first_few};
 /// `cairn push`.
 pub fn run(args: &PushArgs) -> Result<ExitCode> {
     let (ws, cwd) = Workspace::current_with_cwd()?;
-    let options = crate::settings::transfer(&args.transfer);
+    let mut options = crate::settings::transfer(&args.transfer);
+    options.also = crate::commands::models::registry_objects(&ws, &options.targets)?;
     let report = cairn_remote::push(&ws, &cwd, &options, args.force)?;
     warn_all(&report.warnings);
     warn_first_few(

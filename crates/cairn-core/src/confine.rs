@@ -16,8 +16,14 @@ use crate::error::{Error, IoContext, Result};
 use crate::pointer::SUFFIX as POINTER_SUFFIX;
 use crate::workspace::DOT_DIR;
 
-/// Files at the workspace root that cairn reads its pipeline from.
-const DEFINITION_FILES: [&str; 4] = ["pipeline.yaml", "pipeline.lock", "params.yaml", "dvc.yaml"];
+/// Files at the workspace root that cairn reads its pipeline (and its model registry) from.
+const DEFINITION_FILES: [&str; 5] = [
+    "pipeline.yaml",
+    "pipeline.lock",
+    "params.yaml",
+    "dvc.yaml",
+    crate::workspace::REGISTRY_FILE,
+];
 
 /// Why `rel` (a normalised workspace-relative path) can never be data cairn writes: it is or
 /// lies in git's or cairn's own folder (anywhere, in any case: a nested repository counts too),
@@ -38,7 +44,7 @@ pub fn reserved(rel: &str) -> Option<String> {
     }
     DEFINITION_FILES
         .contains(&rel)
-        .then(|| "it is a file cairn reads the pipeline from".into())
+        .then(|| "it is a file cairn reads the pipeline or the model registry from".into())
 }
 
 /// Checks that writing `rel` under `base` stays under `base`: no folder on the way is a symbolic

@@ -12,12 +12,15 @@ use crate::repro::run_cache::RunCache;
 use crate::workspace::Workspace;
 
 /// What to collect.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct GcOptions {
     /// Only count what would go.
     pub dry: bool,
     /// Also drop every run-cache entry (and so the objects only they kept).
     pub run_cache: bool,
+    /// Objects referenced by what the core does not read itself (the model registry's
+    /// versions), kept as the workspace's own are.
+    pub keep: Vec<LockedPath>,
 }
 
 /// What a collection removed (or, dry, would remove).
@@ -36,9 +39,10 @@ pub struct GcReport {
 }
 
 /// Collects the workspace's cache; the caller holds the workspace lock.
-pub fn gc(ws: &Workspace, options: GcOptions) -> Result<GcReport> {
+pub fn gc(ws: &Workspace, options: &GcOptions) -> Result<GcReport> {
     let store = ObjectStore::open(ws)?;
     let mut tracked = crate::refs::select(ws, &[], &ws.root)?.tracked;
+    tracked.extend(options.keep.iter().cloned());
     if !options.run_cache {
         tracked.extend(crate::refs::run_cache_tracked(ws)?);
     }

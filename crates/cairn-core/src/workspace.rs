@@ -13,6 +13,9 @@ use crate::error::{Error, IoContext, Result};
 /// Name of the folder that marks a workspace.
 pub const DOT_DIR: &str = ".cairn";
 
+/// The model registry at the workspace root (written by `cairn models`, committed).
+pub const REGISTRY_FILE: &str = "cairn-registry.yaml";
+
 /// Set by `cairn repro` for the commands of a stage: the stage's name.
 pub const REPRO_STAGE_ENV: &str = "CAIRN_REPRO_STAGE";
 /// Set by `cairn repro` for the commands of a stage: the pid of the repro, which holds the
@@ -121,6 +124,10 @@ impl Workspace {
     /// `pipeline.lock`.
     pub fn lock_path(&self) -> PathBuf {
         self.root.join("pipeline.lock")
+    }
+    /// The model registry, [`REGISTRY_FILE`].
+    pub fn registry_path(&self) -> PathBuf {
+        self.root.join(REGISTRY_FILE)
     }
     /// `params.yaml`, the default params file.
     pub fn params_path(&self) -> PathBuf {

@@ -14,7 +14,8 @@ use data::{prepared, staged_dir, table};
 pub use formats::model;
 use stages::evaluate;
 
-pub use stages::evaluate::{EvaluateOptions, evaluate};
+pub use metrics::lower_is_better;
+pub use stages::evaluate::{EvaluateOptions, Report, evaluate, score_test_split};
 pub use stages::preprocess::{MissingPolicy, PreprocessOptions, ScaleKind, TaskKind, preprocess};
 pub use stages::select::{SelectOptions, select};
 pub use stages::train::{TrainOptions, train};

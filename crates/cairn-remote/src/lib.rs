@@ -54,6 +54,10 @@ pub struct TransferOptions {
     pub jobs: Option<usize>,
     /// Also move run-cache entries (and the objects they keep).
     pub run_cache: bool,
+    /// Objects the caller names beyond what the targets select (the model registry's
+    /// versions), each with a name for messages in place of its path; they travel to and from
+    /// the default remote (or `remote`).
+    pub also: Vec<LockedPath>,
 }
 
 fn threads(options: &TransferOptions, remote: &OpenRemote) -> usize {
@@ -381,7 +385,8 @@ pub fn push(
     force: bool,
 ) -> Result<PushReport> {
     let args = options;
-    let selection = refs::select(ws, &args.targets, cwd)?;
+    let mut selection = refs::select(ws, &args.targets, cwd)?;
+    selection.tracked.extend(args.also.iter().cloned());
     let mut items = with_paths(selection.tracked);
     if args.run_cache {
         items.extend(refs::run_cache_outs(ws)?);
@@ -977,7 +982,8 @@ fn missing_on(remote: &OpenRemote, missing: &[String]) -> Error {
 /// a fetch would clear the staging folder the downloads land in, and rewrite the lock and the
 /// outs this reads).
 pub fn fetch(ws: &Workspace, cwd: &Path, options: &TransferOptions) -> Result<FetchReport> {
-    let selection = refs::select(ws, &options.targets, cwd)?;
+    let mut selection = refs::select(ws, &options.targets, cwd)?;
+    selection.tracked.extend(options.also.iter().cloned());
     fetch_routed(
         ws,
         selection,
@@ -986,6 +992,21 @@ pub fn fetch(ws: &Workspace, cwd: &Path, options: &TransferOptions) -> Result<Fe
         options.run_cache,
         true,
     )
+}
+
+/// Fetches exactly `objects` (named as [`TransferOptions::also`] names them) into the cache
+/// from `remote` (the default one when `None`), failing unless every one arrived verified. For
+/// a model the registry names that the cache lacks. The caller holds the workspace lock.
+pub fn fetch_objects(
+    ws: &Workspace,
+    remote: Option<&str>,
+    objects: Vec<LockedPath>,
+) -> Result<FetchReport> {
+    let selection = refs::Selection {
+        tracked: objects,
+        ..refs::Selection::default()
+    };
+    fetch_routed(ws, selection, remote, None, false, true)
 }
 
 /// For `repro --pull`: fetches into the cache (never the workspace) everything the lock and the

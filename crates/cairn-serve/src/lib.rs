@@ -1,8 +1,10 @@
 //! `cairn serve`: the HTTP inference service.
 //!
-//! One model (any cairn model file: features, classes and task come from it) behind the native
+//! One model (any cairn model file: features, classes and task come from it), optionally with a
+//! candidate answering a share of requests and a shadow seeing all of them, behind the native
 //! API, MLflow's scoring protocol and the Open Inference v2 protocol, with Prometheus metrics,
-//! atomic reload and optional SQLite logging. The request path parses JSON straight into feature
+//! atomic reload (of files, or of registry references the binary resolves) and optional SQLite
+//! logging. The request path parses JSON straight into feature
 //! rows and counts in atomics; nothing on it locks or waits for the disk.
 
 mod conn;
@@ -30,7 +32,8 @@ use cairn_core::error::{Error, Result};
 use cairn_core::workspace::Workspace;
 
 use self::conn::Timeouts;
-use self::loaded::LoadedModel;
+use self::loaded::{LoadedModel, Role};
+pub use self::loaded::{Resolver, Sourced};
 use self::metrics::Metrics;
 use self::prediction_log::PredictionLog;
 use self::reload::ReloadPolicy;
@@ -44,10 +47,20 @@ pub const RELOAD_TOKEN_VAR: &str = "CAIRN_RELOAD_TOKEN";
 pub const DEFAULT_MODEL: &str = "models/model.json";
 
 /// How `serve` listens and what it allows.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeOptions {
-    /// Model file (default: the workspace's `models/model.json`).
-    pub model: Option<PathBuf>,
+    /// Model file or registry reference (default: the workspace's `models/model.json`).
+    pub model: Option<String>,
+    /// A second model answering the `split` share of requests.
+    pub candidate: Option<String>,
+    /// Share of requests the candidate answers, 0..=1.
+    pub split: f64,
+    /// A model that sees every request and never answers.
+    pub shadow: Option<String>,
+    /// Reload whenever this file (the registry) changes.
+    pub watch: Option<PathBuf>,
+    /// Turns registry references into model bytes.
+    pub resolver: Option<Resolver>,
     /// Address to bind.
     pub host: String,
     /// Port to bind (0 picks a free one).
@@ -81,9 +94,29 @@ pub fn serve(
     let cwd = std::env::current_dir()
         .map_err(|e| Error::Failed(format!("cannot read the current directory: {e}")))?;
     let workspace = Workspace::find(&cwd).ok().map(|w| w.root);
-    let path = model_path(args, &cwd, workspace.as_deref())?;
+    let source = model_source(args, &cwd, workspace.as_deref())?;
     let metrics = Metrics::default();
-    let model = LoadedModel::load(&path, &metrics)?;
+    let model = LoadedModel::open(&source, args.resolver.as_ref(), Role::Primary, &metrics)?;
+    let beside =
+        |source: &Option<String>, role: Role, flag: &str| -> Result<Option<ArcSwap<LoadedModel>>> {
+            let Some(source) = source else {
+                return Ok(None);
+            };
+            let other = LoadedModel::open(source, args.resolver.as_ref(), role, &metrics)?;
+            if let Some(why) = model.mismatch(&other) {
+                return Err(Error::Usage(format!("{flag} {source}: {why}")));
+            }
+            Ok(Some(ArcSwap::from_pointee(other)))
+        };
+    if !(0.0..=1.0).contains(&args.split) {
+        return Err(Error::Usage(format!(
+            "--split {}: the share of requests the candidate answers is between 0 and 1 (0.1 is 10 %)",
+            args.split
+        )));
+    }
+    let candidate = beside(&args.candidate, Role::Candidate, "--candidate")?;
+    let shadow = beside(&args.shadow, Role::Shadow, "--shadow")?;
+    let path = model.path.clone();
     let max_connections = max_connections(args.max_connections);
     let timeouts = Timeouts {
         header: args.header_timeout,
@@ -140,6 +173,11 @@ pub fn serve(
     }
     let state = Arc::new(Shared {
         model: ArcSwap::from_pointee(model),
+        candidate,
+        shadow,
+        split: args.split,
+        resolver: args.resolver.clone(),
+        draws: std::sync::atomic::AtomicU64::new(0),
         metrics,
         log,
         max_batch: args.max_batch as usize,
@@ -148,9 +186,11 @@ pub fn serve(
     });
     let app = routes::router(Arc::clone(&state), args.max_body);
     runtime.block_on(async {
-        {
-            let model = state.model.load();
-            tracing::info!(model = %model.path.display(), version = %model.version, max_connections, "serving");
+        for model in state.loaded() {
+            tracing::info!(role = model.role.name(), model = %model.path.display(), version = %model.version, max_connections, "serving");
+        }
+        if let Some(file) = &args.watch {
+            tokio::spawn(reload::watch(Arc::clone(&state), file.clone()));
         }
         on_listening(bound);
         conn::serve(
@@ -197,9 +237,9 @@ fn max_connections(asked: Option<u32>) -> usize {
 }
 
 /// `--model`, or `models/model.json` of the workspace.
-fn model_path(args: &ServeOptions, cwd: &Path, workspace: Option<&Path>) -> Result<PathBuf> {
-    if let Some(path) = &args.model {
-        return Ok(path.clone());
+fn model_source(args: &ServeOptions, cwd: &Path, workspace: Option<&Path>) -> Result<String> {
+    if let Some(source) = &args.model {
+        return Ok(source.clone());
     }
     let root = workspace.ok_or_else(|| {
         Error::Usage(format!(
@@ -214,7 +254,7 @@ fn model_path(args: &ServeOptions, cwd: &Path, workspace: Option<&Path>) -> Resu
             "no model to serve: run `cairn repro` so the pipeline trains and selects one, or pass --model FILE",
         ));
     }
-    Ok(path)
+    Ok(path.display().to_string())
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default: info, so errors always show and the

@@ -1,5 +1,5 @@
-//! The model being served: the model file's contents plus what the server derives from it once
-//! (its version, its name, the metric counters of its classes).
+//! A model being served: the model file's contents plus what the server derives from it once
+//! (the version it answers as, its name, its role, the metric counters of its predictions).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,24 +11,73 @@ use cairn_ml::model::{Model, Prediction, Task};
 
 use super::metrics::Metrics;
 
+/// What a model is for on this server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Answers every request not sent to the candidate.
+    Primary,
+    /// Answers the `--split` share of requests.
+    Candidate,
+    /// Sees every request; its answers are logged and counted, never returned.
+    Shadow,
+}
+
+impl Role {
+    /// The word for it in replies, metrics and the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Candidate => "candidate",
+            Role::Shadow => "shadow",
+        }
+    }
+}
+
+/// A model file's bytes as the binary resolved a registry reference to them.
+pub struct Sourced {
+    /// The model file's bytes.
+    pub bytes: Vec<u8>,
+    /// Where they were read from (the cache object), for messages.
+    pub path: PathBuf,
+    /// The registry version, `models:/NAME/VERSION`: the version the server answers as.
+    pub label: String,
+}
+
+/// Resolves a registry reference (`models:/…`) to a model's bytes; the binary provides it, so
+/// the server needs to know neither the registry nor the remotes.
+pub type Resolver = Arc<dyn Fn(&str) -> Result<Sourced> + Send + Sync>;
+
+/// Whether `text` names a model of the registry rather than a file.
+pub fn is_reference(text: &str) -> bool {
+    text.starts_with("models:/")
+}
+
 /// A loaded, validated model.
 pub struct LoadedModel {
     /// The model.
     pub model: Model,
-    /// BLAKE3 of the model file's bytes.
+    /// The version it answers as: its registry version (`models:/iris/3`) when it came through
+    /// the registry, else the BLAKE3 of its bytes.
     pub version: String,
+    /// BLAKE3 of the model file's bytes.
+    pub digest: String,
+    /// What it was asked as (a path or a registry reference): what a reload resolves again.
+    pub source: String,
     /// Where it was read from.
     pub path: PathBuf,
-    /// Name used by the v2 protocol: the file name without extension.
+    /// Name used by the v2 protocol: the registry name, or the file name without extension.
     pub name: String,
+    /// What it is for.
+    pub role: Role,
     /// When it was loaded, in seconds since the Unix epoch.
     pub loaded_at: f64,
+    predictions: Arc<AtomicU64>,
     class_counters: Vec<Arc<AtomicU64>>,
 }
 
 impl LoadedModel {
     /// Reads and validates the model file at `path`.
-    pub fn load(path: &Path, metrics: &Metrics) -> Result<LoadedModel> {
+    pub fn load(path: &Path, role: Role, metrics: &Metrics) -> Result<LoadedModel> {
         if !path.is_file() {
             return Err(Error::data(
                 path,
@@ -36,17 +85,74 @@ impl LoadedModel {
             ));
         }
         let bytes = std::fs::read(path).at(path)?;
-        let model = Model::from_slice(&bytes, path)?;
-        let class_counters = metrics.class_counters(&model.classes);
+        let name = path
+            .file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+        let source = path.display().to_string();
+        LoadedModel::from_bytes(&bytes, path, None, name, source, role, metrics)
+    }
+
+    /// Loads what `source` names: a registry reference through `resolver`, else a file
+    /// (relative to the current directory).
+    pub fn open(
+        source: &str,
+        resolver: Option<&Resolver>,
+        role: Role,
+        metrics: &Metrics,
+    ) -> Result<LoadedModel> {
+        if !is_reference(source) {
+            return LoadedModel::load(Path::new(source), role, metrics);
+        }
+        let resolver = resolver.ok_or_else(|| {
+            Error::Usage(format!(
+                "{source}: registry references need a cairn workspace"
+            ))
+        })?;
+        let sourced = resolver(source)?;
+        // `models:/iris/3` → `iris`, the name v2 clients use.
+        let name = sourced
+            .label
+            .trim_start_matches("models:/")
+            .split('/')
+            .next()
+            .unwrap_or("model")
+            .to_string();
+        let label = sourced.label.clone();
+        LoadedModel::from_bytes(
+            &sourced.bytes,
+            &sourced.path,
+            Some(label),
+            name,
+            source.to_string(),
+            role,
+            metrics,
+        )
+    }
+
+    fn from_bytes(
+        bytes: &[u8],
+        path: &Path,
+        label: Option<String>,
+        name: String,
+        source: String,
+        role: Role,
+        metrics: &Metrics,
+    ) -> Result<LoadedModel> {
+        let model = Model::from_slice(bytes, Path::new(label.as_deref().unwrap_or(&source)))?;
+        let digest = cairn_core::hash::digest_bytes(bytes).to_string();
+        let version = label.unwrap_or_else(|| digest.clone());
+        let (predictions, class_counters) = metrics.counters(&version, &model.classes);
         Ok(LoadedModel {
-            version: cairn_core::hash::digest_bytes(&bytes).to_string(),
+            version,
+            digest,
+            source,
             path: path.to_path_buf(),
-            name: path
-                .file_stem()
-                .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
+            name,
+            role,
             loaded_at: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
+            predictions,
             class_counters,
             model,
         })
@@ -57,15 +163,16 @@ impl LoadedModel {
         self.model.task == Task::Classification
     }
 
-    /// Predicts each row and counts the predicted classes.
-    pub fn predict_rows(&self, rows: &super::input::Rows, metrics: &Metrics) -> Vec<Prediction> {
+    /// Predicts each row and counts the predictions, by class.
+    pub fn predict_rows(&self, rows: &super::input::Rows) -> Vec<Prediction> {
         let predictions: Vec<Prediction> = rows.iter().map(|x| self.model.predict(x)).collect();
         for p in &predictions {
             if let Some(counter) = p.class.and_then(|c| self.class_counters.get(c)) {
                 counter.fetch_add(1, Relaxed);
             }
         }
-        metrics.predicted(predictions.len());
+        self.predictions
+            .fetch_add(predictions.len() as u64, Relaxed);
         predictions
     }
 
@@ -74,5 +181,26 @@ impl LoadedModel {
         p.class
             .and_then(|c| self.model.classes.get(c))
             .map(String::as_str)
+    }
+
+    /// Why `other` cannot stand beside this model (as candidate or shadow): it must read the
+    /// same features, in the same order, and predict the same kind of thing.
+    pub fn mismatch(&self, other: &LoadedModel) -> Option<String> {
+        if other.model.features != self.model.features {
+            return Some(format!(
+                "{} reads the features [{}], {} reads [{}]: both must read the same features in the same order",
+                other.version,
+                other.model.features.join(", "),
+                self.version,
+                self.model.features.join(", ")
+            ));
+        }
+        if other.model.task != self.model.task {
+            return Some(format!(
+                "{} and {} do not predict the same kind of thing (classifier and regressor)",
+                other.version, self.version
+            ));
+        }
+        None
     }
 }

@@ -33,16 +33,25 @@ struct RouteMetrics {
     latency: Histogram,
 }
 
+/// The prediction counters of one model version.
+struct VersionCounters {
+    version: String,
+    total: Arc<AtomicU64>,
+    classes: Vec<(String, Arc<AtomicU64>)>,
+}
+
 /// Every metric of the server.
 pub struct Metrics {
     routes: Vec<RouteMetrics>,
     in_flight: AtomicI64,
     connections: AtomicI64,
     timeouts: [AtomicU64; Timeout::ALL.len()],
-    predictions: AtomicU64,
-    /// Class name → counter; a loaded model holds the counters of its classes, so counting is
-    /// one atomic add and a reloaded model with the same classes keeps counting on.
-    classes: Mutex<Vec<(String, Arc<AtomicU64>)>>,
+    /// Prediction counters by model version; a loaded model holds its own, so counting is one
+    /// atomic add, and a version reloaded (or rolled back to) keeps counting on.
+    versions: Mutex<Vec<VersionCounters>>,
+    /// Shadow answers that were the same as / different from the answer returned.
+    shadow_same: AtomicU64,
+    shadow_different: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     log_dropped: AtomicU64,
@@ -55,8 +64,9 @@ impl Default for Metrics {
             in_flight: AtomicI64::new(0),
             connections: AtomicI64::new(0),
             timeouts: Default::default(),
-            predictions: AtomicU64::new(0),
-            classes: Mutex::new(Vec::new()),
+            versions: Mutex::new(Vec::new()),
+            shadow_same: AtomicU64::new(0),
+            shadow_different: AtomicU64::new(0),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             log_dropped: AtomicU64::new(0),
@@ -109,25 +119,48 @@ impl Metrics {
             .fetch_add(elapsed.as_nanos() as u64, Relaxed);
     }
 
-    /// Counts `n` predictions.
-    pub fn predicted(&self, n: usize) {
-        self.predictions.fetch_add(n as u64, Relaxed);
-    }
-
-    /// The counters of `classes`, created on first use.
-    pub fn class_counters(&self, classes: &[String]) -> Vec<Arc<AtomicU64>> {
-        let mut known = self.classes.lock().unwrap_or_else(|e| e.into_inner());
-        classes
+    /// The prediction counters of `version`: its total and one per class of `classes`, created
+    /// on first use.
+    pub fn counters(
+        &self,
+        version: &str,
+        classes: &[String],
+    ) -> (Arc<AtomicU64>, Vec<Arc<AtomicU64>>) {
+        let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        let at = match versions.iter().position(|v| v.version == version) {
+            Some(at) => at,
+            None => {
+                versions.push(VersionCounters {
+                    version: version.to_string(),
+                    total: Arc::new(AtomicU64::new(0)),
+                    classes: Vec::new(),
+                });
+                versions.len() - 1
+            }
+        };
+        let entry = &mut versions[at];
+        let counters = classes
             .iter()
-            .map(|c| match known.iter().find(|(k, _)| k == c) {
+            .map(|c| match entry.classes.iter().find(|(k, _)| k == c) {
                 Some((_, counter)) => counter.clone(),
                 None => {
                     let counter = Arc::new(AtomicU64::new(0));
-                    known.push((c.clone(), counter.clone()));
+                    entry.classes.push((c.clone(), counter.clone()));
                     counter
                 }
             })
-            .collect()
+            .collect();
+        (entry.total.clone(), counters)
+    }
+
+    /// Counts a shadow answer compared with the one returned.
+    pub fn shadow_compared(&self, same: bool) {
+        let counter = if same {
+            &self.shadow_same
+        } else {
+            &self.shadow_different
+        };
+        counter.fetch_add(1, Relaxed);
     }
 
     /// Counts a reload attempt.
@@ -145,8 +178,8 @@ impl Metrics {
         self.log_dropped.fetch_add(1, Relaxed);
     }
 
-    /// The Prometheus text exposition; `info` labels the model info series.
-    pub fn render(&self, info: &[(&str, &str)]) -> String {
+    /// The Prometheus text exposition; `models` are the labels of each model's info series.
+    pub fn render(&self, models: &[Vec<(&str, String)>]) -> String {
         let mut out = String::with_capacity(8192);
         header(
             &mut out,
@@ -266,29 +299,48 @@ impl Metrics {
             &mut out,
             "cairn_predictions_total",
             "counter",
-            "Instances predicted.",
+            "Instances predicted, by model version (shadow predictions included).",
         );
-        let _ = writeln!(
-            out,
-            "cairn_predictions_total {}",
-            self.predictions.load(Relaxed)
-        );
+        let versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        for v in versions.iter() {
+            let _ = writeln!(
+                out,
+                "cairn_predictions_total{{version=\"{}\"}} {}",
+                escape(&v.version),
+                v.total.load(Relaxed)
+            );
+        }
         header(
             &mut out,
             "cairn_predictions_by_class_total",
             "counter",
-            "Instances predicted, by predicted class.",
+            "Instances predicted, by model version and predicted class.",
         );
-        for (class, n) in self
-            .classes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for v in versions.iter() {
+            for (class, n) in &v.classes {
+                let _ = writeln!(
+                    out,
+                    "cairn_predictions_by_class_total{{version=\"{}\",class=\"{}\"}} {}",
+                    escape(&v.version),
+                    escape(class),
+                    n.load(Relaxed)
+                );
+            }
+        }
+        drop(versions);
+        header(
+            &mut out,
+            "cairn_shadow_predictions_total",
+            "counter",
+            "Instances the shadow model predicted, by whether it agreed with the answer returned.",
+        );
+        for (agreement, n) in [
+            ("same", &self.shadow_same),
+            ("different", &self.shadow_different),
+        ] {
             let _ = writeln!(
                 out,
-                "cairn_predictions_by_class_total{{class=\"{}\"}} {}",
-                escape(class),
+                "cairn_shadow_predictions_total{{agreement=\"{agreement}\"}} {}",
                 n.load(Relaxed)
             );
         }
@@ -323,13 +375,15 @@ impl Metrics {
             &mut out,
             "cairn_model_info",
             "gauge",
-            "The model being served (value always 1).",
+            "The models being served, by role (value always 1).",
         );
-        let labels: Vec<String> = info
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-            .collect();
-        let _ = writeln!(out, "cairn_model_info{{{}}} 1", labels.join(","));
+        for labels in models {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            let _ = writeln!(out, "cairn_model_info{{{}}} 1", labels.join(","));
+        }
         out
     }
 }

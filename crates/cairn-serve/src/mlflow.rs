@@ -40,10 +40,11 @@ impl<S: Send + Sync> FromRequest<S> for ScoringBody {
 /// `POST /invocations`.
 pub async fn invocations(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     ScoringBody(kind, body): ScoringBody,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let model = state.model.load();
+    let model = state.choose(&headers);
     let features = &model.model.features;
     let rows = match kind {
         BodyKind::Csv => csv_rows(&body, features, state.max_batch)?,
@@ -61,7 +62,13 @@ pub async fn invocations(
             None => Value::from(p.value),
         })
         .collect();
-    Ok(reply::json(StatusCode::OK, &json!({"predictions": out})))
+    Ok(reply::versioned(
+        reply::json(
+            StatusCode::OK,
+            &json!({"predictions": out, "model_version": model.version}),
+        ),
+        &model,
+    ))
 }
 
 /// CSV with a header row naming the features, in any order.

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     id INTEGER PRIMARY KEY,
     time REAL NOT NULL,
     model_version TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'primary',
     route TEXT NOT NULL,
     inputs TEXT NOT NULL,
     class TEXT,
@@ -68,6 +69,7 @@ pub struct HistoryRow {
     id: i64,
     time: f64,
     model_version: String,
+    role: String,
     route: String,
     inputs: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +93,7 @@ impl PredictionLog {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        add_role_column(&conn).map_err(fail)?;
         let (tx, rx) = sync_channel(QUEUE);
         let shown = path.display().to_string();
         let handle = std::thread::Builder::new()
@@ -130,7 +133,7 @@ impl PredictionLog {
             .map_err(fail)?;
         let mut stmt = conn
             .prepare(
-                "SELECT id, time, model_version, route, inputs, class, probabilities, value, latency_us
+                "SELECT id, time, model_version, role, route, inputs, class, probabilities, value, latency_us
                  FROM predictions ORDER BY id DESC LIMIT ?1",
             )
             .map_err(fail)?;
@@ -141,12 +144,13 @@ impl PredictionLog {
                     id: row.get(0)?,
                     time: row.get(1)?,
                     model_version: row.get(2)?,
-                    route: row.get(3)?,
-                    inputs: parse(row.get(4)?).unwrap_or(Value::Null),
-                    class: row.get(5)?,
-                    probabilities: parse(row.get(6)?),
-                    value: row.get(7)?,
-                    latency_ms: row.get::<_, i64>(8)? as f64 / 1000.0,
+                    role: row.get(3)?,
+                    route: row.get(4)?,
+                    inputs: parse(row.get(5)?).unwrap_or(Value::Null),
+                    class: row.get(6)?,
+                    probabilities: parse(row.get(7)?),
+                    value: row.get(8)?,
+                    latency_ms: row.get::<_, i64>(9)? as f64 / 1000.0,
                 })
             })
             .map_err(fail)?;
@@ -187,8 +191,8 @@ fn write_batch(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO predictions (time, model_version, route, inputs, class, probabilities, value, latency_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO predictions (time, model_version, role, route, inputs, class, probabilities, value, latency_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for e in batch {
             let model = &e.model.model;
@@ -200,6 +204,7 @@ fn write_batch(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
                 insert.execute(params![
                     e.time,
                     e.model.version,
+                    e.model.role.name(),
                     e.route,
                     inputs,
                     e.model.class_name(p),
@@ -211,6 +216,19 @@ fn write_batch(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+/// A log written before models had roles gets the column (its rows were all the primary's).
+fn add_role_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has_role = conn
+        .prepare("SELECT 1 FROM pragma_table_info('predictions') WHERE name = 'role'")?
+        .exists([])?;
+    if !has_role {
+        conn.execute_batch(
+            "ALTER TABLE predictions ADD COLUMN role TEXT NOT NULL DEFAULT 'primary'",
+        )?;
+    }
+    Ok(())
 }
 
 /// `{"name": value, …}` as JSON text.

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::loaded::LoadedModel;
+use super::loaded::{LoadedModel, Role, is_reference};
 use super::reply;
 use super::routes::read_any_body;
 use super::state::AppState;
@@ -189,12 +189,38 @@ fn lexical(path: &Path) -> PathBuf {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReloadRequest {
-    /// A model file to serve instead of the current one.
-    model: Option<PathBuf>,
+    /// A model to serve instead of the current one: a file, or a registry reference.
+    model: Option<String>,
 }
 
-/// `POST /reload`: reads the model file again (or the one named in the body), validates it and
-/// swaps it in; a file that is not a valid model leaves the old one serving.
+/// Why a reload did not happen.
+enum ReloadError {
+    /// The request may not read what it names (the policy's answer, as it is).
+    Refused(ApiError),
+    /// A model did not load, or does not stand beside the others.
+    Failed(String),
+}
+
+impl ReloadError {
+    fn message(&self) -> &str {
+        match self {
+            ReloadError::Refused(e) => &e.error,
+            ReloadError::Failed(why) => why,
+        }
+    }
+}
+
+/// One slot's swap.
+struct Swap {
+    role: Role,
+    old: Arc<LoadedModel>,
+    new: Arc<LoadedModel>,
+}
+
+/// `POST /reload`: reads every model again from where it came from (a file, or a registry
+/// reference resolved anew, so an alias moved by `cairn models promote` or `rollback` takes
+/// effect), or serves the model the body names instead of the primary. Models that do not load,
+/// or that no longer read the primary's features, leave every old one serving.
 pub async fn reload(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     state
         .reload
@@ -205,47 +231,171 @@ pub async fn reload(State(state): State<AppState>, request: Request) -> Result<R
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             ApiError::unprocessable(format!(
-                "the body of /reload is empty or {{\"model\": \"PATH\"}}: {e}"
+                "the body of /reload is empty or {{\"model\": \"PATH or models:/NAME@ALIAS\"}}: {e}"
             ))
         })?
     };
     let _one_at_a_time = state.reload_lock.lock().await;
     let old = state.model.load_full();
-    let path = state
-        .reload
-        .resolve(request.model.as_deref(), &old.path)
-        .inspect_err(|_| state.metrics.reloaded(false))?;
-    let loader = Arc::clone(&state);
-    let loaded = tokio::task::spawn_blocking(move || LoadedModel::load(&path, &loader.metrics))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("reload failed: {e}"),
-            )
-        })?;
-    match loaded {
-        Ok(new) => {
-            let version = new.version.clone();
-            tracing::info!(path = %new.path.display(), from = %old.version, to = %version, "model reloaded");
-            state.model.store(Arc::new(new));
-            state.metrics.reloaded(true);
+    match reload_all(&state, request.model).await {
+        Err(ReloadError::Refused(e)) => Err(e),
+        Ok(swaps) => {
+            let primary = state.model.load_full();
+            let models: Vec<_> = swaps
+                .iter()
+                .map(|s| json!({"role": s.role.name(), "model_version": s.new.version, "previous_version": s.old.version}))
+                .collect();
             Ok(reply::json(
                 StatusCode::OK,
-                &json!({"reloaded": true, "model_version": version, "previous_version": old.version}),
+                &json!({"reloaded": true, "model_version": primary.version, "previous_version": old.version, "models": models}),
             ))
         }
-        Err(e) => {
-            tracing::error!("reload refused, still serving {}: {e}", old.version);
-            state.metrics.reloaded(false);
-            Ok(reply::json(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &json!({
-                    "reloaded": false,
-                    "error": format!("{e}; still serving the previous model"),
-                    "model_version": old.version,
-                }),
-            ))
+        Err(ReloadError::Failed(why)) => Ok(reply::json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({
+                "reloaded": false,
+                "error": format!("{why}; still serving the previous model"),
+                "model_version": old.version,
+            }),
+        )),
+    }
+}
+
+impl Swap {
+    fn changed(&self) -> bool {
+        self.old.digest != self.new.digest || self.old.version != self.new.version
+    }
+}
+
+/// Loads every slot again (the primary from `primary` when given), checks that they still
+/// stand together, and swaps them all in; on any failure nothing is swapped. The caller holds
+/// the reload lock.
+async fn reload_all(state: &AppState, primary: Option<String>) -> Result<Vec<Swap>, ReloadError> {
+    let swaps = load_all(state, primary).await.inspect_err(|e| {
+        state.metrics.reloaded(false);
+        tracing::error!(
+            "reload refused, still serving {}: {}",
+            state.model.load().version,
+            e.message()
+        );
+    })?;
+    for swap in &swaps {
+        if swap.changed() {
+            tracing::info!(role = swap.role.name(), from = %swap.old.version, to = %swap.new.version, "model reloaded");
+        }
+        let slot = match swap.role {
+            Role::Primary => Some(&state.model),
+            Role::Candidate => state.candidate.as_ref(),
+            Role::Shadow => state.shadow.as_ref(),
+        };
+        if let Some(slot) = slot {
+            slot.store(Arc::clone(&swap.new));
+        }
+    }
+    state.metrics.reloaded(true);
+    Ok(swaps)
+}
+
+async fn load_all(state: &AppState, primary: Option<String>) -> Result<Vec<Swap>, ReloadError> {
+    let mut swaps = Vec::new();
+    let old = state.model.load_full();
+    let requested = primary.is_some();
+    let source = primary.unwrap_or_else(|| old.source.clone());
+    let new = load_one(state, &source, requested, Role::Primary, &old).await?;
+    for (slot, role) in [
+        (&state.candidate, Role::Candidate),
+        (&state.shadow, Role::Shadow),
+    ] {
+        let Some(slot) = slot else { continue };
+        let old = slot.load_full();
+        // A reload naming a new primary leaves the others as they are.
+        let loaded = if requested {
+            Arc::clone(&old)
+        } else {
+            load_one(state, &old.source.clone(), false, role, &old).await?
+        };
+        if let Some(why) = new.mismatch(&loaded) {
+            return Err(ReloadError::Failed(format!(
+                "the {} cannot stand beside the primary: {why}",
+                role.name()
+            )));
+        }
+        swaps.push(Swap {
+            role,
+            old,
+            new: loaded,
+        });
+    }
+    swaps.insert(
+        0,
+        Swap {
+            role: Role::Primary,
+            old,
+            new,
+        },
+    );
+    Ok(swaps)
+}
+
+/// Loads `source` for `role` off the async threads: a registry reference through the
+/// resolver, a file through the policy (`requested`: named by the body rather than the one the
+/// slot had).
+async fn load_one(
+    state: &AppState,
+    source: &str,
+    requested: bool,
+    role: Role,
+    old: &LoadedModel,
+) -> Result<Arc<LoadedModel>, ReloadError> {
+    let path = if is_reference(source) {
+        None
+    } else {
+        let asked = requested.then(|| Path::new(source));
+        Some(
+            state
+                .reload
+                .resolve(asked, &old.path)
+                .map_err(ReloadError::Refused)?,
+        )
+    };
+    let loader = Arc::clone(state);
+    let source = source.to_string();
+    let loaded = tokio::task::spawn_blocking(move || match path {
+        Some(path) => LoadedModel::load(&path, role, &loader.metrics),
+        None => LoadedModel::open(&source, loader.resolver.as_ref(), role, &loader.metrics),
+    })
+    .await
+    .map_err(|e| ReloadError::Failed(format!("reload failed: {e}")))?;
+    loaded
+        .map(Arc::new)
+        .map_err(|e| ReloadError::Failed(e.to_string()))
+}
+
+/// `--watch`: reloads every model whenever `file` (the registry) changes, polled twice a
+/// second (a registry is written by atomic rename, which every file system shows as a new
+/// modification time and inode).
+pub async fn watch(state: AppState, file: PathBuf) {
+    let stamp = |file: &Path| {
+        std::fs::metadata(file).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.len(), m.mtime(), m.mtime_nsec(), m.ino())
+        })
+    };
+    let mut last = stamp(&file);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let now = stamp(&file);
+        if now == last {
+            continue;
+        }
+        last = now;
+        let _one_at_a_time = state.reload_lock.lock().await;
+        match reload_all(&state, None).await {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(file = %file.display(), "registry changed, reload refused: {}", e.message())
+            }
         }
     }
 }

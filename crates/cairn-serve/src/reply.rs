@@ -123,3 +123,14 @@ pub fn predictions(
         ),
     }
 }
+
+/// The header naming the model version that answered.
+pub const MODEL_VERSION: &str = "x-model-version";
+
+/// `response` with the `X-Model-Version` of `model`.
+pub fn versioned(mut response: Response, model: &LoadedModel) -> Response {
+    if let Ok(value) = axum::http::HeaderValue::from_str(&model.version) {
+        response.headers_mut().insert(MODEL_VERSION, value);
+    }
+    response
+}

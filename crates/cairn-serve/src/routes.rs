@@ -8,8 +8,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 use serde::Deserialize;
@@ -222,30 +222,36 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
 async fn predict(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    predict_native(&state, &body, Shape::OneOrMany, Route::Predict)
+    predict_native(&state, &headers, &body, Shape::OneOrMany, Route::Predict)
 }
 
 async fn predict_batch(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    predict_native(&state, &body, Shape::Many, Route::PredictBatch)
+    predict_native(&state, &headers, &body, Shape::Many, Route::PredictBatch)
 }
 
 fn predict_native(
     state: &AppState,
+    headers: &HeaderMap,
     body: &[u8],
     shape: Shape,
     route: Route,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let model = state.model.load();
+    let model = state.choose(headers);
     let rows = input::parse_body(body, &model.model.features, shape, state.max_batch)?;
     let single = rows.single;
     let predictions = state.predict(&model, rows, route, started);
-    Ok(reply::predictions(&model, &predictions, single, started))
+    Ok(reply::versioned(
+        reply::predictions(&model, &predictions, single, started),
+        &model,
+    ))
 }
 
 async fn health() -> Response {
@@ -262,20 +268,27 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let model = state.model.load();
-    let path = model.path.display().to_string();
-    let task = if model.is_classifier() {
-        "classification"
-    } else {
-        "regression"
-    };
-    let text = state.metrics.render(&[
-        ("version", &model.version),
-        ("name", &model.name),
-        ("algorithm", &model.model.algorithm),
-        ("task", task),
-        ("path", &path),
-    ]);
+    let models = state.loaded();
+    let labels: Vec<Vec<(&str, String)>> = models
+        .iter()
+        .map(|model| {
+            let task = if model.is_classifier() {
+                "classification"
+            } else {
+                "regression"
+            };
+            vec![
+                ("version", model.version.clone()),
+                ("role", model.role.name().to_string()),
+                ("name", model.name.clone()),
+                ("algorithm", model.model.algorithm.clone()),
+                ("task", task.to_string()),
+                ("digest", model.digest.clone()),
+                ("path", model.path.display().to_string()),
+            ]
+        })
+        .collect();
+    let text = state.metrics.render(&labels);
     (
         StatusCode::OK,
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
@@ -284,12 +297,15 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `GET /model/info`.
+/// `GET /model/info` of one model.
 pub fn info(model: &LoadedModel) -> serde_json::Value {
     let m = &model.model;
     json!({
         "name": model.name,
         "version": model.version,
+        "role": model.role.name(),
+        "source": model.source,
+        "digest": model.digest,
         "path": model.path,
         "loaded_at": model.loaded_at,
         "task": m.task,
@@ -305,8 +321,15 @@ pub fn info(model: &LoadedModel) -> serde_json::Value {
     })
 }
 
+/// `GET /model/info`: the primary's fields, and every loaded model with its role.
 async fn model_info(State(state): State<AppState>) -> Response {
-    reply::json(StatusCode::OK, &info(&state.model.load()))
+    let models = state.loaded();
+    let mut body = info(&models[0]);
+    body["models"] = models.iter().map(|m| info(m)).collect();
+    if state.candidate.is_some() {
+        body["split"] = state.split.into();
+    }
+    reply::json(StatusCode::OK, &body)
 }
 
 /// Query of `GET /predictions/history`.

@@ -93,11 +93,12 @@ pub async fn model_ready(
 pub async fn infer(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let model = state.model.load();
-    check_name(&model, &name)?;
+    check_name(&state.model.load(), &name)?;
+    let model = state.choose(&headers);
     let request: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let rows = rows(&request, &model.model.features, state.max_batch)?;
@@ -125,7 +126,10 @@ pub async fn infer(
     if let Some(id) = request.get("id") {
         reply["id"] = id.clone();
     }
-    Ok(reply::json(StatusCode::OK, &reply))
+    Ok(reply::versioned(
+        reply::json(StatusCode::OK, &reply),
+        &model,
+    ))
 }
 
 fn rows(request: &Value, features: &[String], max_rows: usize) -> Result<Rows, ApiError> {

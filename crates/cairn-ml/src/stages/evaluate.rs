@@ -1,7 +1,7 @@
 //! `cairn evaluate`: score a model file on the test split through `Model::predict` (exactly what
 //! `cairn serve` answers), write the metrics JSON and, with `--plots`, the confusion matrix.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -57,7 +57,7 @@ pub fn score(model: &Model, split: &Split) -> Report {
 pub fn evaluate(args: &EvaluateOptions) -> Result<String> {
     let model = Model::load(&args.model)?;
     let prepared = Prepared::open(&args.input)?;
-    check_fits(&model, &prepared, args)?;
+    check_fits(&model, &args.model, &prepared, &args.input)?;
     let test = prepared.test()?;
     let report = score(&model, &test);
     if let Some(dir) = &args.plots {
@@ -81,14 +81,24 @@ pub fn evaluate(args: &EvaluateOptions) -> Result<String> {
     ))
 }
 
+/// Scores `model` (read from `model_path`) on the test split of the prepared data in `dir`,
+/// once it is known to fit that data; also says how many rows were scored. What
+/// `cairn models compare` puts two models side by side with.
+pub fn score_test_split(model: &Model, model_path: &Path, dir: &Path) -> Result<(Report, usize)> {
+    let prepared = Prepared::open(dir)?;
+    check_fits(model, model_path, &prepared, dir)?;
+    let test = prepared.test()?;
+    Ok((score(model, &test), test.x.nrows()))
+}
+
 /// The model must have been trained on data shaped like the directory's.
-fn check_fits(model: &Model, prepared: &Prepared, args: &EvaluateOptions) -> Result<()> {
+fn check_fits(model: &Model, model_path: &Path, prepared: &Prepared, input: &Path) -> Result<()> {
     let schema = &prepared.schema;
     let problem = if model.features != schema.features {
         format!(
             "expects features {:?} but {} has {:?}",
             model.features,
-            args.input.display(),
+            input.display(),
             schema.features
         )
     } else if model.task != schema.task {
@@ -102,21 +112,21 @@ fn check_fits(model: &Model, prepared: &Prepared, args: &EvaluateOptions) -> Res
         format!(
             "is a {} model but {} holds {} data",
             name(model.task),
-            args.input.display(),
+            input.display(),
             name(schema.task)
         )
     } else if model.classes != schema.classes {
         format!(
             "knows classes {:?} but {} has {:?}",
             model.classes,
-            args.input.display(),
+            input.display(),
             schema.classes
         )
     } else {
         return Ok(());
     };
     Err(Error::data(
-        &args.model,
+        model_path,
         format!("this model {problem}; train it on this data first"),
     ))
 }
