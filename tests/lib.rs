@@ -13,5 +13,6 @@ mod pipeline;
 mod pipeline_files;
 mod remote;
 mod serve;
+mod serve_registry;
 mod trust;
 mod workspace;
