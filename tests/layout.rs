@@ -65,13 +65,17 @@ fn the_core_knows_no_command_line_network_http_or_ml() {
             "cairn-remote",
             "cairn-ml",
             "cairn-serve",
+            "cairn-registry",
         ],
     );
 }
 
 #[test]
 fn data_flows_one_way_between_the_library_crates() {
-    refuses("cairn-remote", &["clap", "axum", "cairn-ml", "cairn-serve"]);
+    refuses(
+        "cairn-remote",
+        &["clap", "axum", "cairn-ml", "cairn-serve", "cairn-registry"],
+    );
     refuses(
         "cairn-ml",
         &[
@@ -81,9 +85,26 @@ fn data_flows_one_way_between_the_library_crates() {
             "aws-*",
             "cairn-remote",
             "cairn-serve",
+            "cairn-registry",
         ],
     );
-    refuses("cairn-serve", &["clap", "aws-*", "cairn-remote"]);
+    // The server follows the registry through a resolver the binary gives it: it knows
+    // neither the registry file nor the remotes that bring a version's bytes.
+    refuses(
+        "cairn-serve",
+        &["clap", "aws-*", "cairn-remote", "cairn-registry"],
+    );
+    refuses(
+        "cairn-registry",
+        &[
+            "clap",
+            "tokio",
+            "axum",
+            "aws-*",
+            "cairn-remote",
+            "cairn-serve",
+        ],
+    );
 }
 
 /// The reference project in a fresh workspace: its pipeline, params, data and the ML crate's

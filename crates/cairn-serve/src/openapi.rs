@@ -30,7 +30,14 @@ pub async fn document(State(state): State<AppState>) -> Response {
         json!({"type": "object", "properties": {"value": {"type": "number"}}})
     };
     let json_body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
-    let ok = |schema: Value| json!({"description": "OK", "content": {"application/json": {"schema": schema}}});
+    // Every prediction names the version that answered (the candidate's, for its share).
+    let ok = |schema: Value| {
+        json!({
+            "description": "OK",
+            "headers": {"X-Model-Version": {"description": "The version that answered: models:/NAME/VERSION, or the model file's BLAKE3", "schema": {"type": "string"}}},
+            "content": {"application/json": {"schema": schema}},
+        })
+    };
     let errors = json!({
         "400": {"$ref": "#/components/responses/Error"},
         "413": {"$ref": "#/components/responses/Error"},
@@ -74,7 +81,7 @@ pub async fn document(State(state): State<AppState>) -> Response {
                 "responses": with_errors(json!({"200": ok(json!({"type": "object"})), "404": {"$ref": "#/components/responses/Error"}})),
             }},
             "/reload": {"post": {
-                "summary": "Load the model file again (or {\"model\": PATH}) and swap it in atomically",
+                "summary": "Load every model again (a registry reference is resolved again), or {\"model\": PATH or models:/NAME@ALIAS} as the primary, and swap them in atomically",
                 "responses": {
                     "200": {"description": "Reloaded"},
                     "401": {"$ref": "#/components/responses/Error"},
@@ -89,7 +96,7 @@ pub async fn document(State(state): State<AppState>) -> Response {
             "/health": plain("Liveness"),
             "/ready": plain("Readiness: a model is loaded"),
             "/metrics": plain("Prometheus metrics"),
-            "/model/info": plain("The model's version, algorithm, parameters, metrics, features and classes"),
+            "/model/info": plain("The primary model's version, algorithm, parameters, metrics, features and classes, and under `models` every loaded model with its role (primary, candidate, shadow)"),
             "/openapi.json": plain("This document"),
             "/ping": plain("MLflow health check"),
             "/version": plain("Server version"),

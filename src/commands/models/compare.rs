@@ -166,21 +166,21 @@ fn print(candidate: &Resolved, against: Option<&Resolved>, asked: &str, comparis
             candidate.label
         )
     } else {
+        let outcome = if comparison.wins {
+            "wins"
+        } else {
+            "does not win"
+        };
+        let by = number(comparison.improvement.abs());
+        let how = match comparison.improvement {
+            i if i > 0.0 => format!("better by {by}"),
+            i if i < 0.0 => format!("worse by {by}"),
+            _ => "the same".to_string(),
+        };
         format!(
-            "{} {}: {} {} by {} (rule: by more than {}) on {} rows",
+            "{} {outcome}: {} {how} (rule: better by more than {}) on {} rows",
             candidate.label,
-            if comparison.wins {
-                "wins"
-            } else {
-                "does not win"
-            },
             comparison.metric,
-            if comparison.improvement >= 0.0 {
-                "better"
-            } else {
-                "worse"
-            },
-            number(comparison.improvement.abs()),
             number(comparison.min_delta),
             comparison.rows
         )
