@@ -81,7 +81,7 @@ impl Workspace {
         if !ignore.exists() {
             crate::atomic::write(
                 &ignore,
-                b"/cache/\n/tmp/\n/runs/\n/state\n/lock\n/config.local.yaml\n",
+                b"/cache/\n/tmp/\n/runs/\n/state\n/lock\n/registry.lock\n/config.local.yaml\n",
             )?;
         }
         Ok((ws, existed))
