@@ -49,6 +49,9 @@ pub enum Command {
     /// Metrics.
     #[command(subcommand)]
     Metrics(MetricsCommand),
+    /// Plots: the stages' plots and the top-level `plots:` section, drawn into an HTML page.
+    #[command(subcommand)]
+    Plots(PlotsCommand),
     /// Built-in stage: validate, split and scale a CSV.
     Preprocess(PreprocessArgs),
     /// Built-in stage: train a model.
@@ -366,6 +369,36 @@ pub enum AliasCommand {
         /// Why, recorded in the history.
         #[arg(short, long)]
         message: Option<String>,
+    },
+}
+
+/// `cairn plots …`.
+#[derive(Debug, Subcommand)]
+pub enum PlotsCommand {
+    /// Draw the plots of the workspace.
+    Show {
+        /// Plots to draw (an id, a file or a folder of plots); all when none.
+        targets: Vec<String>,
+        /// Print the data as JSON instead of writing the page.
+        #[arg(long)]
+        json: bool,
+        /// Folder to write index.html into.
+        #[arg(short, long, default_value = "cairn_plots", value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Draw the plots of git revisions beside the workspace's.
+    Diff {
+        /// Revisions to compare with (default HEAD).
+        revisions: Vec<String>,
+        /// Only these plots.
+        #[arg(long = "target", value_name = "PLOT")]
+        targets: Vec<String>,
+        /// Print the data as JSON instead of writing the page.
+        #[arg(long)]
+        json: bool,
+        /// Folder to write index.html into.
+        #[arg(short, long, default_value = "cairn_plots", value_name = "DIR")]
+        out: PathBuf,
     },
 }
 

@@ -74,6 +74,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Remote(cmd) => commands::remote::run(&cmd)?,
         Command::Params(cmd) => commands::compare::params_command(&cmd)?,
         Command::Metrics(cmd) => commands::compare::metrics_command(&cmd)?,
+        Command::Plots(cmd) => commands::plots::run(&cmd)?,
         Command::Preprocess(args) => done(cairn_ml::preprocess(&settings::preprocess(&args))?)?,
         Command::Train(args) => done(cairn_ml::train(&settings::train(&args))?)?,
         Command::Evaluate(args) => done(cairn_ml::evaluate(&settings::evaluate(&args))?)?,

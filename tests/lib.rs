@@ -11,6 +11,7 @@ mod ml;
 mod models;
 mod pipeline;
 mod pipeline_files;
+mod plots;
 mod remote;
 mod serve;
 mod serve_registry;

@@ -151,7 +151,7 @@ const MAX_DIR_DEPTH: usize = 32;
 /// `paths` with each directory replaced by the files in it (as DVC expands a metrics or params
 /// directory): in the workspace, and with `rev` at that revision too. Listed once each, in
 /// order.
-fn expand_dirs(ws: &Workspace, paths: &[String], rev: Option<&str>) -> Vec<String> {
+pub(crate) fn expand_dirs(ws: &Workspace, paths: &[String], rev: Option<&str>) -> Vec<String> {
     let mut files: Vec<String> = Vec::new();
     let mut add = |file: String| {
         if !files.contains(&file) {
@@ -253,7 +253,7 @@ fn flatten_into(prefix: &str, value: &Value, out: &mut Flat) {
     }
 }
 
-fn to_json(value: &serde_norway::Value) -> Value {
+pub(crate) fn to_json(value: &serde_norway::Value) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
@@ -362,7 +362,7 @@ fn git(ws: &Workspace, args: &[&str]) -> Option<Vec<u8>> {
 }
 
 /// A usage error unless `rev` names a commit of the git repository holding the workspace.
-fn check_revision(ws: &Workspace, rev: &str) -> Result<()> {
+pub(crate) fn check_revision(ws: &Workspace, rev: &str) -> Result<()> {
     if git(ws, &["rev-parse", "--git-dir"]).is_none() {
         return Err(Error::Usage(format!(
             "{} is not in a git repository (or git is not installed): diffs compare with a git revision",
@@ -387,7 +387,7 @@ fn check_revision(ws: &Workspace, rev: &str) -> Result<()> {
 }
 
 /// The bytes of workspace-relative `path` at `rev`, if it existed there.
-fn git_show(ws: &Workspace, rev: &str, path: &str) -> Option<Vec<u8>> {
+pub(crate) fn git_show(ws: &Workspace, rev: &str, path: &str) -> Option<Vec<u8>> {
     // `./` makes the path relative to the workspace even when it is a subfolder of the repository.
     git(
         ws,

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod gc;
 pub mod init;
 pub mod models;
+pub mod plots;
 pub mod push;
 pub mod remote;
 pub mod repro;

@@ -16,6 +16,9 @@ pub const DOT_DIR: &str = ".cairn";
 /// The model registry at the workspace root (written by `cairn models`, committed).
 pub const REGISTRY_FILE: &str = "cairn-registry.yaml";
 
+/// The lock file at the workspace root.
+pub const LOCK_FILE: &str = "pipeline.lock";
+
 /// Set by `cairn repro` for the commands of a stage: the stage's name.
 pub const REPRO_STAGE_ENV: &str = "CAIRN_REPRO_STAGE";
 /// Set by `cairn repro` for the commands of a stage: the pid of the repro, which holds the
@@ -123,7 +126,7 @@ impl Workspace {
     }
     /// `pipeline.lock`.
     pub fn lock_path(&self) -> PathBuf {
-        self.root.join("pipeline.lock")
+        self.root.join(LOCK_FILE)
     }
     /// The model registry, [`REGISTRY_FILE`].
     pub fn registry_path(&self) -> PathBuf {
