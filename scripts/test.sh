@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of cairn. Installs what the tests need first: the S3-compatible test server
 # (moto, into a venv outside the repo) that the remote tests start on 127.0.0.1, and DVC (into
-# another venv) that the differential tests in tests/dvc.rs compare cairn with, and Debian's
-# Chromium for the browser tests.
+# another venv) that the differential tests in tests/dvc.rs compare cairn with, NumPy and SciPy
+# (a third venv) that the drift figures are checked against, and Debian's Chromium for the
+# browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x scripts/s3-test-server.sh ]; then
@@ -11,6 +12,8 @@ if [ -x scripts/s3-test-server.sh ]; then
 fi
 CAIRN_DVC_PYTHON="$(scripts/dvc-venv.sh)"
 export CAIRN_DVC_PYTHON
+CAIRN_STATS_PYTHON="$(scripts/stats-venv.sh)"
+export CAIRN_STATS_PYTHON
 # Headless Chromium opens the pages cairn writes (plots) in the browser tests.
 if [ ! -x /usr/bin/chromium ]; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)

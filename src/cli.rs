@@ -65,6 +65,43 @@ pub enum Command {
     /// The model registry: versions, aliases, promote, rollback, compare.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Input drift: what a model received against its training profile (exit 1 on drift).
+    Drift(DriftArgs),
+}
+
+/// `cairn drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// The model (file or registry reference) whose training profile is the reference.
+    #[arg(long, requires = "log_db", conflicts_with_all = ["reference", "current"])]
+    pub model: Option<String>,
+    /// The prediction log `cairn serve --log-db` wrote.
+    #[arg(long, value_name = "DB", requires = "model")]
+    pub log_db: Option<String>,
+    /// Only predictions at or after this time (RFC 3339, a date, or an age such as 1h, 30m, 7d).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only the last N predictions.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub window: Option<u64>,
+    /// Reference data (CSV with a header), instead of a model's profile.
+    #[arg(long, value_name = "CSV", requires = "current")]
+    pub reference: Option<PathBuf>,
+    /// Current data (CSV with a header) compared with --reference.
+    #[arg(long, value_name = "CSV", requires = "reference")]
+    pub current: Option<PathBuf>,
+    /// PSI at or above this is drift.
+    #[arg(long, default_value_t = 0.2)]
+    pub psi_threshold: f64,
+    /// PSI at or above this is a warning.
+    #[arg(long, default_value_t = 0.1)]
+    pub psi_warning: f64,
+    /// A corrected KS p-value below this is drift.
+    #[arg(long, default_value_t = 0.05)]
+    pub ks_alpha: f64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cairn status`.
@@ -574,6 +611,9 @@ pub struct ServeArgs {
     /// Reload by itself whenever the registry file changes (for registry references).
     #[arg(long)]
     pub watch: bool,
+    /// Recent inputs kept per model for the drift gauges of /metrics (0: none).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub drift_window: usize,
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,

@@ -81,6 +81,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Select(args) => done(cairn_ml::select(&settings::select(&args))?)?,
         Command::Serve(args) => commands::serve::run(&args)?,
         Command::Models(cmd) => commands::models::run(&cmd)?,
+        Command::Drift(args) => commands::drift::run(&args)?,
     };
     Ok(code)
 }

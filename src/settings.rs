@@ -101,5 +101,6 @@ pub fn serve(
         body_timeout: args.body_timeout,
         idle_timeout: args.idle_timeout,
         max_connections: args.max_connections,
+        drift_window: args.drift_window,
     }
 }

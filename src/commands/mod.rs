@@ -5,6 +5,7 @@ pub mod add;
 pub mod checkout;
 pub mod compare;
 pub mod dag;
+pub mod drift;
 pub mod fetch;
 pub mod gc;
 pub mod init;

@@ -3,6 +3,7 @@
 
 pub mod algorithms;
 pub mod data;
+pub mod drift;
 pub mod formats;
 mod metrics;
 mod plots;

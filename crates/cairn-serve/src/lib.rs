@@ -8,6 +8,7 @@
 //! rows and counts in atomics; nothing on it locks or waits for the disk.
 
 mod conn;
+mod drift_window;
 mod error;
 mod input;
 mod loaded;
@@ -36,6 +37,7 @@ use self::loaded::{LoadedModel, Role};
 pub use self::loaded::{Resolver, Sourced};
 use self::metrics::Metrics;
 use self::prediction_log::PredictionLog;
+pub use self::prediction_log::{LoggedInputs, read_inputs};
 use self::reload::ReloadPolicy;
 use self::state::Shared;
 
@@ -81,6 +83,8 @@ pub struct ServeOptions {
     pub idle_timeout: std::time::Duration,
     /// Connections at once (default: 10,000, or fewer if the open-file limit is lower).
     pub max_connections: Option<u32>,
+    /// Recent inputs kept per model for the drift gauges (0: none).
+    pub drift_window: usize,
 }
 
 /// Serves until SIGTERM or SIGINT. `on_listening` is told the bound address once the server
@@ -95,7 +99,8 @@ pub fn serve(
         .map_err(|e| Error::Failed(format!("cannot read the current directory: {e}")))?;
     let workspace = Workspace::find(&cwd).ok().map(|w| w.root);
     let source = model_source(args, &cwd, workspace.as_deref())?;
-    let metrics = Metrics::default();
+    let mut metrics = Metrics::default();
+    metrics.drift_window = args.drift_window;
     let model = LoadedModel::open(&source, args.resolver.as_ref(), Role::Primary, &metrics)?;
     let beside =
         |source: &Option<String>, role: Role, flag: &str| -> Result<Option<ArcSwap<LoadedModel>>> {

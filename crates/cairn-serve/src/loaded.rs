@@ -71,6 +71,8 @@ pub struct LoadedModel {
     pub role: Role,
     /// When it was loaded, in seconds since the Unix epoch.
     pub loaded_at: f64,
+    /// Its recent inputs, when it has a training profile to compare them with.
+    pub drift: Option<super::drift_window::DriftWindow>,
     predictions: Arc<AtomicU64>,
     class_counters: Vec<Arc<AtomicU64>>,
 }
@@ -142,6 +144,11 @@ impl LoadedModel {
         let digest = cairn_core::hash::digest_bytes(bytes).to_string();
         let version = label.unwrap_or_else(|| digest.clone());
         let (predictions, class_counters) = metrics.counters(&version, &model.classes);
+        let drift = model
+            .profile
+            .clone()
+            .filter(|_| metrics.drift_window > 0)
+            .map(|p| super::drift_window::DriftWindow::new(p, metrics.drift_window));
         Ok(LoadedModel {
             version,
             digest,
@@ -154,6 +161,7 @@ impl LoadedModel {
                 .map_or(0.0, |d| d.as_secs_f64()),
             predictions,
             class_counters,
+            drift,
             model,
         })
     }
@@ -173,6 +181,9 @@ impl LoadedModel {
         }
         self.predictions
             .fetch_add(predictions.len() as u64, Relaxed);
+        if let Some(window) = &self.drift {
+            window.record(rows, &predictions);
+        }
         predictions
     }
 

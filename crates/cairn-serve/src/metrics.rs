@@ -42,6 +42,8 @@ struct VersionCounters {
 
 /// Every metric of the server.
 pub struct Metrics {
+    /// Inputs kept per model for the drift gauges (`--drift-window`; 0: none).
+    pub drift_window: usize,
     routes: Vec<RouteMetrics>,
     in_flight: AtomicI64,
     connections: AtomicI64,
@@ -60,6 +62,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
+            drift_window: 1000,
             routes: Route::ALL.iter().map(|_| RouteMetrics::default()).collect(),
             in_flight: AtomicI64::new(0),
             connections: AtomicI64::new(0),

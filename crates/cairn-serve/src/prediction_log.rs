@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     probabilities TEXT,
     value REAL NOT NULL,
     latency_us INTEGER NOT NULL
-);";
+);
+CREATE INDEX IF NOT EXISTS predictions_by_version ON predictions (model_version, id);";
 
 /// The predictions of one request.
 pub struct Entry {
@@ -216,6 +217,94 @@ fn write_batch(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+/// What a model received, as its log holds it: one column of values per feature and the
+/// predicted classes counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedInputs {
+    /// One per feature, oldest row first.
+    pub columns: Vec<Vec<f64>>,
+    /// Rows per predicted class, in the order of `classes` asked for.
+    pub classes: Vec<u64>,
+    /// Rows read.
+    pub rows: usize,
+}
+
+/// The inputs the log at `path` holds for the model version `version`: the rows at or after
+/// `since` (seconds since the epoch), the last `window` of them when given. A row whose inputs
+/// lack a feature is an error naming the row.
+pub fn read_inputs(
+    path: &Path,
+    version: &str,
+    features: &[String],
+    classes: &[String],
+    since: Option<f64>,
+    window: Option<usize>,
+) -> Result<LoggedInputs> {
+    let fail =
+        |e: rusqlite::Error| Error::data(path, format!("reading the prediction log failed: {e}"));
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            return Err(Error::data(
+                path,
+                "is not a regular file: not a prediction log",
+            ));
+        }
+        Err(e) => {
+            return Err(Error::data(
+                path,
+                format!("{e}; give the --log-db the server wrote"),
+            ));
+        }
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(fail)?;
+    let limit = window.map_or(-1, |w| w as i64);
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, inputs, class FROM predictions WHERE model_version = ?1 AND time >= ?2
+             ORDER BY id DESC LIMIT ?3",
+        )
+        .map_err(fail)?;
+    let mut rows = stmt
+        .query(params![version, since.unwrap_or(f64::NEG_INFINITY), limit])
+        .map_err(fail)?;
+    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); features.len()];
+    let mut counts = vec![0u64; classes.len()];
+    let mut n = 0;
+    while let Some(row) = rows.next().map_err(fail)? {
+        let id: i64 = row.get(0).map_err(fail)?;
+        let text: String = row.get(1).map_err(fail)?;
+        let inputs: Map<String, Value> = serde_json::from_str(&text).map_err(|e| {
+            Error::data(path, format!("row {id}: inputs are not a JSON object: {e}"))
+        })?;
+        for (column, feature) in columns.iter_mut().zip(features) {
+            let value = inputs.get(feature).and_then(Value::as_f64).ok_or_else(|| {
+                Error::data(
+                    path,
+                    format!(
+                        "row {id}: no number for feature '{feature}': the log is of another model"
+                    ),
+                )
+            })?;
+            column.push(value);
+        }
+        let class: Option<String> = row.get(2).map_err(fail)?;
+        if let Some(i) = class.and_then(|c| classes.iter().position(|k| *k == c)) {
+            counts[i] += 1;
+        }
+        n += 1;
+    }
+    // Newest first from the query; oldest first for the reader.
+    for column in &mut columns {
+        column.reverse();
+    }
+    Ok(LoggedInputs {
+        columns,
+        classes: counts,
+        rows: n,
+    })
 }
 
 /// A log written before models had roles gets the column (its rows were all the primary's).

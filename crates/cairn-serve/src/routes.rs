@@ -288,7 +288,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
             ]
         })
         .collect();
-    let text = state.metrics.render(&labels);
+    let mut text = state.metrics.render(&labels);
+    text.push_str(&super::drift_window::exposition(&models));
     (
         StatusCode::OK,
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -57,6 +57,9 @@ pub struct Model {
     pub training_metrics: BTreeMap<String, f64>,
     /// The fitted parameters.
     pub predictor: Predictor,
+    /// What the training inputs looked like, for drift (files written before it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::drift::Profile>,
 }
 
 /// Feature scaling fitted on the training split.
@@ -208,6 +211,12 @@ impl Model {
     /// probabilities summing to 1). So `predict` can never go out of bounds, loop, or be handed a
     /// number that is not finite. The message names the field at fault.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        if let Some(profile) = &self.profile {
+            profile.check(&self.features)?;
+            if !profile.classes.is_empty() && profile.classes.len() != self.classes.len() {
+                return Err("field 'profile': one class count per class".into());
+            }
+        }
         if self.format != FORMAT {
             return Err(format!(
                 "field 'format': \"{}\" is not \"{FORMAT}\"",
@@ -660,6 +669,7 @@ mod tests {
             data_digest: String::new(),
             training_metrics: BTreeMap::new(),
             predictor,
+            profile: None,
         }
     }
 

@@ -60,10 +60,12 @@ pub fn train(args: &TrainOptions) -> Result<String> {
             weights: Vec::new(),
             intercepts: Vec::new(),
         },
+        profile: None,
     };
     let x = scaled(&model, &split.x);
     model.predictor = fit(&model, &hyper, &x, &split.y, args.seed)?;
     model.training_metrics = training_metrics(&model, &split);
+    model.profile = Some(profile(&model, &split));
     model.validate().map_err(|m| {
         Error::Failed(format!(
             "internal error: the trained model is inconsistent: {m}"
@@ -82,6 +84,24 @@ pub fn train(args: &TrainOptions) -> Result<String> {
         args.output.display(),
         summary.join(", ")
     ))
+}
+
+/// The training inputs as they arrive at prediction (before scaling), for drift.
+fn profile(model: &Model, split: &crate::prepared::Split) -> crate::drift::Profile {
+    let columns: Vec<Vec<f64>> = split.x.columns().into_iter().map(|c| c.to_vec()).collect();
+    let classes = match &split.y {
+        Target::Classes(y) => {
+            let mut counts = vec![0u64; model.classes.len()];
+            for &c in y {
+                if let Some(n) = counts.get_mut(c) {
+                    *n += 1;
+                }
+            }
+            counts
+        }
+        Target::Values(_) => Vec::new(),
+    };
+    crate::drift::Profile::of(&model.features, &columns, classes)
 }
 
 fn scaled(model: &Model, raw: &Array2<f64>) -> Array2<f64> {
