@@ -5,6 +5,10 @@
 # lines and commits cairn-registry.yaml.
 #
 #   scripts/model-loop.sh            uses target/debug/cairn (CAIRN=path to use another)
+#
+# This repository has no remote, so production's bytes come from `cairn repro` itself: when a
+# change retrains the model, run this script and commit cairn-registry.yaml with pipeline.lock
+# (CI runs it on a fresh clone, where a production version repro cannot make would be missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CAIRN=${CAIRN:-target/debug/cairn}
