@@ -620,9 +620,14 @@ pub struct ServeArgs {
     /// Port to bind (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
-    /// Log every prediction to this SQLite file.
-    #[arg(long)]
-    pub log_db: Option<PathBuf>,
+    /// Log every prediction to this SQLite file, or to a PostgreSQL database
+    /// (postgres://USER:PASSWORD@HOST:PORT/DB) that several replicas can share.
+    #[arg(long, value_name = "FILE|URL")]
+    pub log_db: Option<String>,
+    /// Refuse to start when the prediction log cannot be reached (by default the server starts
+    /// and logs once the database is back).
+    #[arg(long, requires = "log_db")]
+    pub require_log: bool,
     /// Worker threads (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,

@@ -94,6 +94,7 @@ pub fn serve(
         host: args.host.clone(),
         port: args.port,
         log_db: args.log_db.clone(),
+        require_log: args.require_log,
         workers: args.workers,
         max_batch: args.max_batch,
         max_body: args.max_body,

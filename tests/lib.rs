@@ -13,6 +13,7 @@ mod models;
 mod pipeline;
 mod pipeline_files;
 mod plots;
+mod postgres_log;
 mod remote;
 mod serve;
 mod serve_registry;

@@ -65,11 +65,6 @@ fn from_log(
     args: &DriftArgs,
     thresholds: Thresholds,
 ) -> Result<(String, DriftReport)> {
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-        return Err(Error::Usage(format!(
-            "--log-db {db}: reading a PostgreSQL log is not built yet; give the SQLite file `cairn serve --log-db` wrote"
-        )));
-    }
     let cwd =
         std::env::current_dir().map_err(|e| Error::Failed(format!("current directory: {e}")))?;
     let ws = Workspace::find(&cwd).ok();
@@ -95,14 +90,8 @@ fn from_log(
     };
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let window = args.window.map(|w| w as usize);
-    let logged = cairn_serve::read_inputs(
-        &cwd.join(db),
-        &version,
-        &m.features,
-        &m.classes,
-        since,
-        window,
-    )?;
+    let logged =
+        cairn_serve::read_inputs(db, &cwd, &version, &m.features, &m.classes, since, window)?;
     if logged.rows == 0 {
         return Err(Error::data(
             db,

@@ -67,8 +67,10 @@ pub struct ServeOptions {
     pub host: String,
     /// Port to bind (0 picks a free one).
     pub port: u16,
-    /// Log every prediction to this SQLite file.
-    pub log_db: Option<PathBuf>,
+    /// Log every prediction to this SQLite file or `postgres://` database.
+    pub log_db: Option<String>,
+    /// Refuse to start when the log cannot be opened or reached.
+    pub require_log: bool,
     /// Worker threads (default: one per core).
     pub workers: Option<u16>,
     /// Instances per request at most.
@@ -130,7 +132,8 @@ pub fn serve(
     };
     let (log, log_writer) = match &args.log_db {
         Some(db) => {
-            let (log, writer) = PredictionLog::open(db)?;
+            let (log, writer) =
+                PredictionLog::open(&prediction_log::Target::parse(db), args.require_log)?;
             (Some(log), Some(writer))
         }
         None => (None, None),

@@ -56,7 +56,6 @@ pub struct Metrics {
     shadow_different: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
-    log_dropped: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -72,7 +71,6 @@ impl Default for Metrics {
             shadow_different: AtomicU64::new(0),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
-            log_dropped: AtomicU64::new(0),
         }
     }
 }
@@ -174,11 +172,6 @@ impl Metrics {
             &self.reloads_failed
         };
         counter.fetch_add(1, Relaxed);
-    }
-
-    /// Counts a prediction-log entry dropped because the writer fell behind.
-    pub fn log_dropped(&self) {
-        self.log_dropped.fetch_add(1, Relaxed);
     }
 
     /// The Prometheus text exposition; `models` are the labels of each model's info series.
@@ -362,17 +355,6 @@ impl Metrics {
             out,
             "cairn_model_reloads_total{{result=\"error\"}} {}",
             self.reloads_failed.load(Relaxed)
-        );
-        header(
-            &mut out,
-            "cairn_prediction_log_dropped_total",
-            "counter",
-            "Prediction-log entries dropped because the SQLite writer fell behind.",
-        );
-        let _ = writeln!(
-            out,
-            "cairn_prediction_log_dropped_total {}",
-            self.log_dropped.load(Relaxed)
         );
         header(
             &mut out,

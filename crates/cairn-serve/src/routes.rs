@@ -290,6 +290,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .collect();
     let mut text = state.metrics.render(&labels);
     text.push_str(&super::drift_window::exposition(&models));
+    text.push_str(&super::prediction_log::PredictionLog::exposition(
+        state.log.as_ref(),
+    ));
     (
         StatusCode::OK,
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -122,7 +122,7 @@ impl Shared {
                     predictions: answers,
                     latency_us,
                 };
-                log.send(entry, &self.metrics);
+                log.send(entry);
             }
             let entry = Entry {
                 time,
@@ -132,7 +132,7 @@ impl Shared {
                 predictions: predictions.clone(),
                 latency_us,
             };
-            log.send(entry, &self.metrics);
+            log.send(entry);
         }
         predictions
     }

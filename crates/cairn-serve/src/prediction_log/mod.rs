@@ -1,0 +1,427 @@
+//! `--log-db`: every prediction goes to a SQLite file or a PostgreSQL database, written in
+//! batches by one thread fed through a bounded channel, so a request never waits for the disk
+//! or the network. When the writer falls behind or the database is away, entries wait (the
+//! backlog) up to the channel's bound and are dropped and counted beyond it; a batch that
+//! failed is retried with backoff, and the server says so in its log. Several replicas can
+//! share one PostgreSQL log.
+
+mod postgres;
+mod sqlite;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use cairn_core::error::{Error, Result};
+use cairn_ml::model::Prediction;
+
+use super::loaded::LoadedModel;
+
+/// Entries waiting for the writer at most; beyond this they are dropped.
+const QUEUE: usize = 65_536;
+/// Entries written per transaction at most.
+const BATCH: usize = 1024;
+/// The longest wait between two tries at a database that is away.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Where the log is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
+}
+
+impl Target {
+    /// `--log-db` as given: a `postgres://` (or `postgresql://`) URL, else a SQLite path.
+    pub fn parse(text: &str) -> Target {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Target::Postgres(text.to_string())
+        } else {
+            Target::Sqlite(PathBuf::from(text))
+        }
+    }
+
+    /// How to name it in messages: the path, or the URL without its password.
+    pub fn shown(&self) -> String {
+        match self {
+            Target::Sqlite(path) => path.display().to_string(),
+            Target::Postgres(url) => postgres::redacted(url),
+        }
+    }
+}
+
+/// The predictions of one request.
+pub struct Entry {
+    /// Seconds since the Unix epoch.
+    pub time: f64,
+    /// The model that answered.
+    pub model: Arc<LoadedModel>,
+    /// The route template.
+    pub route: &'static str,
+    /// The rows, flat.
+    pub inputs: Vec<f64>,
+    /// One per row.
+    pub predictions: Vec<Prediction>,
+    /// Time spent answering, in microseconds.
+    pub latency_us: u64,
+}
+
+/// One row as the stores write it.
+pub(crate) struct Row<'a> {
+    pub time: f64,
+    pub model_version: &'a str,
+    pub role: &'static str,
+    pub route: &'static str,
+    pub inputs: String,
+    pub class: Option<&'a str>,
+    pub probabilities: Option<String>,
+    pub value: f64,
+    pub latency_us: i64,
+}
+
+/// Every row of `batch`.
+pub(crate) fn rows(batch: &[Entry]) -> impl Iterator<Item = Row<'_>> {
+    batch.iter().flat_map(|e| {
+        let model = &e.model.model;
+        let width = model.features.len().max(1);
+        e.inputs
+            .chunks_exact(width)
+            .zip(&e.predictions)
+            .map(move |(x, p)| Row {
+                time: e.time,
+                model_version: &e.model.version,
+                role: e.model.role.name(),
+                route: e.route,
+                inputs: by_name(&model.features, x),
+                class: e.model.class_name(p),
+                probabilities: (!p.probabilities.is_empty())
+                    .then(|| by_name(&model.classes, &p.probabilities)),
+                value: p.value,
+                latency_us: e.latency_us as i64,
+            })
+    })
+}
+
+/// A place batches are written to.
+trait Store: Send {
+    /// Writes every row of `batch` in one transaction.
+    fn write(&mut self, batch: &[Entry]) -> std::result::Result<(), String>;
+}
+
+enum Message {
+    Entry(Entry),
+    Stop,
+}
+
+/// What the log counts, for `/metrics`.
+#[derive(Default)]
+pub struct LogCounters {
+    /// Entries dropped: the queue was full, or the server stopped with the database away.
+    dropped: AtomicU64,
+    /// Batches whose write failed (each is retried).
+    failures: AtomicU64,
+    /// Entries queued or being written.
+    backlog: AtomicI64,
+}
+
+/// The sending side of the log.
+pub struct PredictionLog {
+    tx: SyncSender<Message>,
+    target: Target,
+    counters: Arc<LogCounters>,
+}
+
+/// One logged prediction, as `GET /predictions/history` shows it.
+#[derive(Debug, Serialize)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub time: f64,
+    pub model_version: String,
+    pub role: String,
+    pub route: String,
+    pub inputs: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probabilities: Option<Value>,
+    pub value: f64,
+    pub latency_ms: f64,
+}
+
+impl PredictionLog {
+    /// Opens the log (creating or migrating its schema) and starts the writer thread; join the
+    /// handle after [`PredictionLog::stop`] to be sure everything is written. A PostgreSQL
+    /// database that cannot be reached is an error only with `require`: otherwise the server
+    /// starts (predictions matter more than logs), says so loudly, and the writer keeps trying.
+    pub fn open(target: &Target, require: bool) -> Result<(PredictionLog, JoinHandle<()>)> {
+        let store: Box<dyn Store> = match target {
+            Target::Sqlite(path) => Box::new(sqlite::SqliteStore::open(path)?),
+            Target::Postgres(url) => {
+                let mut store = postgres::PgStore::new(url)?;
+                if let Err(e) = store.connect() {
+                    if require {
+                        return Err(Error::Failed(format!(
+                            "--log-db {}: {e}; the server does not start without its log (--require-log)",
+                            target.shown()
+                        )));
+                    }
+                    tracing::error!(
+                        "--log-db {}: {e}; serving anyway, logging when the database is back (start with --require-log to refuse instead)",
+                        target.shown()
+                    );
+                }
+                Box::new(store)
+            }
+        };
+        let (tx, rx) = sync_channel(QUEUE);
+        let counters = Arc::new(LogCounters::default());
+        let shown = target.shown();
+        let writer_counters = Arc::clone(&counters);
+        let handle = std::thread::Builder::new()
+            .name("prediction-log".into())
+            .spawn(move || write_loop(store, rx, &shown, &writer_counters))
+            .map_err(|e| Error::Failed(format!("cannot start the prediction-log thread: {e}")))?;
+        Ok((
+            PredictionLog {
+                tx,
+                target: target.clone(),
+                counters,
+            },
+            handle,
+        ))
+    }
+
+    /// Queues an entry without waiting; counts it as dropped when the queue is full.
+    pub fn send(&self, entry: Entry) {
+        match self.tx.try_send(Message::Entry(entry)) {
+            Ok(()) => {
+                self.counters.backlog.fetch_add(1, Relaxed);
+            }
+            Err(_) => {
+                self.counters.dropped.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Tells the writer to finish once everything queued so far is written.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Message::Stop);
+    }
+
+    /// The last `limit` predictions, newest first (blocking: call off the async threads).
+    pub fn history(&self, limit: usize) -> Result<Vec<HistoryRow>> {
+        match &self.target {
+            Target::Sqlite(path) => sqlite::history(path, limit),
+            Target::Postgres(url) => postgres::history(url, limit),
+        }
+    }
+
+    /// The log's series for `/metrics`.
+    pub fn exposition(counters: Option<&PredictionLog>) -> String {
+        let (dropped, failures, backlog) = counters.map_or((0, 0, 0), |log| {
+            let c = &log.counters;
+            (
+                c.dropped.load(Relaxed),
+                c.failures.load(Relaxed),
+                c.backlog.load(Relaxed).max(0),
+            )
+        });
+        let mut out = String::new();
+        for (name, kind, help, value) in [
+            (
+                "cairn_prediction_log_dropped_total",
+                "counter",
+                "Prediction-log entries dropped: the queue was full, or the server stopped with the database away.",
+                dropped as i64,
+            ),
+            (
+                "cairn_prediction_log_failures_total",
+                "counter",
+                "Prediction-log batch writes that failed (each is retried).",
+                failures as i64,
+            ),
+            (
+                "cairn_prediction_log_backlog",
+                "gauge",
+                "Prediction-log entries waiting to be written.",
+                backlog,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        out
+    }
+}
+
+/// Drains the queue into `store` in batches, retrying a failed batch with backoff.
+fn write_loop(
+    mut store: Box<dyn Store>,
+    rx: Receiver<Message>,
+    shown: &str,
+    counters: &LogCounters,
+) {
+    let mut batch: Vec<Entry> = Vec::new();
+    let mut backoff = Duration::from_millis(100);
+    let mut failing = false;
+    let mut stop = false;
+    loop {
+        if batch.is_empty() {
+            if stop {
+                return;
+            }
+            match rx.recv() {
+                Ok(Message::Entry(e)) => batch.push(e),
+                Ok(Message::Stop) | Err(_) => return,
+            }
+        }
+        while batch.len() < BATCH && !stop {
+            match rx.try_recv() {
+                Ok(Message::Entry(e)) => batch.push(e),
+                Ok(Message::Stop) => stop = true,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        match store.write(&batch) {
+            Ok(()) => {
+                if failing {
+                    tracing::info!("{shown}: the prediction log is back; writing what waited");
+                    failing = false;
+                }
+                counters.backlog.fetch_sub(batch.len() as i64, Relaxed);
+                batch.clear();
+                backoff = Duration::from_millis(100);
+            }
+            Err(e) => {
+                counters.failures.fetch_add(1, Relaxed);
+                let waiting = counters.backlog.load(Relaxed);
+                if stop {
+                    tracing::error!(
+                        "{shown}: writing the prediction log failed at shutdown: {e}; {waiting} entries dropped"
+                    );
+                    counters.dropped.fetch_add(waiting.max(0) as u64, Relaxed);
+                    counters.backlog.store(0, Relaxed);
+                    return;
+                }
+                if !failing {
+                    tracing::error!(
+                        "{shown}: writing the prediction log failed: {e}; retrying with backoff, {waiting} entries waiting (predictions are still answered)"
+                    );
+                    failing = true;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// What a model received, as its log holds it: one column of values per feature and the
+/// predicted classes counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedInputs {
+    /// One per feature, oldest row first.
+    pub columns: Vec<Vec<f64>>,
+    /// Rows per predicted class, in the order of `classes` asked for.
+    pub classes: Vec<u64>,
+    /// Rows read.
+    pub rows: usize,
+}
+
+/// The inputs the log at `db` (a SQLite path relative to `cwd`, or a `postgres://` URL) holds
+/// for the model version `version`: the rows at or after `since` (seconds since the epoch), the
+/// last `window` of them when given. A row whose inputs lack a feature is an error naming it.
+pub fn read_inputs(
+    db: &str,
+    cwd: &Path,
+    version: &str,
+    features: &[String],
+    classes: &[String],
+    since: Option<f64>,
+    window: Option<usize>,
+) -> Result<LoggedInputs> {
+    let mut reader = InputsReader::new(features, classes);
+    match Target::parse(db) {
+        Target::Sqlite(path) => {
+            sqlite::inputs(&cwd.join(path), version, since, window, &mut reader)?
+        }
+        Target::Postgres(url) => postgres::inputs(&url, version, since, window, &mut reader)?,
+    }
+    Ok(reader.finish())
+}
+
+/// Collects logged rows (newest first) into columns.
+pub(crate) struct InputsReader<'a> {
+    features: &'a [String],
+    classes: &'a [String],
+    columns: Vec<Vec<f64>>,
+    counts: Vec<u64>,
+    rows: usize,
+}
+
+impl<'a> InputsReader<'a> {
+    fn new(features: &'a [String], classes: &'a [String]) -> Self {
+        InputsReader {
+            features,
+            classes,
+            columns: vec![Vec::new(); features.len()],
+            counts: vec![0; classes.len()],
+            rows: 0,
+        }
+    }
+
+    /// Adds one row: its id (for messages), its inputs as JSON text and its class.
+    pub fn add(
+        &mut self,
+        id: i64,
+        inputs: &str,
+        class: Option<&str>,
+    ) -> std::result::Result<(), String> {
+        let inputs: Map<String, Value> = serde_json::from_str(inputs)
+            .map_err(|e| format!("row {id}: inputs are not a JSON object: {e}"))?;
+        for (column, feature) in self.columns.iter_mut().zip(self.features) {
+            let value = inputs.get(feature).and_then(Value::as_f64).ok_or_else(|| {
+                format!("row {id}: no number for feature '{feature}': the log is of another model")
+            })?;
+            column.push(value);
+        }
+        if let Some(i) = class.and_then(|c| self.classes.iter().position(|k| k == c)) {
+            self.counts[i] += 1;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> LoggedInputs {
+        // Newest first from the queries; oldest first for the reader.
+        for column in &mut self.columns {
+            column.reverse();
+        }
+        LoggedInputs {
+            columns: self.columns,
+            classes: self.counts,
+            rows: self.rows,
+        }
+    }
+}
+
+/// `{"name": value, …}` as JSON text.
+fn by_name(names: &[String], values: &[f64]) -> String {
+    let map: Map<String, Value> = names
+        .iter()
+        .cloned()
+        .zip(values.iter().map(|v| Value::from(*v)))
+        .collect();
+    Value::Object(map).to_string()
+}

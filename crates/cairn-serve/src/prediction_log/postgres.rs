@@ -1,0 +1,263 @@
+//! The PostgreSQL log: several replicas write to one database. The schema is created or
+//! migrated on connect, one replica at a time (an advisory lock), and its version kept in
+//! `cairn_schema`. Batches go in with `COPY … FROM STDIN`, one transaction each; a connection
+//! that breaks is dropped and made again on the next try.
+
+use std::fmt::Write as _;
+use std::str::FromStr;
+use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, Config, NoTls};
+use serde_json::Value;
+
+use cairn_core::error::{Error, Result};
+
+use super::{Entry, HistoryRow, InputsReader, Store, rows};
+
+/// The schema, one step per version: `cairn_schema.version` is how many have been applied.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE predictions (
+    id BIGSERIAL PRIMARY KEY,
+    time DOUBLE PRECISION NOT NULL,
+    model_version TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'primary',
+    route TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    class TEXT,
+    probabilities TEXT,
+    value DOUBLE PRECISION NOT NULL,
+    latency_us BIGINT NOT NULL
+);
+CREATE INDEX predictions_by_version ON predictions (model_version, id);"];
+
+/// Any number that only cairn's schema migrations take as an advisory lock.
+const MIGRATION_LOCK: i64 = 0x6361_6972_6e5f_6c67; // "cairn_lg"
+
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `url` with its password replaced, for messages.
+pub(super) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or("");
+            format!("{scheme}://{name}:***@{host}{path}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn config(url: &str) -> Result<Config> {
+    let mut config = Config::from_str(url).map_err(|e| {
+        Error::Usage(format!(
+            "--log-db {}: not a PostgreSQL URL ({e}); write postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+            redacted(url)
+        ))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    Ok(config)
+}
+
+fn connect(config: &Config) -> std::result::Result<Client, String> {
+    let mut client = config
+        .connect(NoTls)
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    migrate(&mut client).map_err(|e| format!("cannot create or migrate the schema: {e}"))?;
+    Ok(client)
+}
+
+/// Applies the migrations this database lacks, under the advisory lock.
+fn migrate(client: &mut Client) -> std::result::Result<(), String> {
+    let mut tx = client.transaction().map_err(|e| e.to_string())?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(|e| e.to_string())?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS cairn_schema (version INTEGER NOT NULL)")
+        .map_err(|e| e.to_string())?;
+    let current: Option<i32> = tx
+        .query_opt("SELECT version FROM cairn_schema", &[])
+        .map_err(|e| e.to_string())?
+        .map(|row| row.get(0));
+    let applied = current.unwrap_or(0).max(0) as usize;
+    if applied > MIGRATIONS.len() {
+        return Err(format!(
+            "its schema is version {applied}, newer than this cairn knows ({}): upgrade cairn",
+            MIGRATIONS.len()
+        ));
+    }
+    for step in &MIGRATIONS[applied..] {
+        tx.batch_execute(step).map_err(|e| e.to_string())?;
+    }
+    let version = MIGRATIONS.len() as i32;
+    let update = if current.is_some() {
+        "UPDATE cairn_schema SET version = $1"
+    } else {
+        "INSERT INTO cairn_schema (version) VALUES ($1)"
+    };
+    tx.execute(update, &[&version]).map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())
+}
+
+pub(super) struct PgStore {
+    config: Config,
+    client: Option<Client>,
+}
+
+impl PgStore {
+    /// A store for `url`, not connected yet.
+    pub fn new(url: &str) -> Result<PgStore> {
+        Ok(PgStore {
+            config: config(url)?,
+            client: None,
+        })
+    }
+
+    /// Connects (and migrates) now.
+    pub fn connect(&mut self) -> std::result::Result<(), String> {
+        self.client = Some(connect(&self.config)?);
+        Ok(())
+    }
+}
+
+impl Store for PgStore {
+    fn write(&mut self, batch: &[Entry]) -> std::result::Result<(), String> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.connect()?;
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Err("not connected".into());
+        };
+        let mut text = String::new();
+        for r in rows(batch) {
+            let _ = writeln!(
+                text,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                r.time,
+                copy_text(r.model_version),
+                r.role,
+                r.route,
+                copy_text(&r.inputs),
+                r.class.map_or("\\N".to_string(), copy_text),
+                r.probabilities
+                    .as_deref()
+                    .map_or("\\N".to_string(), copy_text),
+                r.value,
+                r.latency_us
+            );
+        }
+        let result = (|| -> std::result::Result<(), String> {
+            let text_err = |e: postgres::Error| e.to_string();
+            let mut tx = client.transaction().map_err(text_err)?;
+            let mut writer = tx
+                .copy_in(
+                    "COPY predictions (time, model_version, role, route, inputs, class, probabilities, value, latency_us) FROM STDIN",
+                )
+                .map_err(text_err)?;
+            std::io::Write::write_all(&mut writer, text.as_bytes()).map_err(|e| e.to_string())?;
+            writer.finish().map_err(text_err)?;
+            tx.commit().map_err(text_err)
+        })();
+        result.inspect_err(|_| {
+            // Made again on the next try.
+            self.client = None;
+        })
+    }
+}
+
+/// A value in COPY's text format: backslash, tab, newline and carriage return escaped.
+fn copy_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn read_client(url: &str) -> Result<Client> {
+    let config = config(url)?;
+    config
+        .connect(NoTls)
+        .map_err(|e| Error::Failed(format!("--log-db {}: cannot connect: {e}", redacted(url))))
+}
+
+/// The last `limit` rows, newest first.
+pub(super) fn history(url: &str, limit: usize) -> Result<Vec<HistoryRow>> {
+    let mut client = read_client(url)?;
+    let fail = |e: postgres::Error| {
+        Error::Failed(format!(
+            "{}: reading the prediction log failed: {e}",
+            redacted(url)
+        ))
+    };
+    let rows = client
+        .query(
+            "SELECT id, time, model_version, role, route, inputs, class, probabilities, value, latency_us
+             FROM predictions ORDER BY id DESC LIMIT $1",
+            &[&(limit as i64)],
+        )
+        .map_err(fail)?;
+    let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+    Ok(rows
+        .into_iter()
+        .map(|row| HistoryRow {
+            id: row.get(0),
+            time: row.get(1),
+            model_version: row.get(2),
+            role: row.get(3),
+            route: row.get(4),
+            inputs: parse(row.get(5)).unwrap_or(Value::Null),
+            class: row.get(6),
+            probabilities: parse(row.get(7)),
+            value: row.get(8),
+            latency_ms: row.get::<_, i64>(9) as f64 / 1000.0,
+        })
+        .collect())
+}
+
+/// The rows of `version`, newest first, into `reader` (streamed, not all held at once).
+pub(super) fn inputs(
+    url: &str,
+    version: &str,
+    since: Option<f64>,
+    window: Option<usize>,
+    reader: &mut InputsReader,
+) -> Result<()> {
+    let mut client = read_client(url)?;
+    let fail = |e: postgres::Error| {
+        Error::Failed(format!(
+            "{}: reading the prediction log failed: {e}",
+            redacted(url)
+        ))
+    };
+    let since = since.unwrap_or(f64::NEG_INFINITY);
+    let limit = window.map_or(i64::MAX, |w| w as i64);
+    let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&version, &since, &limit];
+    let mut rows = client
+        .query_raw(
+            "SELECT id, inputs, class FROM predictions WHERE model_version = $1 AND time >= $2
+             ORDER BY id DESC LIMIT $3",
+            params,
+        )
+        .map_err(fail)?;
+    while let Some(row) = rows.next().map_err(fail)? {
+        let id: i64 = row.get(0);
+        let text: String = row.get(1);
+        let class: Option<String> = row.get(2);
+        reader
+            .add(id, &text, class.as_deref())
+            .map_err(|e| Error::Failed(format!("{}: {e}", redacted(url))))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! The SQLite log: one file, WAL mode, written by the server's one writer thread.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, params};
+use serde_json::Value;
+
+use cairn_core::error::{Error, Result};
+
+use super::{Entry, HistoryRow, InputsReader, Store, rows};
+
+/// `PRAGMA user_version` of the current schema: 1 had no `role` column, 2 has it.
+const VERSION: i64 = 2;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS predictions (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    model_version TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'primary',
+    route TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    class TEXT,
+    probabilities TEXT,
+    value REAL NOT NULL,
+    latency_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS predictions_by_version ON predictions (model_version, id);";
+
+pub(super) struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating or migrating) the database.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let fail = |e: rusqlite::Error| {
+            Error::data(path, format!("cannot use as prediction log (SQLite): {e}"))
+        };
+        let conn = Connection::open(path).map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        migrate(&conn).map_err(fail)?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// Brings a log written by an older cairn to [`VERSION`].
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_role = conn
+        .prepare("SELECT 1 FROM pragma_table_info('predictions') WHERE name = 'role'")?
+        .exists([])?;
+    if !has_role {
+        // Its rows were all the primary's: models had no roles then.
+        conn.execute_batch(
+            "ALTER TABLE predictions ADD COLUMN role TEXT NOT NULL DEFAULT 'primary'",
+        )?;
+    }
+    conn.pragma_update(None, "user_version", VERSION)
+}
+
+impl Store for SqliteStore {
+    fn write(&mut self, batch: &[Entry]) -> std::result::Result<(), String> {
+        let write = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO predictions (time, model_version, role, route, inputs, class, probabilities, value, latency_us)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?;
+                for r in rows(batch) {
+                    insert.execute(params![
+                        r.time,
+                        r.model_version,
+                        r.role,
+                        r.route,
+                        r.inputs,
+                        r.class,
+                        r.probabilities,
+                        r.value,
+                        r.latency_us
+                    ])?;
+                }
+            }
+            tx.commit()
+        };
+        write(&mut self.conn).map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
+fn read_only(path: &Path) -> Result<Connection> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            return Err(Error::data(
+                path,
+                "is not a regular file: not a prediction log",
+            ));
+        }
+        Err(e) => {
+            return Err(Error::data(
+                path,
+                format!("{e}; give the --log-db the server wrote"),
+            ));
+        }
+    }
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| Error::data(path, format!("reading the prediction log failed: {e}")))
+}
+
+/// The last `limit` rows, newest first.
+pub(super) fn history(path: &Path, limit: usize) -> Result<Vec<HistoryRow>> {
+    let fail =
+        |e: rusqlite::Error| Error::data(path, format!("reading the prediction log failed: {e}"));
+    let conn = read_only(path)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, time, model_version, role, route, inputs, class, probabilities, value, latency_us
+             FROM predictions ORDER BY id DESC LIMIT ?1",
+        )
+        .map_err(fail)?;
+    let rows = stmt
+        .query_map(params![limit as i64], |row| {
+            let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+            Ok(HistoryRow {
+                id: row.get(0)?,
+                time: row.get(1)?,
+                model_version: row.get(2)?,
+                role: row.get(3)?,
+                route: row.get(4)?,
+                inputs: parse(row.get(5)?).unwrap_or(Value::Null),
+                class: row.get(6)?,
+                probabilities: parse(row.get(7)?),
+                value: row.get(8)?,
+                latency_ms: row.get::<_, i64>(9)? as f64 / 1000.0,
+            })
+        })
+        .map_err(fail)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(fail)
+}
+
+/// The rows of `version`, newest first, into `reader`.
+pub(super) fn inputs(
+    path: &Path,
+    version: &str,
+    since: Option<f64>,
+    window: Option<usize>,
+    reader: &mut InputsReader,
+) -> Result<()> {
+    let fail =
+        |e: rusqlite::Error| Error::data(path, format!("reading the prediction log failed: {e}"));
+    let conn = read_only(path)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, inputs, class FROM predictions WHERE model_version = ?1 AND time >= ?2
+             ORDER BY id DESC LIMIT ?3",
+        )
+        .map_err(fail)?;
+    let limit = window.map_or(-1, |w| w as i64);
+    let mut rows = stmt
+        .query(params![version, since.unwrap_or(f64::NEG_INFINITY), limit])
+        .map_err(fail)?;
+    while let Some(row) = rows.next().map_err(fail)? {
+        let id: i64 = row.get(0).map_err(fail)?;
+        let text: String = row.get(1).map_err(fail)?;
+        let class: Option<String> = row.get(2).map_err(fail)?;
+        reader
+            .add(id, &text, class.as_deref())
+            .map_err(|e| Error::data(path, e))?;
+    }
+    Ok(())
+}
