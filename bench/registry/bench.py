@@ -3,11 +3,13 @@ versions, show one, resolve an alias, promote (move an alias). Run through bench
 with the venv's Python (it imports mlflow).
 
 How each side is timed, and why:
-- cairn: the whole process, `cairn models ...` as a user or a script runs it, start-up included.
+- cairn: the whole process, `cairn models ...` as a user or a script runs it, start-up included
+  (stdout to /dev/null).
 - MLflow: in-process MlflowClient calls against a sqlite backend, after `import mlflow`, the
   client's creation and one warm-up call of each op, so neither the interpreter's start
   (`import mlflow` alone takes seconds) nor the sqlite engine's set-up is counted. That is
-  generous to MLflow: a CLI or a fresh script would pay both on every call.
+  generous to MLflow: a CLI or a fresh script would pay both on every call. Its list returns
+  Python objects; cairn's prints them (JSON, or a table).
 Both: one warm-up, then --runs runs of each op; the table shows medians.
 
 The registry files are generated, not registered one by one (each `cairn models register`
@@ -136,10 +138,14 @@ def main():
     # really write: cairn skips the write when the alias is already there. Resolve runs
     # before it, at version 1.
     mid = n // 2
-    labels = ["list (all versions)", f"show (version {mid})", "resolve (@production)", "promote (move alias)"]
+    # list twice on cairn's side: --json (what a script reads) and the table (what a person
+    # reads); MLflow's client has one call for both.
+    labels = ["list (all versions) --json", "list (all versions) table", f"show (version {mid}) --json",
+              "resolve (@production) --json", "promote (move alias)"]
     ws = cairn_workspace(cairn, a.work, n)
     cairn_ops = [
         lambda i: ["models", "list", NAME, "--json"],
+        lambda i: ["models", "list", NAME],
         lambda i: ["models", "show", f"models:/{NAME}/{mid}", "--json"],
         lambda i: ["models", "show", f"models:/{NAME}@production", "--json"],
         lambda i: ["models", "promote", f"models:/{NAME}/{n - i}", "--alias", "production"],
@@ -167,6 +173,7 @@ def main():
     if listed != n:
         sys.exit(f"MLflow lists {listed} versions, expected {n}")
     mlflow_ops = [
+        mlflow_list,
         mlflow_list,
         lambda i: client.get_model_version(NAME, str(mid)),
         lambda i: client.get_model_version_by_alias(NAME, "production"),
