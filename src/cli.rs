@@ -67,6 +67,110 @@ pub enum Command {
     Models(ModelsCommand),
     /// Input drift: what a model received against its training profile (exit 1 on drift).
     Drift(DriftArgs),
+    /// Experiments: the pipeline with parameter overrides, run beside the workspace.
+    #[command(subcommand)]
+    Exp(ExpCommand),
+    /// Write one self-contained HTML report: DAG, metrics, confusion matrices, plots, registry.
+    Report(ReportArgs),
+}
+
+/// `cairn exp …`.
+#[derive(Debug, Subcommand)]
+pub enum ExpCommand {
+    /// Run the pipeline with overrides in a copy of the workspace and record it.
+    Run {
+        /// Parameter overrides, [FILE:]KEY=VALUE (repeatable).
+        #[arg(short = 'S', long = "set-param", value_name = "[FILE:]KEY=VALUE")]
+        set: Vec<String>,
+        /// The experiment's name (default: made up).
+        #[arg(short, long)]
+        name: Option<String>,
+        /// Only record it; `--run-all` runs it.
+        #[arg(long, conflicts_with = "run_all")]
+        queue: bool,
+        /// Run every queued experiment (and any a killed run left unfinished).
+        #[arg(long)]
+        run_all: bool,
+        /// Experiments at once with --run-all.
+        #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
+        /// Stages to reproduce (with their upstream); all when none.
+        targets: Vec<String>,
+    },
+    /// One row per experiment, grouped under the commit it came from.
+    Show {
+        /// Sort by this metric (best first).
+        #[arg(long, value_name = "METRIC")]
+        sort_by: Option<String>,
+        /// Only the params and metrics that differ between rows.
+        #[arg(long)]
+        only_changed: bool,
+        /// Print JSON.
+        #[arg(long, conflicts_with_all = ["csv", "md"])]
+        json: bool,
+        /// Print CSV.
+        #[arg(long, conflicts_with = "md")]
+        csv: bool,
+        /// Print a Markdown table.
+        #[arg(long)]
+        md: bool,
+    },
+    /// Put an experiment's params, lock and outs into the workspace.
+    Apply {
+        /// The experiment.
+        name: String,
+    },
+    /// Make a git branch from an experiment's parent commit with its params and lock.
+    Branch {
+        /// The experiment.
+        name: String,
+        /// The branch to create.
+        branch: String,
+    },
+    /// Remove experiments.
+    Remove {
+        /// Experiments to remove.
+        names: Vec<String>,
+        /// All of them.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Every queued one.
+        #[arg(long, conflicts_with_all = ["names", "all"])]
+        queued: bool,
+    },
+    /// Send experiments (records and outs) to a remote.
+    Push {
+        /// Experiments to send (all when none).
+        names: Vec<String>,
+        /// The remote (default: the default remote).
+        #[arg(short, long)]
+        remote: Option<String>,
+    },
+    /// Bring experiments (records and outs) from a remote.
+    Pull {
+        /// Experiments to bring (all when none).
+        names: Vec<String>,
+        /// The remote (default: the default remote).
+        #[arg(short, long)]
+        remote: Option<String>,
+    },
+}
+
+/// `cairn report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The file to write.
+    #[arg(short, long, default_value = "report.html")]
+    pub output: PathBuf,
+    /// Experiments to show (all when none).
+    #[arg(long = "exp", value_name = "NAME")]
+    pub exps: Vec<String>,
+    /// A prediction log whose inputs are compared with the production model's profile.
+    #[arg(long, value_name = "DB")]
+    pub log_db: Option<String>,
+    /// The model the drift section is about (default: models:/<first>@production, else models/model.json).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
 }
 
 /// `cairn drift`.

@@ -82,6 +82,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Serve(args) => commands::serve::run(&args)?,
         Command::Models(cmd) => commands::models::run(&cmd)?,
         Command::Drift(args) => commands::drift::run(&args)?,
+        Command::Exp(cmd) => commands::exp::run(&cmd)?,
+        Command::Report(args) => commands::report::run(&args)?,
     };
     Ok(code)
 }

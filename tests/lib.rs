@@ -10,6 +10,7 @@ mod invalid;
 mod layout;
 mod ml;
 mod models;
+mod monitoring;
 mod pipeline;
 mod pipeline_files;
 mod plots;

@@ -129,7 +129,7 @@ pub fn params_command(cmd: &ParamsCommand) -> Result<ExitCode> {
 
 /// The `metrics` outs of every stage, in stage order, then the top-level `metrics:` entries
 /// (a file both name is listed once).
-fn metrics_files(pipeline: &Pipeline) -> Vec<String> {
+pub(crate) fn metrics_files(pipeline: &Pipeline) -> Vec<String> {
     let mut files: Vec<String> = Vec::new();
     let stages = pipeline
         .stages
@@ -195,6 +195,15 @@ fn files_under(root: &Path, dir: &str, depth: usize, found: &mut Vec<String>) {
 
 /// The files under workspace-relative `dir` at `rev`, when it was a directory there.
 fn files_at(ws: &Workspace, rev: &str, dir: &str) -> Vec<String> {
+    if let Some(exp) = experiment(ws, rev) {
+        let prefix = format!("{dir}/");
+        return exp
+            .files
+            .keys()
+            .filter(|f| f.starts_with(&prefix))
+            .cloned()
+            .collect();
+    }
     // Paths come out relative to the workspace (git's current directory).
     let spec = format!("./{dir}/");
     git(
@@ -213,7 +222,7 @@ fn files_at(ws: &Workspace, rev: &str, dir: &str) -> Vec<String> {
 /// Parses a metrics file and flattens it: `.toml` and `.py` files as params files of those
 /// formats are read, anything else as JSON or YAML. `name` says where the bytes came from,
 /// `path` (the file's path) picks the format.
-fn flatten_file(name: &str, path: &str, bytes: &[u8]) -> Result<Flat> {
+pub(crate) fn flatten_file(name: &str, path: &str, bytes: &[u8]) -> Result<Flat> {
     use cairn_core::pipeline::params::{self, Format};
     let value: Value = match Format::of(path) {
         Format::Toml | Format::Python => {
@@ -361,8 +370,25 @@ fn git(ws: &Workspace, args: &[&str]) -> Option<Vec<u8>> {
     out.status.success().then_some(out.stdout)
 }
 
-/// A usage error unless `rev` names a commit of the git repository holding the workspace.
+/// The experiment named `rev`, when there is one (experiment names are looked at before git
+/// revisions, as an experiment is what a user named last).
+fn experiment(ws: &Workspace, rev: &str) -> Option<cairn_core::exp::ExpRecord> {
+    cairn_core::exp::check_name(rev).ok()?;
+    if !cairn_core::exp::exps_dir(ws)
+        .join(format!("{rev}.json"))
+        .is_file()
+    {
+        return None;
+    }
+    cairn_core::exp::read(ws, rev).ok()
+}
+
+/// A usage error unless `rev` names an experiment or a commit of the git repository holding
+/// the workspace.
 pub(crate) fn check_revision(ws: &Workspace, rev: &str) -> Result<()> {
+    if experiment(ws, rev).is_some() {
+        return Ok(());
+    }
     if git(ws, &["rev-parse", "--git-dir"]).is_none() {
         return Err(Error::Usage(format!(
             "{} is not in a git repository (or git is not installed): diffs compare with a git revision",
@@ -380,14 +406,18 @@ pub(crate) fn check_revision(ws: &Workspace, rev: &str) -> Result<()> {
     ) {
         Some(_) => Ok(()),
         None => Err(Error::Usage(format!(
-            "'{rev}' is not a git revision of {}; try HEAD or a branch name",
+            "'{rev}' is neither an experiment nor a git revision of {}; try HEAD, a branch name or `cairn exp show`",
             ws.root.display()
         ))),
     }
 }
 
-/// The bytes of workspace-relative `path` at `rev`, if it existed there.
+/// The bytes of workspace-relative `path` at `rev` (an experiment, or a git revision), if it
+/// existed there.
 pub(crate) fn git_show(ws: &Workspace, rev: &str, path: &str) -> Option<Vec<u8>> {
+    if let Some(exp) = experiment(ws, rev) {
+        return exp.files.get(path).map(|text| text.clone().into_bytes());
+    }
     // `./` makes the path relative to the workspace even when it is a subfolder of the repository.
     git(
         ws,

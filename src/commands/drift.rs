@@ -30,7 +30,9 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode> {
         ));
     }
     let (what, report) = match (&args.model, &args.log_db, &args.reference, &args.current) {
-        (Some(model), Some(db), None, None) => from_log(model, db, args, thresholds)?,
+        (Some(model), Some(db), None, None) => {
+            from_log(model, db, args.since.as_deref(), args.window, thresholds)?
+        }
         (None, None, Some(reference), Some(current)) => {
             let report = from_files(reference, current, thresholds)?;
             (
@@ -59,10 +61,11 @@ pub fn run(args: &DriftArgs) -> Result<ExitCode> {
 }
 
 /// The model's profile against the rows its log holds for its version.
-fn from_log(
+pub(crate) fn from_log(
     model: &str,
     db: &str,
-    args: &DriftArgs,
+    since_text: Option<&str>,
+    window: Option<u64>,
     thresholds: Thresholds,
 ) -> Result<(String, DriftReport)> {
     let cwd =
@@ -88,8 +91,8 @@ fn from_log(
             cairn_core::hash::digest_bytes(&bytes).to_string()
         }
     };
-    let since = args.since.as_deref().map(parse_since).transpose()?;
-    let window = args.window.map(|w| w as usize);
+    let since = since_text.map(parse_since).transpose()?;
+    let window = window.map(|w| w as usize);
     let logged =
         cairn_serve::read_inputs(db, &cwd, &version, &m.features, &m.classes, since, window)?;
     if logged.rows == 0 {
@@ -97,8 +100,7 @@ fn from_log(
             db,
             format!(
                 "holds no predictions of {version}{}: nothing to compare (is the server logging with --log-db, and serving this version?)",
-                args.since
-                    .as_deref()
+                since_text
                     .map(|s| format!(" since {s}"))
                     .unwrap_or_default()
             ),

@@ -12,6 +12,7 @@ pub mod dep_path;
 pub mod digest;
 pub mod dvc_file;
 pub mod error;
+pub mod exp;
 pub mod gc;
 pub mod gitignore;
 pub mod hash;

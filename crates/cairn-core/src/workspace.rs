@@ -19,6 +19,12 @@ pub const REGISTRY_FILE: &str = "cairn-registry.yaml";
 /// The lock file at the workspace root.
 pub const LOCK_FILE: &str = "pipeline.lock";
 
+/// Set by `cairn exp run` for the repro it runs in an experiment's copy of the workspace: the
+/// `.cairn/` folder (absolute) whose cache, run-cache and staging folder that copy shares, so
+/// that what one experiment computed another restores. Only cairn sets it, for its own child
+/// process; a workspace's files cannot.
+pub const SHARED_STORE_ENV: &str = "CAIRN_SHARED_STORE";
+
 /// Set by `cairn repro` for the commands of a stage: the stage's name.
 pub const REPRO_STAGE_ENV: &str = "CAIRN_REPRO_STAGE";
 /// Set by `cairn repro` for the commands of a stage: the pid of the repro, which holds the
@@ -84,7 +90,7 @@ impl Workspace {
         if !ignore.exists() {
             crate::atomic::write(
                 &ignore,
-                b"/cache/\n/tmp/\n/runs/\n/state\n/lock\n/registry.lock\n/config.local.yaml\n",
+                b"/cache/\n/tmp/\n/runs/\n/state\n/lock\n/registry.lock\n/exps/\n/config.local.yaml\n",
             )?;
         }
         Ok((ws, existed))
@@ -96,15 +102,23 @@ impl Workspace {
     }
     /// The object cache, `.cairn/cache/`.
     pub fn cache_dir(&self) -> PathBuf {
-        self.dot().join("cache")
+        self.store_dot().join("cache")
     }
     /// Partial writes, renamed into place when complete.
     pub fn tmp_dir(&self) -> PathBuf {
-        self.dot().join("tmp")
+        self.store_dot().join("tmp")
     }
     /// Run-cache entries.
     pub fn runs_dir(&self) -> PathBuf {
-        self.dot().join("runs")
+        self.store_dot().join("runs")
+    }
+    /// Where the cache, run-cache and staging folder are: `.cairn/`, or the one
+    /// [`SHARED_STORE_ENV`] names (an absolute path to a folder).
+    fn store_dot(&self) -> PathBuf {
+        match std::env::var_os(SHARED_STORE_ENV).map(PathBuf::from) {
+            Some(shared) if shared.is_absolute() && shared.is_dir() => shared,
+            _ => self.dot(),
+        }
     }
     /// Local copies of the pack indexes of remotes (`.cairn/cache/packs/v1`): only a speed-up.
     pub fn pack_index_dir(&self) -> PathBuf {

@@ -4,7 +4,7 @@
 
 mod data;
 mod spec;
-mod svg;
+pub(crate) mod svg;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -353,10 +353,59 @@ fn describe(
 
 /// The page: every plot, its revisions side by side.
 fn html(drawn: &[Drawn], revisions: &[&str]) -> String {
+    let body = sections(drawn, revisions, "h2");
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>cairn plots</title>
+<style>
+{STYLE}
+</style></head>
+<body><h1>Plots</h1><p>{}</p>
+{body}</body></html>
+"#,
+        svg::escape(&revisions.join(" · "))
+    )
+}
+
+/// The page's look, light and dark, printable.
+pub(crate) const STYLE: &str = ":root { color-scheme: light dark; }
+body { font-family: sans-serif; margin: 2rem; background: Canvas; color: CanvasText; }
+svg { max-width: 640px; width: 100%; height: auto; }
+.row { display: flex; flex-wrap: wrap; gap: 1rem; }
+figure { margin: 0; max-width: 420px; } figure img { max-width: 100%; background: white; }
+figcaption { font-size: 0.85rem; opacity: 0.8; }
+section { break-inside: avoid; margin-bottom: 2rem; }
+@media print { body { margin: 0; } a { color: inherit; } }";
+
+/// The workspace's plots as HTML sections headed by `heading` (`h2`, `h3`), or none when the
+/// pipeline declares no plots.
+pub(crate) fn workspace_sections(
+    ws: &Workspace,
+    pipeline: &Pipeline,
+    heading: &str,
+) -> Result<Option<String>> {
+    let specs =
+        spec::specs(pipeline).map_err(|e| Error::invalid(&pipeline.file, format!("plots: {e}")))?;
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let mut drawn = Vec::new();
+    for spec in &specs {
+        drawn.push(gather(ws, spec, &[WORKSPACE])?);
+    }
+    Ok(Some(sections(&drawn, &[WORKSPACE], heading)))
+}
+
+/// Every plot as a `<section>`.
+fn sections(drawn: &[Drawn], revisions: &[&str], heading: &str) -> String {
     let mut body = String::new();
     for d in drawn {
         let title = d.spec.title.clone().unwrap_or_else(|| d.spec.id.clone());
-        body.push_str(&format!("<section><h2>{}</h2>\n", svg::escape(&title)));
+        body.push_str(&format!(
+            "<section><{heading}>{}</{heading}>\n",
+            svg::escape(&title)
+        ));
         let lines: Vec<&Value> = d
             .entries
             .iter()
@@ -426,24 +475,7 @@ fn html(drawn: &[Drawn], revisions: &[&str]) -> String {
         }
         body.push_str("</div></section>\n");
     }
-    format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>cairn plots</title>
-<style>
-:root {{ color-scheme: light dark; }}
-body {{ font-family: sans-serif; margin: 2rem; background: Canvas; color: CanvasText; }}
-svg {{ max-width: 640px; width: 100%; height: auto; }}
-.row {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
-figure {{ margin: 0; max-width: 420px; }} figure img {{ max-width: 100%; background: white; }}
-figcaption {{ font-size: 0.85rem; opacity: 0.8; }}
-section {{ break-inside: avoid; margin-bottom: 2rem; }}
-</style></head>
-<body><h1>Plots</h1><p>{}</p>
-{body}</body></html>
-"#,
-        svg::escape(&revisions.join(" · "))
-    )
+    body
 }
 
 /// `file: field (revision)`.

@@ -164,12 +164,9 @@ pub fn tracked_data(
     Ok(found)
 }
 
-/// Removes leftovers of interrupted writes in `.cairn/tmp` (the workspace lock is held, so no
-/// other cairn is writing there).
+/// Removes leftovers of interrupted writes in `.cairn/tmp`: those of processes that are gone
+/// (every temporary name there carries its writer's pid). Not everything: experiments share the
+/// folder, and their repros write there at the same time as this one.
 pub fn clear_tmp(ws: &Workspace) {
-    if let Ok(entries) = std::fs::read_dir(ws.tmp_dir()) {
-        for entry in entries.flatten() {
-            let _ = executor::remove_path(&entry.path());
-        }
-    }
+    crate::confine::remove_stale_temps(&ws.tmp_dir(), false);
 }
