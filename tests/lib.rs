@@ -6,6 +6,7 @@ mod crash;
 mod drift;
 mod dvc;
 mod dvc_project;
+mod exp;
 mod invalid;
 mod layout;
 mod ml;

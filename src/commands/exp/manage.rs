@@ -34,9 +34,10 @@ fn write_files(root: &Path, record: &ExpRecord) -> Result<Vec<String>> {
         })?;
         // A record may come from a remote: it writes its lock and its data files, nothing of
         // git's or cairn's, never through a link.
-        if rel.as_str() != cairn_core::workspace::LOCK_FILE
-            && let Some(why) = cairn_core::confine::reserved(rel.as_str())
-        {
+        let own = rel.as_str() == cairn_core::workspace::LOCK_FILE
+            || rel.as_str() == "params.yaml"
+            || record.overrides.iter().any(|o| o.file == rel.as_str());
+        if !own && let Some(why) = cairn_core::confine::reserved(rel.as_str()) {
             return Err(Error::refused(
                 root.join(rel.as_str()),
                 format!("experiment {}: will not write it: {why}", record.name),
@@ -95,8 +96,13 @@ pub fn branch(name: &str, branch: &str) -> Result<ExitCode> {
         let prefix = git(&ws.root, &["rev-parse", "--show-prefix"])?;
         let root = worktree.join(prefix.trim());
         let written = write_files(&root, &record)?;
+        // What the repository ignores (outs, metrics kept out of git) stays out of the commit.
+        let tracked: Vec<&String> = written
+            .iter()
+            .filter(|f| git(&root, &["check-ignore", "-q", "--", f]).is_err())
+            .collect();
         let mut add = vec!["add", "--"];
-        add.extend(written.iter().map(String::as_str));
+        add.extend(tracked.iter().map(|f| f.as_str()));
         git(&root, &add)?;
         let message = format!(
             "cairn exp {name}: {}",

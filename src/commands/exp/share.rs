@@ -14,7 +14,7 @@ const PREFIX: &str = "exps/v1/";
 /// Largest record fetched.
 const MAX_RECORD: u64 = 16 << 20;
 
-/// The objects an experiment's lock references.
+/// The objects an experiment's lock references, but for the files its record keeps.
 fn objects(record: &ExpRecord) -> Result<Vec<LockedPath>> {
     let Some(text) = record.files.get(cairn_core::workspace::LOCK_FILE) else {
         return Ok(Vec::new());
@@ -23,7 +23,13 @@ fn objects(record: &ExpRecord) -> Result<Vec<LockedPath>> {
         text,
         std::path::Path::new(&format!("experiment {}", record.name)),
     )?;
-    Ok(lock.stages.into_values().flat_map(|s| s.outs).collect())
+    // Files the record keeps whole (metrics, often uncached) travel in it, not as objects.
+    Ok(lock
+        .stages
+        .into_values()
+        .flat_map(|s| s.outs)
+        .filter(|o| !record.files.contains_key(o.path.as_str()))
+        .collect())
 }
 
 fn chosen(ws: &Workspace, names: &[String]) -> Result<Vec<ExpRecord>> {
