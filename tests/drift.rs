@@ -374,13 +374,4 @@ fn bad_days_are_clear_and_make_up_no_numbers() {
         .code(2)
         .stderr_has(&["no numeric column"]);
     p.cairn(&["drift"]).code(2);
-    p.cairn(&[
-        "drift",
-        "--model",
-        "old.json",
-        "--log-db",
-        "postgres://localhost/x",
-    ])
-    .code(2)
-    .stderr_has(&["PostgreSQL"]);
 }

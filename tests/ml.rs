@@ -731,7 +731,7 @@ fn metrics_show_and_diff_and_params_diff_against_git() {
 
     p.cairn(&["params", "diff", "no-such-rev"])
         .code(2)
-        .stderr_has(&["'no-such-rev' is not a git revision"]);
+        .stderr_has(&["'no-such-rev' is neither an experiment nor a git revision"]);
 }
 
 #[test]

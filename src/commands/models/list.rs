@@ -1,5 +1,6 @@
 //! `cairn models list [NAME]`: the models, or the versions of one.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use cairn_core::Result;
@@ -59,15 +60,21 @@ pub fn run(name: Option<&str>, json: bool) -> Result<ExitCode> {
         Some(name) => {
             let model = data.model(name)?;
             if json {
-                let versions: Vec<serde_json::Value> = model
+                // Straight to a buffered stdout: a tree of 10,000 versions cost more than
+                // reading the registry did.
+                let versions: Vec<Listed> = model
                     .versions
                     .iter()
-                    .map(|v| super::show::version_json(name, model, v))
+                    .map(|v| Listed {
+                        name,
+                        reference: cairn_registry::label(name, v.version),
+                        aliases: model.aliases_of(v.version),
+                        version: v,
+                    })
                     .collect();
-                println!(
-                    "{}",
-                    serde_json::json!({ "name": name, "versions": versions })
-                );
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                let _ = serde_json::to_writer(&mut out, &Versions { name, versions });
+                let _ = writeln!(out);
             } else {
                 let mut rows = vec![head(&[
                     "VERSION",
@@ -92,6 +99,22 @@ pub fn run(name: Option<&str>, json: bool) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A version as `list --json` prints it: its fields, its reference and its aliases.
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    name: &'a str,
+    reference: String,
+    aliases: Vec<&'a str>,
+    #[serde(flatten)]
+    version: &'a cairn_registry::Version,
+}
+
+#[derive(serde::Serialize)]
+struct Versions<'a> {
+    name: &'a str,
+    versions: Vec<Listed<'a>>,
 }
 
 fn head(names: &[&str]) -> Vec<String> {
