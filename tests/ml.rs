@@ -328,6 +328,37 @@ fn evaluate_plots_write_a_confusion_matrix_csv_and_svg() {
     for class in ["setosa", "versicolor", "virginica"] {
         assert!(svg.contains(&format!(">{class}<")), "{class}");
     }
+    // One-vs-rest ROC and precision-recall curves per class: from (0,0) to (1,1), rates
+    // only rising, and recall reaching 1.
+    for (k, class) in ["setosa", "versicolor", "virginica"].iter().enumerate() {
+        let roc = p.read(&format!("plots/roc_{k}_{class}.csv"));
+        let points: Vec<(f64, f64)> = roc
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let (a, b) = l.split_once(',').unwrap();
+                (a.parse().unwrap(), b.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(roc.lines().next(), Some("fpr,tpr"));
+        assert_eq!(
+            (points[0], *points.last().unwrap()),
+            ((0.0, 0.0), (1.0, 1.0)),
+            "{class}: {roc}"
+        );
+        assert!(
+            points
+                .windows(2)
+                .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1),
+            "{class}: {roc}"
+        );
+        let pr = p.read(&format!("plots/pr_{k}_{class}.csv"));
+        assert!(
+            pr.starts_with("recall,precision\n0,1\n")
+                && pr.lines().last().unwrap().starts_with("1,"),
+            "{pr}"
+        );
+    }
 }
 
 #[test]

@@ -18,9 +18,22 @@ pub const CONFUSION_SVG: &str = "confusion_matrix.svg";
 /// File name of the regression predictions CSV.
 pub const PREDICTIONS_CSV: &str = "predictions.csv";
 
-/// Writes `dir/confusion_matrix.csv` and `dir/confusion_matrix.svg`, replacing `dir`.
-pub fn write_confusion_matrix(dir: &Path, cm: &ConfusionMatrix) -> Result<()> {
-    let out = StagedDir::new(dir, &[CONFUSION_CSV, CONFUSION_SVG])?;
+/// Writes `dir/confusion_matrix.csv`, `dir/confusion_matrix.svg` and, one-vs-rest for each
+/// class, its ROC curve (`roc_K_CLASS.csv`: fpr,tpr) and precision–recall curve
+/// (`pr_K_CLASS.csv`: recall,precision) from the predicted probabilities, replacing `dir`.
+pub fn write_confusion_matrix(
+    dir: &Path,
+    cm: &ConfusionMatrix,
+    model: &Model,
+    split: &Split,
+) -> Result<()> {
+    let curves = curves(model, split);
+    let mut names: Vec<&str> = vec![CONFUSION_CSV, CONFUSION_SVG];
+    names.extend(curves.iter().map(|(name, _)| name.as_str()));
+    let out = StagedDir::new(dir, &names)?;
+    for (name, text) in &curves {
+        write(&out, name, text.clone())?;
+    }
     let mut csv = String::from("actual,predicted,count\n");
     for (a, row) in cm.matrix.iter().enumerate() {
         for (p, count) in row.iter().enumerate() {
@@ -48,6 +61,55 @@ pub fn write_predictions(dir: &Path, model: &Model, split: &Split) -> Result<()>
     }
     write(&out, PREDICTIONS_CSV, csv)?;
     out.commit()
+}
+
+/// Each class's ROC and precision–recall curves as (file name, CSV), one-vs-rest on the
+/// class's predicted probability, a point at every distinct score.
+fn curves(model: &Model, split: &Split) -> Vec<(String, String)> {
+    let Target::Classes(actual) = &split.y else {
+        return Vec::new();
+    };
+    let probabilities: Vec<Vec<f64>> = split
+        .x
+        .rows()
+        .into_iter()
+        .map(|row| model.predict(&row.to_vec()).probabilities)
+        .collect();
+    let mut files = Vec::new();
+    for (k, class) in model.classes.iter().enumerate() {
+        let mut scored: Vec<(f64, bool)> = probabilities
+            .iter()
+            .zip(actual)
+            .map(|(p, a)| (p.get(k).copied().unwrap_or(0.0), *a == k))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let positives = scored.iter().filter(|(_, y)| *y).count() as f64;
+        let negatives = scored.len() as f64 - positives;
+        let (mut tp, mut fp) = (0.0, 0.0);
+        let mut roc = String::from("fpr,tpr\n0,0\n");
+        let mut pr = String::from("recall,precision\n0,1\n");
+        for (i, (score, positive)) in scored.iter().enumerate() {
+            if *positive {
+                tp += 1.0
+            } else {
+                fp += 1.0
+            }
+            // One point per distinct score: ties move together.
+            if scored.get(i + 1).is_some_and(|next| next.0 == *score) {
+                continue;
+            }
+            let rate = |n: f64, of: f64| if of > 0.0 { n / of } else { 0.0 };
+            let _ = writeln!(roc, "{},{}", rate(fp, negatives), rate(tp, positives));
+            let _ = writeln!(pr, "{},{}", rate(tp, positives), rate(tp, tp + fp));
+        }
+        let safe: String = class
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        files.push((format!("roc_{k}_{safe}.csv"), roc));
+        files.push((format!("pr_{k}_{safe}.csv"), pr));
+    }
+    files
 }
 
 fn write(out: &StagedDir, name: &str, text: String) -> Result<()> {

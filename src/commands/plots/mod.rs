@@ -302,7 +302,13 @@ fn describe(
             .and_then(|r| r.get(c))
             .is_some_and(Value::is_number)
     };
-    let x = spec.x.clone();
+    // A file of exactly two numeric columns (a curve: fpr,tpr; recall,precision; actual,predicted)
+    // is the second against the first, unless the plot says otherwise.
+    let pair = columns.len() == 2 && columns.iter().all(|c| numeric(c));
+    let x = spec
+        .x
+        .clone()
+        .or_else(|| (pair && fields.is_empty()).then(|| columns[0].clone()));
     if let Some(x) = &x
         && !columns.contains(x)
     {
@@ -325,7 +331,12 @@ fn describe(
     if ys.is_empty() {
         return Err("has no numeric field to plot".into());
     }
-    let kind = if template == "scatter" {
+    // Points whose x goes back and forth (actual against predicted) are a scatter, not a line.
+    let monotone = x.as_ref().is_none_or(|x| {
+        let xs: Vec<f64> = rows.iter().filter_map(|r| r.get(x)?.as_f64()).collect();
+        xs.windows(2).all(|w| w[0] <= w[1])
+    });
+    let kind = if template == "scatter" || (template.is_empty() && !monotone) {
         "scatter"
     } else {
         "line"

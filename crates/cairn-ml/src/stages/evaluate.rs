@@ -19,7 +19,8 @@ pub struct EvaluateOptions {
     pub input: PathBuf,
     /// Metrics JSON file to write.
     pub metrics: PathBuf,
-    /// Directory for the confusion matrix (CSV and SVG).
+    /// Directory for the confusion matrix (CSV and SVG) and each class's ROC and precision–recall
+    /// curves (or, for regression, the predictions).
     pub plots: Option<PathBuf>,
 }
 use cairn_core::error::{Error, Result};
@@ -62,7 +63,9 @@ pub fn evaluate(args: &EvaluateOptions) -> Result<String> {
     let report = score(&model, &test);
     if let Some(dir) = &args.plots {
         match &report {
-            Report::Classification(m) => plots::write_confusion_matrix(dir, &m.confusion_matrix)?,
+            Report::Classification(m) => {
+                plots::write_confusion_matrix(dir, &m.confusion_matrix, &model, &test)?
+            }
             Report::Regression(_) => plots::write_predictions(dir, &model, &test)?,
         }
     }
