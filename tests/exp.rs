@@ -2,11 +2,9 @@
 //! two at a time, failures, kill -9, apply/branch/remove, push/pull, diffs by name, and the
 //! report opened in headless Chromium.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::support::{Output, Project};
+use crate::support::{Output, Project, chromium, git};
 
 const PIPELINE: &str = r#"stages:
   make:
@@ -26,21 +24,6 @@ test "$1" != 13
 
 fn json(out: &Output) -> Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
-}
-
-fn git(p: &Project, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(p.path())
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn project() -> Project {
@@ -288,32 +271,6 @@ fn apply_branch_remove_and_share_through_a_remote() {
     p.cairn(&["exp", "run", "-n", "../up"])
         .code(2)
         .stderr_has(&["not an experiment name"]);
-}
-
-/// Headless Chromium's flags for a closed machine.
-fn chromium(profile: &std::path::Path) -> Option<Command> {
-    if !std::path::Path::new("/usr/bin/chromium").exists() {
-        assert!(
-            std::env::var_os("CAIRN_REQUIRE_CHROMIUM").is_none(),
-            "CAIRN_REQUIRE_CHROMIUM is set and /usr/bin/chromium is missing"
-        );
-        return None;
-    }
-    let mut cmd = Command::new("/usr/bin/chromium");
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-logging=stderr",
-        "--v=0",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    Some(cmd)
 }
 
 #[test]

@@ -1,11 +1,9 @@
 //! `cairn plots show|diff`: stage plots and top-level `plots:`, as data (`--json`) and as a page
 //! drawn by cairn, opened in headless Chromium.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::support::{Output, Project};
+use crate::support::{Output, Project, chromium, git};
 
 const PIPELINE: &str = r#"stages:
   train:
@@ -28,20 +26,6 @@ plots:
 
 fn json(out: &Output) -> Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
-}
-
-fn git(p: &Project, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(p.path())
-        .output()
-        .expect("git");
-    assert!(
-        status.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
 }
 
 fn project() -> Project {
@@ -153,21 +137,6 @@ fn bad_plot_definitions_and_files_are_refused_naming_them() {
         .stderr_has(&["out/loss.csv", "not a regular file"]);
 }
 
-/// Headless Chromium, when the machine has it (scripts/test.sh installs it; with
-/// CAIRN_REQUIRE_CHROMIUM set its absence fails the test).
-fn chromium() -> Option<&'static str> {
-    let path = "/usr/bin/chromium";
-    if std::path::Path::new(path).exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CAIRN_REQUIRE_CHROMIUM").is_none(),
-        "CAIRN_REQUIRE_CHROMIUM is set and /usr/bin/chromium is missing: apt-get install chromium"
-    );
-    eprintln!("skipping the browser check: no /usr/bin/chromium");
-    None
-}
-
 #[test]
 fn the_page_is_self_contained_and_chromium_draws_every_plot() {
     let p = project();
@@ -180,23 +149,13 @@ fn the_page_is_self_contained_and_chromium_draws_every_plot() {
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
     assert!(!html.contains("<script"), "no script in the page");
     assert!(html.contains("data:image/svg+xml;base64,"));
-    let Some(chromium) = chromium() else { return };
     let profile = tempfile::tempdir().expect("profile");
+    let Some(mut chromium) = chromium(profile.path()) else {
+        return;
+    };
     let page = format!("file://{}", p.join("page/index.html").display());
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            &format!("--user-data-dir={}", profile.path().display()),
-            "--dump-dom",
-            &page,
-        ])
+    let out = chromium
+        .args(["--dump-dom", &page])
         .output()
         .expect("chromium");
     let dom = String::from_utf8_lossy(&out.stdout);

@@ -147,3 +147,47 @@ pub fn run(mut cmd: Command) -> Output {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Headless Chromium with the flags a closed machine needs and a profile in `profile`, when
+/// installed (scripts/test.sh installs it; with CAIRN_REQUIRE_CHROMIUM set its absence fails).
+pub fn chromium(profile: &Path) -> Option<Command> {
+    if !Path::new("/usr/bin/chromium").exists() {
+        assert!(
+            std::env::var_os("CAIRN_REQUIRE_CHROMIUM").is_none(),
+            "CAIRN_REQUIRE_CHROMIUM is set and /usr/bin/chromium is missing"
+        );
+        return None;
+    }
+    let mut cmd = Command::new("/usr/bin/chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    Some(cmd)
+}
+
+/// `git ARGS` in the project, with an identity; its stdout.
+#[track_caller]
+pub fn git(p: &Project, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(p.path())
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -353,7 +353,7 @@ fn print_diff(entries: &[Entry], args: &DiffArgs) -> Result<()> {
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
 /// A value for a table: numbers rounded to 5 decimals (as DVC's default precision).
-fn show(value: &Value) -> String {
+pub(crate) fn show(value: &Value) -> String {
     match value {
         Value::Number(n) if n.is_f64() => n.as_f64().map_or_else(|| n.to_string(), number),
         Value::String(s) => s.clone(),

@@ -14,6 +14,7 @@ use cairn_ml::model::Prediction;
 
 use super::input::Rows;
 use super::loaded::LoadedModel;
+use super::metrics::escape;
 
 /// The last `capacity` inputs of one model.
 pub struct DriftWindow {
@@ -154,16 +155,10 @@ pub fn exposition(models: &[std::sync::Arc<LoadedModel>]) -> String {
         }
     }
     for (name, help, lines) in &series {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        super::metrics::header(&mut out, name, "gauge", help);
         for line in lines {
             let _ = writeln!(out, "{name}{line}");
         }
     }
     out
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

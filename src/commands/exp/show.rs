@@ -11,7 +11,8 @@ use cairn_core::Result;
 use cairn_core::exp::{self, ExpRecord, Status};
 use cairn_core::workspace::Workspace;
 
-use crate::render::{emit, number, table};
+use crate::commands::compare::show as shown;
+use crate::render::{emit, table};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,12 +194,4 @@ fn summary(r: &ExpRecord) -> Value {
         "params": r.params,
         "metrics": r.metrics,
     })
-}
-
-fn shown(value: &Value) -> String {
-    match value {
-        Value::Number(n) if n.is_f64() => n.as_f64().map_or_else(|| n.to_string(), number),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
