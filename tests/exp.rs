@@ -102,7 +102,20 @@ fn an_experiment_runs_with_its_overrides_and_leaves_the_workspace_alone() {
         .skip(1)
         .filter_map(|l| l.split(',').next())
         .collect();
-    assert_eq!(order, ["nine", "five"]);
+    // The workspace is the baseline row, first whatever the sort.
+    assert_eq!(order, ["workspace", "nine", "five"]);
+    let shown = json(&p.cairn(&["exp", "show", "--json"]).ok());
+    let baseline = &shown["workspace"];
+    assert_eq!(
+        (baseline["params"]["a"].as_i64(), metric(baseline, "score")),
+        (Some(1), 1.0),
+        "{shown}"
+    );
+    assert_eq!(
+        baseline["commit"].as_str().map(str::len),
+        Some(40),
+        "{shown}"
+    );
     let loss_sorted = p
         .cairn(&["exp", "show", "--csv", "--sort-by", "loss"])
         .ok()
@@ -110,13 +123,17 @@ fn an_experiment_runs_with_its_overrides_and_leaves_the_workspace_alone() {
     assert!(
         loss_sorted
             .lines()
-            .nth(1)
+            .nth(2)
             .is_some_and(|l| l.starts_with("five")),
         "lower loss first: {loss_sorted}"
     );
-    p.cairn(&["exp", "show", "--md", "--only-changed"])
+    // Only what differs from the workspace: a changed, pause never.
+    let md = p
+        .cairn(&["exp", "show", "--md", "--only-changed"])
         .ok()
-        .stdout_has(&["| Experiment |", "| --- |"]);
+        .stdout_has(&["| Experiment |", "| --- |", "| a |"])
+        .stdout;
+    assert!(!md.contains("pause"), "{md}");
 }
 
 #[test]

@@ -386,10 +386,27 @@ fn regression_trains_linear_tree_and_forest() {
         if algorithm == "linear" {
             assert!(r2 > 0.999 && rmse < 0.05, "linear: rmse {rmse} r2 {r2}");
         }
-        assert!(
-            p.read("plots/predictions.csv")
-                .starts_with("actual,predicted\n")
-        );
+        // Residuals against fitted values: actual − predicted on every row.
+        let predictions = p.read("plots/predictions.csv");
+        let residuals = p.read("plots/residuals.csv");
+        assert!(predictions.starts_with("actual,predicted\n"));
+        assert!(residuals.starts_with("predicted,residual\n"));
+        let rows = |text: &str| -> Vec<(f64, f64)> {
+            text.lines()
+                .skip(1)
+                .map(|l| {
+                    let (a, b) = l.split_once(',').expect("two fields");
+                    (a.parse().expect("number"), b.parse().expect("number"))
+                })
+                .collect()
+        };
+        let (predictions, residuals) = (rows(&predictions), rows(&residuals));
+        assert_eq!(predictions.len(), residuals.len());
+        assert!(!residuals.is_empty());
+        for ((actual, predicted), (fitted, residual)) in predictions.iter().zip(&residuals) {
+            assert_eq!(predicted, fitted);
+            assert!((actual - predicted - residual).abs() < 1e-9);
+        }
     }
     // Default algorithm for regression is linear; the task can be forced.
     p.cairn(&["train", "--input", "prep", "--output", "d.json"])

@@ -153,7 +153,7 @@ fn metrics_section(ws: &Workspace, pipeline: &Pipeline, chosen: &[String]) -> Re
         rows.push((file.clone(), top_level(&flatten_file(file, file, &bytes)?)));
     }
     let last = files.last();
-    for record in exp::list(ws)? {
+    for record in exp::list_summaries(ws)? {
         if record.status != Status::Succeeded
             || (!chosen.is_empty() && !chosen.contains(&record.name))
         {

@@ -17,6 +17,9 @@ pub const CONFUSION_CSV: &str = "confusion_matrix.csv";
 pub const CONFUSION_SVG: &str = "confusion_matrix.svg";
 /// File name of the regression predictions CSV.
 pub const PREDICTIONS_CSV: &str = "predictions.csv";
+/// File name of the regression residuals CSV (`predicted,residual`): residuals against fitted
+/// values, the plot that shows bias and uneven spread; `cairn plots` draws it as a scatter.
+pub const RESIDUALS_CSV: &str = "residuals.csv";
 
 /// Writes `dir/confusion_matrix.csv`, `dir/confusion_matrix.svg` and, one-vs-rest for each
 /// class, its ROC curve (`roc_K_CLASS.csv`: fpr,tpr) and precision–recall curve
@@ -50,16 +53,21 @@ pub fn write_confusion_matrix(
     out.commit()
 }
 
-/// Writes `dir/predictions.csv` (`actual,predicted` per test row), replacing `dir`.
+/// Writes `dir/predictions.csv` (`actual,predicted` per test row) and `dir/residuals.csv`
+/// (`predicted,residual`, residual = actual − predicted), replacing `dir`.
 pub fn write_predictions(dir: &Path, model: &Model, split: &Split) -> Result<()> {
-    let out = StagedDir::new(dir, &[PREDICTIONS_CSV])?;
-    let mut csv = String::from("actual,predicted\n");
+    let out = StagedDir::new(dir, &[PREDICTIONS_CSV, RESIDUALS_CSV])?;
+    let mut predictions = String::from("actual,predicted\n");
+    let mut residuals = String::from("predicted,residual\n");
     if let Target::Values(actual) = &split.y {
         for (row, a) in split.x.rows().into_iter().zip(actual) {
-            let _ = writeln!(csv, "{a},{}", model.predict(&row.to_vec()).value);
+            let predicted = model.predict(&row.to_vec()).value;
+            let _ = writeln!(predictions, "{a},{predicted}");
+            let _ = writeln!(residuals, "{predicted},{}", a - predicted);
         }
     }
-    write(&out, PREDICTIONS_CSV, csv)?;
+    write(&out, PREDICTIONS_CSV, predictions)?;
+    write(&out, RESIDUALS_CSV, residuals)?;
     out.commit()
 }
 

@@ -151,7 +151,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
 pub fn remove(names: &[String], all: bool, queued: bool) -> Result<ExitCode> {
     let ws = Workspace::current()?;
     let chosen: Vec<String> = if all || queued {
-        exp::list(&ws)?
+        exp::list_summaries(&ws)?
             .into_iter()
             .filter(|r| all || r.status == Status::Queued)
             .map(|r| r.name)

@@ -205,6 +205,31 @@ fn failed_stage(stderr: &str) -> Option<String> {
     Some(line[start..end].to_string())
 }
 
+/// Params or metrics, flat, as a record holds them.
+pub(super) type Values = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// The workspace's own params and metrics: the baseline row of `exp show`.
+pub(super) fn workspace_values(ws: &Workspace) -> Result<(Values, Values)> {
+    let mut scratch = ExpRecord {
+        name: "workspace".into(),
+        parent: None,
+        overrides: Vec::new(),
+        targets: Vec::new(),
+        status: Status::Succeeded,
+        pid: None,
+        failed_stage: None,
+        exit_code: None,
+        error: None,
+        params: Default::default(),
+        metrics: Default::default(),
+        files: Default::default(),
+        created: String::new(),
+        finished: None,
+    };
+    collect(ws, &mut scratch)?;
+    Ok((scratch.params, scratch.metrics))
+}
+
 /// What the copy holds now: the lock, the params and metrics files (kept whole, so diffs read
 /// them), and their values flat.
 fn collect(copy: &Workspace, record: &mut ExpRecord) -> Result<()> {

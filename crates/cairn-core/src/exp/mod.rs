@@ -4,8 +4,12 @@
 
 mod copy;
 mod overrides;
+mod python_override;
 mod record;
 
 pub use copy::copy_workspace;
 pub use overrides::{Override, apply_overrides, check_overrides};
-pub use record::{ExpRecord, Status, check_name, exps_dir, list, read, remove, write};
+pub use record::{
+    ExpRecord, ExpSummary, Record, Status, check_name, exps_dir, list, list_summaries, read,
+    remove, write,
+};

@@ -1,4 +1,5 @@
-//! `-S [FILE:]KEY=VALUE`: a parameter override, as `dvc exp run -S` takes it. The value is read
+//! `-S [FILE:]KEY=VALUE`: a parameter override, as `dvc exp run -S` takes it, on YAML, JSON,
+//! TOML and Python params files. The value is read
 //! as YAML (`0.1` a number, `true` a boolean, anything else text); the key must exist in the
 //! file, and one that does not is named with the nearest key that does.
 
@@ -81,14 +82,10 @@ fn overridden(root: &Path, overrides: &[Override]) -> Result<Vec<(std::path::Pat
         let path = root.join(file);
         let text = std::fs::read_to_string(&path).at(&path)?;
         let format = Format::of(file);
-        if !matches!(format, Format::Yaml | Format::Json) {
-            return Err(Error::Usage(format!(
-                "-S on {file}: overrides change YAML and JSON params files; this one is TOML or Python"
-            )));
-        }
         let mut doc: Value =
             crate::pipeline::params::parse(file, &text).map_err(|e| Error::invalid(&path, e))?;
-        for o in overrides.iter().filter(|o| o.file == file) {
+        let mine: Vec<&Override> = overrides.iter().filter(|o| o.file == file).collect();
+        for o in &mine {
             set(&mut doc, &o.key, &o.value).map_err(|nearest| {
                 let hint = nearest
                     .map(|k| format!("; the nearest key is '{k}'"))
@@ -104,11 +101,44 @@ fn overridden(root: &Path, overrides: &[Override]) -> Result<Vec<(std::path::Pat
             Format::Json => {
                 serde_json::to_string_pretty(&doc).map_err(|e| Error::Failed(e.to_string()))?
             }
+            // TOML is rewritten from its own tree, not from `doc`, so that integers stay
+            // integers and dates stay dates; every key was checked above.
+            Format::Toml => toml_overridden(&text, &mine).map_err(|e| Error::invalid(&path, e))?,
+            Format::Python => {
+                let keys: Vec<&str> = mine.iter().map(|o| o.key.as_str()).collect();
+                super::python_override::rewrite(file, &text, &keys, &doc).map_err(Error::Usage)?
+            }
             _ => serde_norway::to_string(&doc).map_err(|e| Error::Failed(e.to_string()))?,
         };
         changed.push((path, out));
     }
     Ok(changed)
+}
+
+/// `text` (TOML) with `overrides`, whose keys exist, applied.
+fn toml_overridden(text: &str, overrides: &[&Override]) -> std::result::Result<String, String> {
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    for o in overrides {
+        let value = toml::Value::try_from(&o.value)
+            .map_err(|_| format!("-S {}: TOML cannot hold {}", o.shown(), o.value))?;
+        let mut parts = o.key.split('.');
+        let mut at = parts
+            .next()
+            .and_then(|first| table.get_mut(first))
+            .ok_or_else(|| format!("no key '{}'", o.key))?;
+        for part in parts {
+            at = match at {
+                toml::Value::Table(t) => t.get_mut(part),
+                toml::Value::Array(items) => {
+                    part.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+                }
+                _ => None,
+            }
+            .ok_or_else(|| format!("no key '{}'", o.key))?;
+        }
+        *at = value;
+    }
+    toml::to_string(&table).map_err(|e| e.to_string())
 }
 
 /// Sets the existing dotted `key` of `doc` to `value`; on a missing key, the nearest existing
@@ -215,5 +245,44 @@ mod tests {
             err.contains("no key 'train.sed'") && err.contains("'train.seed'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn toml_and_python_overrides_keep_types_and_the_rest_of_the_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("p.toml"),
+            "[train]\nseed = 1\nlr = 0.5\nwhen = 1979-05-27\nlayers = [1, 2]\n",
+        )
+        .expect("write");
+        let set = |s: &str| Override::parse(s).expect("o");
+        apply_overrides(
+            dir.path(),
+            &[set("p.toml:train.seed=7"), set("p.toml:train.layers.1=64")],
+        )
+        .expect("apply");
+        let text = std::fs::read_to_string(dir.path().join("p.toml")).expect("read");
+        let table: toml::Table = text.parse().expect("toml");
+        let train = &table["train"];
+        assert_eq!(train["seed"].as_integer(), Some(7), "{text}");
+        assert_eq!(train["lr"].as_float(), Some(0.5), "{text}");
+        assert!(train["when"].is_datetime(), "{text}");
+        assert_eq!(train["layers"][1].as_integer(), Some(64), "{text}");
+        let err = check_overrides(dir.path(), &[set("p.toml:train.sede=2")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("'train.seed'"), "{err}");
+        std::fs::write(dir.path().join("p.py"), "SEED = 1  # why\n").expect("write");
+        apply_overrides(dir.path(), &[set("p.py:SEED=2")]).expect("python");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("p.py")).expect("read"),
+            "SEED = 2  # why\n"
+        );
+        let err = check_overrides(dir.path(), &[set("p.py:SEDE=2")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("'SEED'"), "{err}");
     }
 }
