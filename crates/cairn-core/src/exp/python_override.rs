@@ -126,7 +126,8 @@ fn candidates<'t>(
             .map(|(i, _)| from + i)
             .filter(|&i| {
                 let before = &tail_line[from..i];
-                before.matches('"').count() % 2 == 0 && before.matches('\'').count() % 2 == 0
+                before.matches('"').count().is_multiple_of(2)
+                    && before.matches('\'').count().is_multiple_of(2)
             })
             .chain(std::iter::once(tail_line.len()))
             .collect();
