@@ -81,7 +81,8 @@ fn find(text: &str, path: &[&str]) -> Option<usize> {
         [class, name] => {
             let start = lines.iter().position(|l| {
                 l.strip_prefix("class ")
-                    .is_some_and(|r| r.trim_start().starts_with(class))
+                    .and_then(|r| r.trim_start().strip_prefix(class))
+                    .is_some_and(|r| r.trim_start().starts_with([':', '(']))
             })?;
             let end = lines[start + 1..]
                 .iter()
@@ -198,11 +199,12 @@ mod tests {
 
     #[test]
     fn rewrites_the_assignment_line_and_keeps_everything_else() {
-        let before = "import os\n# seed\nSEED = 1  # the seed\nLR: float = 0.5\n\nclass Train:\n    \
+        let before = "import os\n# seed\nSEED = 1  # the seed\nLR: float = 0.5\n\nclass TrainMore:\n    \
+                      epochs = 1\nclass Train:\n    \
                       epochs = 3\n    layers = {\n        'a': 1,\n    }\n    def __init__(self):\n        \
                       self.depth = 4\n\nOTHER = os.getcwd()\n";
         let after_expected = expected(
-            "SEED = 7\nLR = 0.25\nclass Train:\n    epochs = 3\n    layers = {'a': 9}\n    depth = 'deep'\n",
+            "SEED = 7\nLR = 0.25\nclass TrainMore:\n    epochs = 1\nclass Train:\n    epochs = 3\n    layers = {'a': 9}\n    depth = 'deep'\n",
         );
         let got = rewrite(
             "p.py",
