@@ -1,6 +1,7 @@
 """Shared helpers for cairn's side-by-side benchmarks: timing, peak memory, tables."""
 
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +23,28 @@ def run(cmd, cwd, env=None, check=True, quiet=True):
             err.seek(0)
             sys.exit(f"command failed ({p.returncode}): {' '.join(cmd)} in {cwd}\n{err.read().decode(errors='replace')}")
     return seconds, usage.ru_maxrss / 1024
+
+
+def free_port():
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, process, seconds=10):
+    """Waits until something accepts on the loopback `port`; False when `process` (a Popen)
+    exits first or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            if process.poll() is not None:
+                return False
+            time.sleep(0.01)
+    return False
 
 
 def median_of(n, fn):

@@ -15,23 +15,16 @@ import http.client
 import json
 import os
 import random
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from common import fmt_s, median_of, run  # noqa: E402
+from common import fmt_s, free_port, median_of, run, wait_for_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BATCH = 10_000  # cairn serve's default --max-batch
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def current_rows(train, features, n, shift, shifted):
@@ -64,14 +57,8 @@ def fill(cairn, model, db, bodies, work, name):
     server = subprocess.Popen([cairn, "serve", "--model", model, "--port", str(port), "--log-db", db,
                                "--require-log"], stdout=subprocess.DEVNULL, stderr=err)
     try:
-        for _ in range(2000):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None:
-                    sys.exit(f"cairn serve --log-db {db} did not start: see {err.name}")
-                time.sleep(0.005)
+        if not wait_for_port(port, server):
+            sys.exit(f"cairn serve --log-db {db} did not start: see {err.name}")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         t0 = time.perf_counter()
         for body in bodies:

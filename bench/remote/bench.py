@@ -8,7 +8,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import fmt_s, run  # noqa: E402
+from common import fmt_s, free_port, run, wait_for_port  # noqa: E402
 
 KEY, SECRET = "cairnbench", "cairnbench-secret-key"
 
@@ -90,12 +89,6 @@ def fresh(path: Path) -> Path:
     discard(path)
     path.mkdir(parents=True)
     return path
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Tool:
@@ -221,12 +214,8 @@ def main():
              "--secret-key", SECRET, str(root)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            if not wait_for_port(port, server):
+                sys.exit(f"{args.s3s} did not start on port {port}")
             for i in range(args.runs):
                 transfer_round("s3s-fs", lambda name, i: f"s3://bench/{name}-{i}", endpoint, i)
                 # Two ceilings: the same bytes as one object per file (how DVC sends them) and

@@ -44,22 +44,13 @@ pub fn run(
             "experiment '{name}' exists: pick another -n, or remove it (`cairn exp remove {name}`)"
         )));
     }
-    let record = ExpRecord {
-        name: name.clone(),
-        parent: provenance::commit(&ws.root).map(|c| c.trim_end_matches("+dirty").to_string()),
+    let record = ExpRecord::queued(
+        name.clone(),
+        provenance::commit(&ws.root).map(|c| c.trim_end_matches("+dirty").to_string()),
         overrides,
-        targets: targets.to_vec(),
-        status: Status::Queued,
-        pid: None,
-        failed_stage: None,
-        exit_code: None,
-        error: None,
-        params: Default::default(),
-        metrics: Default::default(),
-        files: Default::default(),
-        created: provenance::now(),
-        finished: None,
-    };
+        targets.to_vec(),
+        provenance::now(),
+    );
     exp::write(&ws, &record)?;
     if queue {
         println!("queued {name}");
@@ -210,22 +201,13 @@ pub(super) type Values = std::collections::BTreeMap<String, serde_json::Value>;
 
 /// The workspace's own params and metrics: the baseline row of `exp show`.
 pub(super) fn workspace_values(ws: &Workspace) -> Result<(Values, Values)> {
-    let mut scratch = ExpRecord {
-        name: "workspace".into(),
-        parent: None,
-        overrides: Vec::new(),
-        targets: Vec::new(),
-        status: Status::Succeeded,
-        pid: None,
-        failed_stage: None,
-        exit_code: None,
-        error: None,
-        params: Default::default(),
-        metrics: Default::default(),
-        files: Default::default(),
-        created: String::new(),
-        finished: None,
-    };
+    let mut scratch = ExpRecord::queued(
+        "workspace".into(),
+        None,
+        Vec::new(),
+        Vec::new(),
+        String::new(),
+    );
     collect(ws, &mut scratch)?;
     Ok((scratch.params, scratch.metrics))
 }

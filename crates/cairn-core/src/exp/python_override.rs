@@ -31,7 +31,9 @@ pub(super) fn rewrite(
         let (line, target) = match find(&text, &parts[..1]) {
             Some(line) => (line, 1),
             None => (
-                find(&text, &parts[..2.min(parts.len())])
+                parts
+                    .get(..2)
+                    .and_then(|class_attribute| find(&text, class_attribute))
                     .ok_or_else(|| format!("cannot find the assignment of '{key}' in {file}"))?,
                 2,
             ),

@@ -74,6 +74,34 @@ pub struct Record<Files> {
     pub finished: Option<String>,
 }
 
+impl<Files: Default> Record<Files> {
+    /// A record of what was asked, before it runs: queued, with nothing produced yet.
+    pub fn queued(
+        name: String,
+        parent: Option<String>,
+        overrides: Vec<Override>,
+        targets: Vec<String>,
+        created: String,
+    ) -> Self {
+        Record {
+            name,
+            parent,
+            overrides,
+            targets,
+            status: Status::Queued,
+            pid: None,
+            failed_stage: None,
+            exit_code: None,
+            error: None,
+            params: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            files: Files::default(),
+            created,
+            finished: None,
+        }
+    }
+}
+
 /// `.cairn/exps/v1/`.
 pub fn exps_dir(ws: &Workspace) -> PathBuf {
     ws.dot().join("exps").join("v1")
