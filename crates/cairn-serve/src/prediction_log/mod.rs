@@ -16,8 +16,9 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use cairn_core::error::{Error, Result};
 use cairn_ml::model::Prediction;
@@ -27,7 +28,11 @@ use super::loaded::LoadedModel;
 /// Entries waiting for the writer at most; beyond this they are dropped.
 const QUEUE: usize = 65_536;
 /// Entries written per transaction at most.
-const BATCH: usize = 1024;
+const BATCH: usize = 4096;
+/// How long the writer lets a batch gather after it found the queue empty. Waking it for
+/// every entry would cost each request a futex wake and a context switch on a busy server;
+/// this bounds how stale the log is instead (the writer never waits while entries pile up).
+const GATHER: Duration = Duration::from_millis(20);
 /// The longest wait between two tries at a database that is away.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -81,34 +86,49 @@ pub(crate) struct Row<'a> {
     pub model_version: &'a str,
     pub role: &'static str,
     pub route: &'static str,
-    pub inputs: String,
+    /// `{"feature": value, …}`.
+    pub inputs: &'a str,
     pub class: Option<&'a str>,
-    pub probabilities: Option<String>,
+    /// `{"class": probability, …}`, for classifiers.
+    pub probabilities: Option<&'a str>,
     pub value: f64,
     pub latency_us: i64,
 }
 
-/// Every row of `batch`.
-pub(crate) fn rows(batch: &[Entry]) -> impl Iterator<Item = Row<'_>> {
-    batch.iter().flat_map(|e| {
+/// Calls `write` with every row of `batch`, stopping at its first error. The JSON columns are
+/// encoded into two buffers reused from row to row: on a server logging every request this
+/// loop runs on a core the requests need too.
+pub(crate) fn for_each_row<E>(
+    batch: &[Entry],
+    mut write: impl FnMut(&Row<'_>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let mut inputs = Vec::with_capacity(256);
+    let mut probabilities_buf = Vec::with_capacity(256);
+    for e in batch {
         let model = &e.model.model;
         let width = model.features.len().max(1);
-        e.inputs
-            .chunks_exact(width)
-            .zip(&e.predictions)
-            .map(move |(x, p)| Row {
+        for (x, p) in e.inputs.chunks_exact(width).zip(&e.predictions) {
+            by_name(&mut inputs, &model.features, x);
+            let probabilities = if p.probabilities.is_empty() {
+                None
+            } else {
+                by_name(&mut probabilities_buf, &model.classes, &p.probabilities);
+                Some(json_text(&probabilities_buf))
+            };
+            write(&Row {
                 time: e.time,
                 model_version: &e.model.version,
                 role: e.model.role.name(),
                 route: e.route,
-                inputs: by_name(&model.features, x),
+                inputs: json_text(&inputs),
                 class: e.model.class_name(p),
-                probabilities: (!p.probabilities.is_empty())
-                    .then(|| by_name(&model.classes, &p.probabilities)),
+                probabilities,
                 value: p.value,
                 latency_us: e.latency_us as i64,
-            })
-    })
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// A place batches are written to.
@@ -276,6 +296,8 @@ fn write_loop(
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
     let mut stop = false;
+    // The last drain emptied the queue: the writer keeps up, so it may wait for a batch.
+    let mut idle = true;
     loop {
         if batch.is_empty() {
             if stop {
@@ -285,12 +307,19 @@ fn write_loop(
                 Ok(Message::Entry(e)) => batch.push(e),
                 Ok(Message::Stop) | Err(_) => return,
             }
+            if idle {
+                std::thread::sleep(GATHER);
+            }
         }
+        idle = false;
         while batch.len() < BATCH && !stop {
             match rx.try_recv() {
                 Ok(Message::Entry(e)) => batch.push(e),
                 Ok(Message::Stop) => stop = true,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                    idle = true;
+                    break;
+                }
             }
         }
         match store.write(&batch) {
@@ -366,8 +395,67 @@ pub(crate) struct InputsReader<'a> {
     features: &'a [String],
     classes: &'a [String],
     columns: Vec<Vec<f64>>,
+    /// The row being read, by feature; NaN until found.
+    row: Vec<f64>,
     counts: Vec<u64>,
     rows: usize,
+}
+
+/// Reads `{"feature": number, …}` into `row` by the feature's position; other keys are skipped.
+struct FeatureValues<'r> {
+    features: &'r [String],
+    row: &'r mut [f64],
+}
+
+impl<'de> DeserializeSeed<'de> for FeatureValues<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> std::result::Result<(), D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FeatureValues<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of feature values")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while let Some(position) = map.next_key_seed(FeaturePosition(self.features))? {
+            match position {
+                Some(i) => self.row[i] = map.next_value()?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key of the inputs object as the position of its feature, if it is one.
+struct FeaturePosition<'r>(&'r [String]);
+
+impl<'de> DeserializeSeed<'de> for FeaturePosition<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> std::result::Result<Option<usize>, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FeaturePosition<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a feature name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> std::result::Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|f| f == key))
+    }
 }
 
 impl<'a> InputsReader<'a> {
@@ -376,6 +464,7 @@ impl<'a> InputsReader<'a> {
             features,
             classes,
             columns: vec![Vec::new(); features.len()],
+            row: vec![f64::NAN; features.len()],
             counts: vec![0; classes.len()],
             rows: 0,
         }
@@ -388,13 +477,24 @@ impl<'a> InputsReader<'a> {
         inputs: &str,
         class: Option<&str>,
     ) -> std::result::Result<(), String> {
-        let inputs: Map<String, Value> = serde_json::from_str(inputs)
-            .map_err(|e| format!("row {id}: inputs are not a JSON object: {e}"))?;
-        for (column, feature) in self.columns.iter_mut().zip(self.features) {
-            let value = inputs.get(feature).and_then(Value::as_f64).ok_or_else(|| {
-                format!("row {id}: no number for feature '{feature}': the log is of another model")
-            })?;
-            column.push(value);
+        // Read in place, without a map per row: drift reads a million of them.
+        self.row.fill(f64::NAN);
+        let mut de = serde_json::Deserializer::from_str(inputs);
+        FeatureValues {
+            features: self.features,
+            row: &mut self.row,
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| format!("row {id}: inputs are not a JSON object of numbers: {e}"))?;
+        for ((column, feature), value) in self.columns.iter_mut().zip(self.features).zip(&self.row)
+        {
+            if value.is_nan() {
+                return Err(format!(
+                    "row {id}: no number for feature '{feature}': the log is of another model"
+                ));
+            }
+            column.push(*value);
         }
         if let Some(i) = class.and_then(|c| self.classes.iter().position(|k| k == c)) {
             self.counts[i] += 1;
@@ -416,12 +516,23 @@ impl<'a> InputsReader<'a> {
     }
 }
 
-/// `{"name": value, …}` as JSON text.
-fn by_name(names: &[String], values: &[f64]) -> String {
-    let map: Map<String, Value> = names
-        .iter()
-        .cloned()
-        .zip(values.iter().map(|v| Value::from(*v)))
-        .collect();
-    Value::Object(map).to_string()
+/// `{"name": value, …}` into `out` (emptied first); a value that is not finite is `null`.
+fn by_name(out: &mut Vec<u8>, names: &[String], values: &[f64]) {
+    out.clear();
+    out.push(b'{');
+    for (i, (name, value)) in names.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing a str or an f64 into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+    out.push(b'}');
+}
+
+/// What [`by_name`] wrote, as text: serde_json writes UTF-8 only.
+fn json_text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or("{}")
 }

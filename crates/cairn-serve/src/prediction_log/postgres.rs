@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use cairn_core::error::{Error, Result};
 
-use super::{Entry, HistoryRow, InputsReader, Store, rows};
+use super::{Entry, HistoryRow, InputsReader, Store, for_each_row};
 
 /// The schema, one step per version: `cairn_schema.version` is how many have been applied.
 const MIGRATIONS: &[&str] = &["
@@ -133,24 +133,18 @@ impl Store for PgStore {
         let Some(client) = self.client.as_mut() else {
             return Err("not connected".into());
         };
-        let mut text = String::new();
-        for r in rows(batch) {
-            let _ = writeln!(
-                text,
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                r.time,
-                copy_text(r.model_version),
-                r.role,
-                r.route,
-                copy_text(&r.inputs),
-                r.class.map_or("\\N".to_string(), copy_text),
-                r.probabilities
-                    .as_deref()
-                    .map_or("\\N".to_string(), copy_text),
-                r.value,
-                r.latency_us
-            );
-        }
+        let mut text = String::with_capacity(batch.len() * 256);
+        let _ = for_each_row(batch, |r| {
+            write!(text, "{}\t", r.time)?;
+            copy_text(&mut text, r.model_version);
+            write!(text, "\t{}\t{}\t", r.role, r.route)?;
+            copy_text(&mut text, r.inputs);
+            text.push('\t');
+            copy_nullable(&mut text, r.class);
+            text.push('\t');
+            copy_nullable(&mut text, r.probabilities);
+            writeln!(text, "\t{}\t{}", r.value, r.latency_us)
+        });
         let result = (|| -> std::result::Result<(), String> {
             let text_err = |e: postgres::Error| e.to_string();
             let mut tx = client.transaction().map_err(text_err)?;
@@ -170,9 +164,16 @@ impl Store for PgStore {
     }
 }
 
-/// A value in COPY's text format: backslash, tab, newline and carriage return escaped.
-fn copy_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// `s` in COPY's text format onto `out`, NULL (`\N`) when there is none.
+fn copy_nullable(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => copy_text(out, s),
+        None => out.push_str("\\N"),
+    }
+}
+
+/// `s` in COPY's text format onto `out`: backslash, tab, newline and carriage return escaped.
+fn copy_text(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -182,7 +183,6 @@ fn copy_text(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 fn read_client(url: &str) -> Result<Client> {

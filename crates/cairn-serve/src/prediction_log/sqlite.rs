@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use cairn_core::error::{Error, Result};
 
-use super::{Entry, HistoryRow, InputsReader, Store, rows};
+use super::{Entry, HistoryRow, InputsReader, Store, for_each_row};
 
 /// `PRAGMA user_version` of the current schema: 1 had no `role` column, 2 has it.
 const VERSION: i64 = 2;
@@ -75,19 +75,21 @@ impl Store for SqliteStore {
                     "INSERT INTO predictions (time, model_version, role, route, inputs, class, probabilities, value, latency_us)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?;
-                for r in rows(batch) {
-                    insert.execute(params![
-                        r.time,
-                        r.model_version,
-                        r.role,
-                        r.route,
-                        r.inputs,
-                        r.class,
-                        r.probabilities,
-                        r.value,
-                        r.latency_us
-                    ])?;
-                }
+                for_each_row(batch, |r| {
+                    insert
+                        .execute(params![
+                            r.time,
+                            r.model_version,
+                            r.role,
+                            r.route,
+                            r.inputs,
+                            r.class,
+                            r.probabilities,
+                            r.value,
+                            r.latency_us
+                        ])
+                        .map(drop)
+                })?;
             }
             tx.commit()
         };
