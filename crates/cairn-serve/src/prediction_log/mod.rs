@@ -16,8 +16,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Serialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 use cairn_core::error::{Error, Result};
@@ -360,7 +360,7 @@ fn write_loop(
 /// predicted classes counted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggedInputs {
-    /// One per feature, oldest row first.
+    /// One per feature, the rows in no particular order (drift does not depend on it).
     pub columns: Vec<Vec<f64>>,
     /// Rows per predicted class, in the order of `classes` asked for.
     pub classes: Vec<u64>,
@@ -390,7 +390,7 @@ pub fn read_inputs(
     Ok(reader.finish())
 }
 
-/// Collects logged rows (newest first) into columns.
+/// Collects logged rows into columns.
 pub(crate) struct InputsReader<'a> {
     features: &'a [String],
     classes: &'a [String],
@@ -441,7 +441,10 @@ struct FeaturePosition<'r>(&'r [String]);
 impl<'de> DeserializeSeed<'de> for FeaturePosition<'_> {
     type Value = Option<usize>;
 
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> std::result::Result<Option<usize>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        de: D,
+    ) -> std::result::Result<Option<usize>, D::Error> {
         de.deserialize_str(self)
     }
 }
@@ -503,11 +506,7 @@ impl<'a> InputsReader<'a> {
         Ok(())
     }
 
-    fn finish(mut self) -> LoggedInputs {
-        // Newest first from the queries; oldest first for the reader.
-        for column in &mut self.columns {
-            column.reverse();
-        }
+    fn finish(self) -> LoggedInputs {
         LoggedInputs {
             columns: self.columns,
             classes: self.counts,

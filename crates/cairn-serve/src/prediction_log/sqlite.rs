@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, params};
 use serde_json::Value;
 
@@ -148,7 +149,7 @@ pub(super) fn history(path: &Path, limit: usize) -> Result<Vec<HistoryRow>> {
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(fail)
 }
 
-/// The rows of `version`, newest first, into `reader`.
+/// The rows of `version` into `reader`: the last `window` of them when given.
 pub(super) fn inputs(
     path: &Path,
     version: &str,
@@ -171,11 +172,22 @@ pub(super) fn inputs(
         .map_err(fail)?;
     while let Some(row) = rows.next().map_err(fail)? {
         let id: i64 = row.get(0).map_err(fail)?;
-        let text: String = row.get(1).map_err(fail)?;
-        let class: Option<String> = row.get(2).map_err(fail)?;
+        // Borrowed from the row: no string per row.
+        let text = borrowed_text(row, 1).map_err(fail)?.unwrap_or_default();
+        let class = borrowed_text(row, 2).map_err(fail)?;
         reader
-            .add(id, &text, class.as_deref())
+            .add(id, text, class)
             .map_err(|e| Error::data(path, e))?;
     }
     Ok(())
+}
+
+/// Column `i` of `row` as text, none when NULL.
+fn borrowed_text<'r>(row: &'r rusqlite::Row, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    match row.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        value => value.as_str().map(Some).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, value.data_type(), Box::new(e))
+        }),
+    }
 }
