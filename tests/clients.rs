@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::serve::http::post_json;
-use crate::serve::models::LOGISTIC;
+use crate::serve::models::{LOGISTIC, REGRESSION};
 use crate::serve::server::Server;
 use crate::support::Project;
 
@@ -252,4 +252,58 @@ fn the_mlflow_error_contract_matches_mlflows_scoring_server() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Schemathesis generates requests from `/openapi.json` for every operation and checks the
+/// replies against the document with all its checks; it must find nothing.
+#[test]
+fn schemathesis_finds_the_server_and_its_openapi_document_agree() {
+    let Some(python) = clients_python() else {
+        return;
+    };
+    let p = Project::new();
+    p.write("model.json", LOGISTIC)
+        .write("price.json", REGRESSION);
+    for (model, extra) in [
+        ("model.json", &[][..]),
+        ("price.json", &["--max-batch", "5"][..]),
+    ] {
+        let mut args = vec!["--model", model];
+        args.extend_from_slice(extra);
+        let s = Server::start(&p, &args);
+        let schemathesis = Path::new(&python).with_file_name("schemathesis");
+        let report = p.join("schemathesis.txt");
+        let out = Command::new(&schemathesis)
+            .args([
+                "run",
+                &format!("http://{}/openapi.json", s.addr),
+                "--checks",
+                "all",
+                // Bounded and repeatable: a fixed seed, one worker, no example database.
+                "--max-examples",
+                "60",
+                "--seed",
+                "1",
+                "--workers",
+                "1",
+                "--request-timeout",
+                "10",
+                "--generation-database",
+                "none",
+                "--no-color",
+            ])
+            .current_dir(p.path())
+            .output()
+            .expect("run schemathesis");
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&report, &text).expect("report");
+        assert!(
+            out.status.success() && text.contains("passed") && !text.contains("failed"),
+            "schemathesis found problems with {model}:\n{text}"
+        );
+    }
 }

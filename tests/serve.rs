@@ -1065,3 +1065,66 @@ fn open_inference_v2_binary_tensors_and_output_selection_by_hand() {
         json!(["binary_tensor_data"])
     );
 }
+
+#[test]
+fn the_openapi_document_lists_every_route_with_its_statuses_and_limits() {
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    let s = Server::start(&p, &["--model", "model.json", "--max-batch", "7"]);
+    let doc = get(s.addr, "/openapi.json").expect(200);
+    let paths = doc["paths"].as_object().expect("paths");
+    let routes = [
+        ("/predict", "post"),
+        ("/predict/batch", "post"),
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+        ("/model/info", "get"),
+        ("/reload", "post"),
+        ("/openapi.json", "get"),
+        ("/predictions/history", "get"),
+        ("/invocations", "post"),
+        ("/ping", "get"),
+        ("/version", "get"),
+        ("/v2", "get"),
+        ("/v2/health/live", "get"),
+        ("/v2/health/ready", "get"),
+        ("/v2/models/{name}", "get"),
+        ("/v2/models/{name}/ready", "get"),
+        ("/v2/models/{name}/infer", "post"),
+        ("/v2/models/{name}/versions/{version}", "get"),
+        ("/v2/models/{name}/versions/{version}/ready", "get"),
+        ("/v2/models/{name}/versions/{version}/infer", "post"),
+    ];
+    for (path, method) in routes {
+        let op = &paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is not documented"))[method];
+        assert!(op["responses"]["200"].is_object(), "{path}: no 200");
+        if method == "post" && path != "/reload" {
+            for status in ["400", "413", "415"] {
+                assert!(op["responses"][status].is_object(), "{path}: no {status}");
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["Batch"]["properties"]["instances"]["maxItems"], 7);
+    assert_eq!(schemas["Batch"]["required"], json!(["instances"]));
+    assert_eq!(
+        schemas["Predictions"]["required"],
+        json!(["predictions", "model_version", "processing_time_ms"])
+    );
+    assert_eq!(schemas["Row"]["minItems"], 4);
+    let limit = &paths["/predictions/history"]["get"]["parameters"][0]["schema"];
+    assert_eq!(
+        (limit["minimum"].as_u64(), limit["maximum"].as_u64()),
+        (Some(1), Some(10_000))
+    );
+    let invocations = &paths["/invocations"]["post"];
+    assert!(invocations["requestBody"]["content"]["text/csv"].is_object());
+    assert!(invocations["responses"]["415"]["content"]["text/plain"].is_object());
+    assert_eq!(
+        schemas["MlflowError"]["required"],
+        json!(["error_code", "message"])
+    );
+}

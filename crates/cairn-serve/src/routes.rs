@@ -333,7 +333,7 @@ struct HistoryQuery {
 }
 
 /// Most rows `GET /predictions/history` returns.
-const HISTORY_MAX: usize = 10_000;
+pub const HISTORY_MAX: usize = 10_000;
 
 async fn history(
     State(state): State<AppState>,

@@ -40,6 +40,10 @@ pub enum TensorError {
     Datatype { index: usize, datatype: String },
     #[error("inputs[{index}].shape must be a list of sizes, like [N, F]")]
     Shape { index: usize },
+    #[error("inputs[{index}] needs a \"name\" (a string)")]
+    Name { index: usize },
+    #[error("inputs[{index}].parameters must be an object")]
+    Parameters { index: usize },
     #[error("inputs[{index}] has neither \"data\" nor parameters.binary_data_size")]
     NoData { index: usize },
     #[error("inputs[{index}] has both \"data\" and parameters.binary_data_size; give one")]
@@ -84,6 +88,7 @@ impl From<TensorError> for ApiError {
         let (status, field) = match &e {
             TensorError::Datatype { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "datatype"),
             TensorError::Shape { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "shape"),
+            TensorError::Name { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "name"),
             TensorError::NoData { .. } | TensorError::Count { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "data")
             }
@@ -94,6 +99,7 @@ impl From<TensorError> for ApiError {
             | TensorError::BinaryShort { .. }
             | TensorError::BinaryRagged { .. }
             | TensorError::BinaryLeft(_) => (StatusCode::BAD_REQUEST, "binary_data_size"),
+            TensorError::Parameters { .. } => (StatusCode::BAD_REQUEST, "parameters"),
         };
         let bad_value = matches!(e, TensorError::Value { .. });
         let mut err = ApiError::new(status, e.to_string()).field(field);
@@ -306,6 +312,9 @@ async fn infer_with(
         }
     };
     let request = input::parse_object(head)?;
+    if request.get("id").is_some_and(|id| !id.is_string()) {
+        return Err(ApiError::bad_request("\"id\" must be a string").field("id"));
+    }
     let wanted = requested_outputs(&request, &model)?;
     let rows = rows(&request, binary, &model.model.features, state.max_batch)?;
     let predictions = state.predict(&model, rows, route, started);
@@ -446,6 +455,9 @@ fn requested_outputs(
         &[Output::Value]
     };
     let parameters = request.get("parameters");
+    if parameters.is_some_and(|p| !p.is_object()) {
+        return Err(ApiError::bad_request("\"parameters\" must be an object").field("parameters"));
+    }
     let all_binary = match parameters.and_then(|p| p.get("binary_data_output")) {
         None => false,
         Some(Value::Bool(b)) => *b,
@@ -490,23 +502,28 @@ fn requested_outputs(
                 .field("binary_data"));
             }
         };
-        // Extensions this server does not implement: say so rather than ignore them.
-        if let Some(unsupported) = params.and_then(Value::as_object).and_then(|p| {
-            p.keys()
-                .find(|k| k.as_str() == "classification" || k.starts_with("shared_memory"))
-        }) {
+        // Only binary_data is understood (classification and shared memory are extensions this
+        // server does not implement): say so rather than ignore what was asked.
+        let unsupported = match params {
+            None => None,
+            Some(Value::Object(p)) => p.keys().find(|k| k.as_str() != "binary_data"),
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "outputs[{i}].parameters must be an object"
+                ))
+                .field("outputs"));
+            }
+        };
+        if let Some(unsupported) = unsupported {
             return Err(ApiError::bad_request(format!(
-                "outputs[{i}].parameters.{unsupported}: that extension is not supported here (see GET /v2 for the extensions)"
+                "outputs[{i}].parameters.{unsupported} is not supported here (only binary_data; see GET /v2 for the extensions)"
             ))
             .field("outputs"));
         }
-        if wanted.iter().any(|(w, _)| *w == output) {
-            return Err(
-                ApiError::bad_request(format!("output '{name}' is asked for twice"))
-                    .field("outputs"),
-            );
+        // An output named twice is returned once, as first asked for.
+        if !wanted.iter().any(|(w, _)| *w == output) {
+            wanted.push((output, binary));
         }
-        wanted.push((output, binary));
     }
     Ok(wanted)
 }
@@ -569,7 +586,7 @@ fn half_to_f64(h: u16) -> f64 {
 /// An input tensor, checked but not yet read.
 struct Tensor<'a> {
     index: usize,
-    name: Option<&'a str>,
+    name: &'a str,
     datatype: &'static str,
     shape: Vec<u64>,
     source: Source<'a>,
@@ -662,7 +679,11 @@ fn tensors<'a>(
             .and_then(Value::as_array)
             .and_then(|s| s.iter().map(Value::as_u64).collect())
             .ok_or(TensorError::Shape { index })?;
-        let size = t.get("parameters").and_then(|p| p.get("binary_data_size"));
+        let parameters = t.get("parameters");
+        if parameters.is_some_and(|p| !p.is_object()) {
+            return Err(TensorError::Parameters { index });
+        }
+        let size = parameters.and_then(|p| p.get("binary_data_size"));
         let source = match (t.get("data"), size) {
             (Some(_), Some(_)) => return Err(TensorError::BothData { index }),
             (Some(data), None) => Source::Json(data),
@@ -691,9 +712,14 @@ fn tensors<'a>(
                 Source::Binary(mine)
             }
         };
+        // Every tensor is named (the protocol requires it), even the one matrix.
+        let name = t
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or(TensorError::Name { index })?;
         out.push(Tensor {
             index,
-            name: t.get("name").and_then(Value::as_str),
+            name,
             datatype,
             shape,
             source,
@@ -720,21 +746,9 @@ fn rows(
         })?;
     let tensors = tensors(inputs, binary)?;
     let width = features.len();
-    let by_feature = tensors.len() > 1
-        || tensors[0]
-            .name
-            .is_some_and(|n| features.iter().any(|f| f == n));
+    let by_feature = tensors.len() > 1 || features.iter().any(|f| f == tensors[0].name);
     if by_feature {
-        let names: Vec<String> = tensors
-            .iter()
-            .map(|t| t.name.map(str::to_string))
-            .collect::<Option<_>>()
-            .ok_or_else(|| {
-                ApiError::unprocessable(
-                    "with one tensor per feature, every tensor needs a \"name\"",
-                )
-                .field("name")
-            })?;
+        let names: Vec<String> = tensors.iter().map(|t| t.name.to_string()).collect();
         let order = input::column_order(&names, features, Unknown::Refuse)?;
         let n = tensors[0].size();
         if let Some(t) = tensors.iter().find(|t| t.size() != n) {
