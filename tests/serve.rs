@@ -889,29 +889,41 @@ fn a_reply_given_before_the_body_is_read_does_not_break_the_next_request_on_the_
             415,
         ),
     ];
-    for (what, first, status) in &cases {
+    // The body sent whole with its head, or only the head first and the body once the reply
+    // is in (a slow client, or one that waits for an early answer): either way the client's
+    // next request on the connection must be served, or the reply must say the server closes.
+    // (A body over --max-body is read up to the limit before the 413, so it is sent whole.)
+    let variants = cases.iter().flat_map(|c| [(c, false), (c, c.2 != 413)]);
+    for ((what, first, status), split) in variants {
+        let (head, body) = first.split_at(first.find("\r\n\r\n").expect("head") + 4);
         let mut stream = std::net::TcpStream::connect(s.addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
-        // Both requests at once, as a client reusing the connection sends them; the server
-        // may stop reading after the first reply, so the second write may fail.
-        stream.write_all(first.as_bytes()).expect("write");
-        let _ = stream.write_all(next.as_bytes());
-        let (got, head, _) = read_reply(&mut stream).unwrap_or_else(|| panic!("{what}: no reply"));
+        let what = format!("{what}{}", if split { ", body late" } else { "" });
+        // The server may stop reading after its reply: the rest of a large body may not go out.
+        let _ = stream.write_all(if split { head } else { first }.as_bytes());
+        let (got, reply_head, _) =
+            read_reply(&mut stream).unwrap_or_else(|| panic!("{what}: no reply"));
         assert_eq!(got, *status, "{what}");
-        match read_reply(&mut stream) {
-            // The server said it would close, and did: the client knows to reconnect.
-            None => assert!(
-                head.contains("connection: close"),
-                "{what}: closed unannounced: {head}"
-            ),
-            Some((second, _, reply)) => {
-                assert_eq!(
-                    second, 200,
-                    "{what}: the next request got {second}: {reply}"
-                );
+        if reply_head.contains("connection: close") {
+            // Said, and done: the client knows to open a new connection.
+            assert!(
+                read_reply(&mut stream).is_none(),
+                "{what}: said close, kept open"
+            );
+        } else {
+            // Then the connection must serve the client's next request, as a client expects.
+            if split {
+                let _ = stream.write_all(body.as_bytes());
             }
+            let _ = stream.write_all(next.as_bytes());
+            let second = read_reply(&mut stream).map(|r| r.0);
+            assert_eq!(
+                second,
+                Some(200),
+                "{what}: the next request on the connection failed"
+            );
         }
     }
     // A request whose body was read keeps the connection: both replies arrive on it.
