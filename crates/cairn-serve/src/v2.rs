@@ -547,7 +547,8 @@ fn datatype(name: &str) -> Option<(&'static str, usize)> {
     })
 }
 
-/// One little-endian value of `datatype`.
+/// One little-endian value of `datatype`; `b` holds exactly one (the data is cut by the
+/// type's width before it gets here).
 fn decode(datatype: &str, b: &[u8]) -> f64 {
     let n = |len: usize| {
         let mut a = [0u8; 8];
@@ -601,7 +602,10 @@ enum Source<'a> {
 impl Tensor<'_> {
     /// Values the shape holds (may not fit in memory: compare, never allocate by it).
     fn size(&self) -> u128 {
-        self.shape.iter().map(|&d| d as u128).product()
+        // Saturating: a shape of huge sizes must not overflow, only fail to match its data.
+        self.shape
+            .iter()
+            .fold(1u128, |n, &d| n.saturating_mul(d as u128))
     }
 
     /// The tensor's values, which must be as many as its shape holds.
@@ -843,5 +847,13 @@ mod tests {
         ));
         let t = tensors(&inputs, Some(&[0; 8])).unwrap();
         assert_eq!(t[0].values().unwrap(), [0.0, 0.0]);
+        // Sizes whose product overflows even u128 only fail to match the data.
+        let huge: Vec<Value> = serde_json::from_str(
+            r#"[{"name": "x", "datatype": "FP64", "data": [1],
+                 "shape": [18446744073709551615, 18446744073709551615, 18446744073709551615]}]"#,
+        )
+        .unwrap();
+        let t = tensors(&huge, None).unwrap();
+        assert!(matches!(t[0].values(), Err(TensorError::Count { .. })));
     }
 }
