@@ -2,7 +2,8 @@
 # Runs every test of cairn. Installs what the tests need first: the S3-compatible test server
 # (moto, into a venv outside the repo) that the remote tests start on 127.0.0.1, and DVC (into
 # another venv) that the differential tests in tests/dvc.rs compare cairn with, NumPy and SciPy
-# (a third venv) that the drift figures are checked against, Debian's Chromium for the
+# (a third venv) that the drift figures are checked against, the real clients of the serving
+# protocols (tritonclient, MLflow's client, Schemathesis: a fourth venv), Debian's Chromium for the
 # browser tests and Debian's PostgreSQL for the shared prediction log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ CAIRN_DVC_PYTHON="$(scripts/dvc-venv.sh)"
 export CAIRN_DVC_PYTHON
 CAIRN_STATS_PYTHON="$(scripts/stats-venv.sh)"
 export CAIRN_STATS_PYTHON
+CAIRN_CLIENTS_PYTHON="$(scripts/clients-venv.sh)"
+export CAIRN_CLIENTS_PYTHON
 # Headless Chromium opens the pages cairn writes (plots) in the browser tests.
 if [ ! -x /usr/bin/chromium ]; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
@@ -25,5 +28,5 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
-export CAIRN_REQUIRE_POSTGRES=1 CAIRN_REQUIRE_STATS=1
+export CAIRN_REQUIRE_POSTGRES=1 CAIRN_REQUIRE_STATS=1 CAIRN_REQUIRE_CLIENTS=1
 cargo test --workspace --lib --bins --test integration "$@"

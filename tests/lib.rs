@@ -2,6 +2,7 @@
 
 mod support;
 
+mod clients;
 mod crash;
 mod drift;
 mod dvc;

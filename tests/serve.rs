@@ -202,15 +202,31 @@ fn mlflow_scoring_protocol() {
             "{body}"
         );
     }
+    // Errors in MLflow's shape: 400, an error_code, a message naming what is wrong.
     let err = post_json(
         s.addr,
         "/invocations",
         r#"{"dataframe_records": [{"sepal_length": 1}]}"#,
     )
-    .expect(422);
-    assert_eq!(err["field"], "sepal_width");
-    assert_eq!(err["instance"], 0);
-    post_json(s.addr, "/invocations", r#"{"rows": []}"#).expect(422);
+    .expect(400);
+    assert_eq!(err["error_code"], "INVALID_PARAMETER_VALUE");
+    assert!(
+        err["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sepal_width")),
+        "{err}"
+    );
+    assert_eq!(
+        post_json(s.addr, "/invocations", r#"{"rows": []}"#).expect(400)["error_code"],
+        "BAD_REQUEST"
+    );
+    // Columns that are not features are ignored, as MLflow does.
+    let wider = r#"{"dataframe_split": {"columns": ["id", "petal_width", "petal_length", "sepal_width", "sepal_length"],
+        "data": [["a", 0.2, 1.4, 3.5, 5.1]]}}"#;
+    assert_eq!(
+        post_json(s.addr, "/invocations", wider).expect(200)["predictions"],
+        json!(["setosa"])
+    );
     let csv = |body: &str| {
         request(
             s.addr,
@@ -227,10 +243,16 @@ fn mlflow_scoring_protocol() {
         csv(table).expect(200)["predictions"],
         json!(["setosa", "virginica"])
     );
-    let err = csv(&table.replace("6.7", "tall")).expect(422);
-    assert_eq!(
-        (err["field"].as_str(), err["instance"].as_u64()),
-        (Some("sepal_length"), Some(1))
+    // The index column DataFrame.to_csv() writes has no name: ignored like any other.
+    let indexed = ",petal_width,sepal_length,sepal_width,petal_length\n0,0.2,5.1,3.5,1.4\n";
+    assert_eq!(csv(indexed).expect(200)["predictions"], json!(["setosa"]));
+    let err = csv(&table.replace("6.7", "tall")).expect(400);
+    assert_eq!(err["error_code"], "BAD_REQUEST");
+    assert!(
+        err["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sepal_length")),
+        "{err}"
     );
     csv("petal_width,sepal_length\n0.2\n").expect(400);
     let plain = request(
@@ -240,7 +262,25 @@ fn mlflow_scoring_protocol() {
         &[("Content-Type", "text/plain")],
         b"x",
     );
-    assert_eq!(plain.expect("POST").expect(415)["field"], "Content-Type");
+    let plain = plain.expect("POST");
+    assert_eq!(plain.status, 415);
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    for refused in [
+        "application/json; charset=latin-1",
+        "application/json; format=pandas-split",
+    ] {
+        let reply = request(
+            s.addr,
+            "POST",
+            "/invocations",
+            &[("Content-Type", refused)],
+            bodies[1].as_bytes(),
+        );
+        assert_eq!(reply.expect("POST").status, 415, "{refused}");
+    }
     assert_eq!(get(s.addr, "/ping").status, 200);
     let version = get(s.addr, "/version");
     assert_eq!(version.status, 200);
@@ -781,4 +821,322 @@ fn refuses_to_start_with_a_broken_or_missing_model() {
     p.cairn(&["serve", "--model", "notes.json", "--port", "0"])
         .code(2)
         .stderr_has(&["notes.json", "not a cairn model"]);
+}
+
+/// Reads one reply from a kept-alive connection: the head, then `Content-Length` bytes of body.
+/// `None` when the server closed the connection instead.
+fn read_reply(stream: &mut std::net::TcpStream) -> Option<(u16, String, String)> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => raw.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&raw).to_lowercase();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).ok()?;
+    Some((status, head, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[test]
+fn a_reply_given_before_the_body_is_read_does_not_break_the_next_request_on_the_connection() {
+    use std::io::Write;
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    let s = Server::start(&p, &["--model", "model.json", "--max-body", "1000"]);
+    let next = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    let body = SETOSA.repeat(3);
+    let big = "x".repeat(5000);
+    let post = |path: &str, content_type: &str, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let cases = [
+        (
+            "404",
+            post("/no-such-route", "application/json", &body),
+            404,
+        ),
+        (
+            "405",
+            format!(
+                "GET /predict HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+            405,
+        ),
+        ("413", post("/predict", "application/json", &big), 413),
+        ("415", post("/predict", "text/plain", &body), 415),
+        (
+            "415 invocations",
+            post("/invocations", "text/plain", &body),
+            415,
+        ),
+        (
+            "415 v2",
+            post("/v2/models/model/infer", "text/plain", &body),
+            415,
+        ),
+    ];
+    // The body sent whole with its head, or only the head first and the body once the reply
+    // is in (a slow client, or one that waits for an early answer): either way the client's
+    // next request on the connection must be served, or the reply must say the server closes.
+    // (A body over --max-body is read up to the limit before the 413, so it is sent whole.)
+    let variants = cases.iter().flat_map(|c| [(c, false), (c, c.2 != 413)]);
+    for ((what, first, status), split) in variants {
+        let (head, body) = first.split_at(first.find("\r\n\r\n").expect("head") + 4);
+        let mut stream = std::net::TcpStream::connect(s.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let what = format!("{what}{}", if split { ", body late" } else { "" });
+        // The server may stop reading after its reply: the rest of a large body may not go out.
+        let _ = stream.write_all(if split { head } else { first }.as_bytes());
+        let (got, reply_head, _) =
+            read_reply(&mut stream).unwrap_or_else(|| panic!("{what}: no reply"));
+        assert_eq!(got, *status, "{what}");
+        if reply_head.contains("connection: close") {
+            // Said, and done: the client knows to open a new connection.
+            assert!(
+                read_reply(&mut stream).is_none(),
+                "{what}: said close, kept open"
+            );
+        } else {
+            // Then the connection must serve the client's next request, as a client expects.
+            if split {
+                let _ = stream.write_all(body.as_bytes());
+            }
+            let _ = stream.write_all(next.as_bytes());
+            let second = read_reply(&mut stream).map(|r| r.0);
+            assert_eq!(
+                second,
+                Some(200),
+                "{what}: the next request on the connection failed"
+            );
+        }
+    }
+    // A request whose body was read keeps the connection: both replies arrive on it.
+    let mut stream = std::net::TcpStream::connect(s.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let first = post("/predict", "application/json", SETOSA);
+    stream
+        .write_all(format!("{first}{next}").as_bytes())
+        .expect("write");
+    let (one, head, _) = read_reply(&mut stream).expect("first reply");
+    assert_eq!(one, 200);
+    assert!(!head.contains("connection: close"), "{head}");
+    assert_eq!(read_reply(&mut stream).expect("second reply").0, 200);
+}
+
+#[test]
+fn a_top_level_key_given_twice_is_refused_on_every_route() {
+    let (_p, s) = logistic();
+    let records = format!("[{SETOSA}]");
+    let tensor =
+        r#"[{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}]"#;
+    let cases = [
+        (
+            "/predict",
+            format!(r#"{{"instances": {records}, "instances": {records}}}"#),
+            422,
+        ),
+        (
+            "/predict/batch",
+            format!(r#"{{"instances": {records}, "instances": {records}}}"#),
+            422,
+        ),
+        (
+            "/invocations",
+            format!(r#"{{"dataframe_records": {records}, "dataframe_records": {records}}}"#),
+            400,
+        ),
+        (
+            "/v2/models/model/infer",
+            format!(r#"{{"inputs": {tensor}, "inputs": {tensor}}}"#),
+            400,
+        ),
+        (
+            "/reload",
+            r#"{"model": "model.json", "model": "model.json"}"#.to_string(),
+            422,
+        ),
+    ];
+    for (route, body, status) in &cases {
+        let reply = post_json(s.addr, route, body);
+        assert_eq!(reply.status, *status, "{route}: {}", reply.body);
+        assert!(
+            reply.body.contains("twice") || reply.body.contains("duplicate"),
+            "{route}: {}",
+            reply.body
+        );
+    }
+}
+
+#[test]
+fn open_inference_v2_binary_tensors_and_output_selection_by_hand() {
+    let (_p, s) = logistic();
+    let infer = "/v2/models/model/infer";
+    // No Content-Type (as tritonclient sends): read as JSON.
+    let plain = r#"{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}]}"#;
+    let reply = request(s.addr, "POST", infer, &[], plain.as_bytes()).expect("POST");
+    assert_eq!(reply.expect(200)["outputs"][0]["data"], json!(["setosa"]));
+    // Binary in, binary out: a JSON header of the stated length, then little-endian values.
+    let header = r#"{"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP32", "parameters": {"binary_data_size": 32}}],
+        "outputs": [{"name": "class", "parameters": {"binary_data": true}}]}"#;
+    let mut body = header.as_bytes().to_vec();
+    for x in [5.1f32, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3] {
+        body.extend_from_slice(&x.to_le_bytes());
+    }
+    let length = header.len().to_string();
+    let mut stream = http::send(
+        s.addr,
+        "POST",
+        infer,
+        &[("Inference-Header-Content-Length", &length)],
+        &body,
+    );
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut stream, &mut raw).expect("read");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(
+        head.contains("content-type: application/octet-stream"),
+        "{head}"
+    );
+    let json_length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("inference-header-content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Inference-Header-Content-Length in the reply");
+    let rest = &raw[split..];
+    let reply: Value = serde_json::from_slice(&rest[..json_length]).expect("JSON header");
+    let outputs = reply["outputs"].as_array().expect("outputs");
+    assert_eq!(outputs.len(), 1, "only the output asked for: {reply}");
+    assert_eq!(outputs[0]["name"], "class");
+    // BYTES: a 4-byte little-endian length before each element.
+    let expected: Vec<u8> = ["setosa", "virginica"]
+        .iter()
+        .flat_map(|c| {
+            let mut v = (c.len() as u32).to_le_bytes().to_vec();
+            v.extend_from_slice(c.as_bytes());
+            v
+        })
+        .collect();
+    assert_eq!(outputs[0]["parameters"]["binary_data_size"], expected.len());
+    assert_eq!(&rest[json_length..], &expected[..]);
+    // Framing that does not add up, and an unknown output, are 400s naming the field.
+    let short = request(
+        s.addr,
+        "POST",
+        infer,
+        &[("Inference-Header-Content-Length", &length)],
+        &body[..body.len() - 4],
+    )
+    .expect("POST");
+    assert_eq!(short.expect(400)["field"], "binary_data_size");
+    let unknown = plain.replace("}]}", r#"}], "outputs": [{"name": "colour"}]}"#);
+    let err = post_json(s.addr, infer, &unknown).expect(400);
+    assert!(
+        err["error"].as_str().is_some_and(|e| e.contains("colour")),
+        "{err}"
+    );
+    // Versioned routes answer for the served version only.
+    let v = version_of(LOGISTIC);
+    assert_eq!(
+        get(s.addr, &format!("/v2/models/model/versions/{v}")).expect(200)["name"],
+        "model"
+    );
+    assert_eq!(
+        get(s.addr, &format!("/v2/models/model/versions/{v}/ready")).expect(200)["ready"],
+        true
+    );
+    post_json(
+        s.addr,
+        &format!("/v2/models/model/versions/{v}/infer"),
+        plain,
+    )
+    .expect(200);
+    get(s.addr, "/v2/models/model/versions/7/ready").expect(404);
+    post_json(s.addr, "/v2/models/model/versions/7/infer", plain).expect(404);
+    assert_eq!(
+        get(s.addr, "/v2").expect(200)["extensions"],
+        json!(["binary_tensor_data"])
+    );
+}
+
+#[test]
+fn the_openapi_document_lists_every_route_with_its_statuses_and_limits() {
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    let s = Server::start(&p, &["--model", "model.json", "--max-batch", "7"]);
+    let doc = get(s.addr, "/openapi.json").expect(200);
+    let paths = doc["paths"].as_object().expect("paths");
+    let routes = [
+        ("/predict", "post"),
+        ("/predict/batch", "post"),
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+        ("/model/info", "get"),
+        ("/reload", "post"),
+        ("/openapi.json", "get"),
+        ("/predictions/history", "get"),
+        ("/invocations", "post"),
+        ("/ping", "get"),
+        ("/version", "get"),
+        ("/v2", "get"),
+        ("/v2/health/live", "get"),
+        ("/v2/health/ready", "get"),
+        ("/v2/models/{name}", "get"),
+        ("/v2/models/{name}/ready", "get"),
+        ("/v2/models/{name}/infer", "post"),
+        ("/v2/models/{name}/versions/{version}", "get"),
+        ("/v2/models/{name}/versions/{version}/ready", "get"),
+        ("/v2/models/{name}/versions/{version}/infer", "post"),
+    ];
+    for (path, method) in routes {
+        let op = &paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is not documented"))[method];
+        assert!(op["responses"]["200"].is_object(), "{path}: no 200");
+        if method == "post" && path != "/reload" {
+            for status in ["400", "413", "415"] {
+                assert!(op["responses"][status].is_object(), "{path}: no {status}");
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["Batch"]["properties"]["instances"]["maxItems"], 7);
+    assert_eq!(schemas["Batch"]["required"], json!(["instances"]));
+    assert_eq!(
+        schemas["Predictions"]["required"],
+        json!(["predictions", "model_version", "processing_time_ms"])
+    );
+    assert_eq!(schemas["Row"]["minItems"], 4);
+    let limit = &paths["/predictions/history"]["get"]["parameters"][0]["schema"];
+    assert_eq!(
+        (limit["minimum"].as_u64(), limit["maximum"].as_u64()),
+        (Some(1), Some(10_000))
+    );
+    let invocations = &paths["/invocations"]["post"];
+    assert!(invocations["requestBody"]["content"]["text/csv"].is_object());
+    assert!(invocations["responses"]["415"]["content"]["text/plain"].is_object());
+    assert_eq!(
+        schemas["MlflowError"]["required"],
+        json!(["error_code", "message"])
+    );
 }

@@ -246,6 +246,10 @@ fn shadow_answers_are_counted_and_logged_but_never_returned() {
         &format!(r#"{{"instances": [{SETOSA}]}}"#),
     );
     assert_eq!(mlflow.header("x-model-version"), Some("models:/iris/1"));
+    // A v2 client names the registry's version number; the shadow's is not served.
+    let ready = get(s.addr, "/v2/models/iris/versions/1/ready");
+    assert_eq!(ready.expect(200)["ready"], true);
+    get(s.addr, "/v2/models/iris/versions/2/ready").expect(404);
     let metrics = get(s.addr, "/metrics").body;
     assert!(
         metrics

@@ -13,6 +13,10 @@
 //! At most `--max-connections` connections are open at once; more wait in the listen backlog
 //! until one closes, so descriptors cannot run out.
 //!
+//! A reply given before the request's body was read to its end (a 404, 405, 413 or 415 that
+//! never looked at it) says `Connection: close` on HTTP/1: the unread rest of the body would
+//! otherwise be taken for the client's next request on the connection.
+//!
 //! The header and idle deadlines share one timer per connection (allocated once), moved only
 //! when it fires or must fire sooner; a keep-alive request costs two relaxed atomic adds, a
 //! clock read and a poll of that timer, and hyper's own per-request header timer is off. The
@@ -23,13 +27,14 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::Request;
+use axum::http::header::CONNECTION;
+use axum::http::{HeaderValue, Request, Version};
 use axum::response::Response;
 use axum::routing::future::RouteFuture;
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -238,6 +243,9 @@ fn is_connection_error(e: &io::Error) -> bool {
 struct ConnState {
     started: AtomicU64,
     finished: AtomicU64,
+    /// The current HTTP/1 request's body has not been read to its end (an HTTP/1 connection
+    /// serves one request at a time, so one flag per connection is enough).
+    body_unread: AtomicBool,
 }
 
 /// What a connection waits for.
@@ -429,11 +437,20 @@ impl hyper::service::Service<Request<Incoming>> for Handler {
 
     fn call(&self, request: Request<Incoming>) -> Counted {
         self.conn.started.fetch_add(1, Relaxed);
+        let http1 = request.version() < Version::HTTP_2;
+        if http1 {
+            use hyper::body::Body as _;
+            self.conn
+                .body_unread
+                .store(!request.body().is_end_stream(), Relaxed);
+        }
         let timeout = self.body_timeout;
-        let request = request.map(|body| TimedBody::new(body, timeout));
+        let conn = http1.then(|| Arc::clone(&self.conn));
+        let request = request.map(|body| TimedBody::new(body, timeout, conn));
         Counted {
             inner: tower_service::Service::call(&mut self.router.clone(), request),
             done: Finished(Arc::clone(&self.conn)),
+            http1,
         }
     }
 }
@@ -453,6 +470,7 @@ pin_project! {
         #[pin]
         inner: RouteFuture<Infallible>,
         done: Finished,
+        http1: bool,
     }
 }
 
@@ -460,7 +478,16 @@ impl Future for Counted {
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx)
+        let this = self.project();
+        let Ok(mut response) = ready!(this.inner.poll(cx));
+        // Answered without reading the whole body: close rather than read the rest as the
+        // next request.
+        if *this.http1 && this.done.0.body_unread.load(Relaxed) {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -525,15 +552,18 @@ pin_project! {
         #[pin]
         timer: Option<Sleep>,
         timeout: Duration,
+        // The connection of an HTTP/1 request, told when the body has been read to its end.
+        conn: Option<Arc<ConnState>>,
     }
 }
 
 impl TimedBody {
-    fn new(body: Incoming, timeout: Duration) -> TimedBody {
+    fn new(body: Incoming, timeout: Duration, conn: Option<Arc<ConnState>>) -> TimedBody {
         TimedBody {
             body,
             timer: None,
             timeout,
+            conn,
         }
     }
 }
@@ -547,7 +577,12 @@ impl hyper::body::Body for TimedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let mut this = self.project();
-        if let Poll::Ready(frame) = this.body.poll_frame(cx) {
+        if let Poll::Ready(frame) = this.body.as_mut().poll_frame(cx) {
+            if let Some(conn) = this.conn
+                && (frame.is_none() || this.body.is_end_stream())
+            {
+                conn.body_unread.store(false, Relaxed);
+            }
             return Poll::Ready(frame.map(|f| f.map_err(BodyError::Hyper)));
         }
         if this.timer.is_none() {

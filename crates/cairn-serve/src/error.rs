@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// A 4xx/5xx reply with a JSON body `{"error": …, "field": …, "instance": …}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("{error}")]
 pub struct ApiError {
     /// HTTP status.
     #[serde(skip)]
@@ -20,6 +21,10 @@ pub struct ApiError {
     /// Index of the instance at fault in a batch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<usize>,
+    /// The fault is a value of the wrong type or out of range (not the request's shape): MLflow
+    /// reports these as BAD_REQUEST rather than INVALID_PARAMETER_VALUE.
+    #[serde(skip)]
+    pub bad_value: bool,
 }
 
 impl ApiError {
@@ -30,6 +35,7 @@ impl ApiError {
             error: error.into(),
             field: None,
             instance: None,
+            bad_value: false,
         }
     }
 
@@ -46,6 +52,12 @@ impl ApiError {
     /// 404.
     pub fn not_found(error: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, error)
+    }
+
+    /// Marks the fault as a value of the wrong type or out of range.
+    pub fn bad_value(mut self) -> ApiError {
+        self.bad_value = true;
+        self
     }
 
     /// Names the field at fault.

@@ -10,8 +10,8 @@ use std::fmt;
 use axum::http::StatusCode;
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 use serde_json::error::Category;
+use serde_json::{Map, Value};
 
 use super::error::ApiError;
 
@@ -60,6 +60,15 @@ pub fn parse_body(
     reader.finish(result)
 }
 
+/// What to do with a column or key that names no feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    /// Refuse it (the native API: a misspelt feature is a mistake worth naming).
+    Refuse,
+    /// Ignore it (MLflow takes features by name and drops other columns).
+    Ignore,
+}
+
 /// Parses a list of instances held in a JSON value (`"instances"`, `"dataframe_records"`, …);
 /// `what` names the list in errors.
 pub fn parse_instances<'f>(
@@ -67,21 +76,25 @@ pub fn parse_instances<'f>(
     features: &'f [String],
     max_rows: usize,
     what: &'f str,
+    unknown: Unknown,
 ) -> Result<Rows, ApiError> {
     let mut reader = Reader::new(features, max_rows);
     reader.list = what;
+    reader.unknown = unknown;
     let result = InstancesSeed { r: &mut reader }.deserialize(value);
     reader.finish(result)
 }
 
-/// Parses rows of numbers in the order of `columns` (MLflow's `dataframe_split`).
+/// Parses rows of numbers in the order of `columns` (MLflow's `dataframe_split`); values of
+/// columns that name no feature are skipped unread with [`Unknown::Ignore`].
 pub fn parse_split(
     columns: &[String],
     data: &Value,
     features: &[String],
     max_rows: usize,
+    unknown: Unknown,
 ) -> Result<Rows, ApiError> {
-    let order = column_order(columns, features)?;
+    let order = column_order(columns, features, unknown)?;
     let mut reader = Reader::new(features, max_rows);
     reader.list = "data";
     reader.order = Some(order);
@@ -94,11 +107,20 @@ pub fn parse_columns(
     columns: &[(&str, &Value)],
     features: &[String],
     max_rows: usize,
+    unknown: Unknown,
 ) -> Result<Rows, ApiError> {
     let names: Vec<String> = columns.iter().map(|(n, _)| n.to_string()).collect();
-    let order = column_order(&names, features)?;
+    let order = column_order(&names, features, unknown)?;
+    // Only the columns that are features are read (the others are checked for nothing).
+    let columns: Vec<(&str, &Value, usize)> = columns
+        .iter()
+        .zip(&order)
+        .filter_map(|(&(name, value), i)| i.map(|i| (name, value, i)))
+        .collect();
+    let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let order: Vec<usize> = columns.iter().map(|c| c.2).collect();
     let mut lists = Vec::with_capacity(columns.len());
-    for (name, value) in columns {
+    for (name, value, _) in &columns {
         match value.as_array() {
             Some(list) => lists.push(list),
             None => {
@@ -123,7 +145,7 @@ pub fn parse_columns(
             lists[i].len(),
             names[0]
         ))
-        .field(names[i].clone()));
+        .field(names[i]));
     }
     let width = features.len();
     let mut values = vec![0.0; n * width];
@@ -139,6 +161,7 @@ pub fn parse_columns(
                         features[feature]
                     ))
                     .field(features[feature].clone())
+                    .bad_value()
                 })?;
             values[row * width + feature] = x;
         }
@@ -150,21 +173,86 @@ pub fn parse_columns(
     })
 }
 
-/// Maps each given column to the model's feature index; every feature exactly once.
-fn column_order(columns: &[String], features: &[String]) -> Result<Vec<usize>, ApiError> {
+/// Parses a JSON body that must be an object, refusing a key given twice at its top level (a
+/// JSON reader would silently keep the last one, so the client's intent is unclear): 400.
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut duplicate = None;
+    let parsed = TopLevel {
+        duplicate: &mut duplicate,
+    }
+    .deserialize(&mut de)
+    .and_then(|map| de.end().map(|()| map));
+    match (parsed, duplicate) {
+        (Ok(map), _) => Ok(map),
+        (Err(_), Some(key)) => Err(ApiError::bad_request(format!(
+            "the key '{key}' is given twice in the body; give it once"
+        ))
+        .field(key)),
+        (Err(e), None) if e.classify() == Category::Data => Err(ApiError::bad_request(format!(
+            "the body must be a JSON object: {e}"
+        ))),
+        (Err(e), None) => Err(ApiError::bad_request(format!("malformed JSON: {e}"))),
+    }
+}
+
+/// The top level of a JSON object body, remembering a key seen twice.
+struct TopLevel<'a> {
+    duplicate: &'a mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+    type Value = Map<String, Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = Map<String, Value>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value: Value = map.next_value()?;
+            if out.contains_key(&key) {
+                let e = de::Error::custom(format!("duplicate key '{key}'"));
+                *self.duplicate = Some(key);
+                return Err(e);
+            }
+            out.insert(key, value);
+        }
+        Ok(out)
+    }
+}
+
+/// Maps each given column to the model's feature index (`None`: not a feature, ignored);
+/// every feature exactly once.
+pub fn column_order(
+    columns: &[String],
+    features: &[String],
+    unknown: Unknown,
+) -> Result<Vec<Option<usize>>, ApiError> {
     let mut seen = vec![false; features.len()];
     let mut order = Vec::with_capacity(columns.len());
     for c in columns {
-        let i = features
-            .iter()
-            .position(|f| f == c)
-            .ok_or_else(|| unknown_feature(c, features))?;
+        let Some(i) = features.iter().position(|f| f == c) else {
+            match unknown {
+                Unknown::Refuse => return Err(unknown_feature(c, features)),
+                Unknown::Ignore => {
+                    order.push(None);
+                    continue;
+                }
+            }
+        };
         if std::mem::replace(&mut seen[i], true) {
             return Err(
                 ApiError::unprocessable(format!("column '{c}' is given twice")).field(c.clone()),
             );
         }
-        order.push(i);
+        order.push(Some(i));
     }
     if let Some(i) = seen.iter().position(|s| !s) {
         return Err(missing_feature(&features[i]));
@@ -180,11 +268,13 @@ fn unknown_feature(name: &str, features: &[String]) -> ApiError {
     .field(name)
 }
 
-fn missing_feature(name: &str) -> ApiError {
+/// A feature the input lacks.
+pub fn missing_feature(name: &str) -> ApiError {
     ApiError::unprocessable(format!("missing feature '{name}'")).field(name)
 }
 
-fn too_many(max_rows: usize) -> ApiError {
+/// More rows than `--max-batch`.
+pub fn too_many(max_rows: usize) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         format!(
@@ -203,8 +293,11 @@ struct Reader<'f> {
     single: bool,
     /// Name of the list of instances, for messages.
     list: &'f str,
-    /// Position of each array element in feature order (`dataframe_split` columns).
-    order: Option<Vec<usize>>,
+    /// Position of each array element in feature order (`dataframe_split` columns; `None`:
+    /// a column that is not a feature, skipped).
+    order: Option<Vec<Option<usize>>>,
+    /// What a key that names no feature is.
+    unknown: Unknown,
     /// Instance being read (in a list).
     row: Option<usize>,
     /// Feature being read.
@@ -223,6 +316,7 @@ impl<'f> Reader<'f> {
             single: false,
             list: "instances",
             order: None,
+            unknown: Unknown::Refuse,
             row: None,
             field: None,
             failure: None,
@@ -290,6 +384,7 @@ impl<'f> Reader<'f> {
             error: message,
             field,
             instance: self.row,
+            bad_value: true,
         })
     }
 
@@ -326,7 +421,8 @@ impl<'f> Reader<'f> {
             let name = &self.features[i];
             return Err(self.fail(
                 ApiError::unprocessable(format!("feature '{name}' is not a finite number"))
-                    .field(name.clone()),
+                    .field(name.clone())
+                    .bad_value(),
             ));
         }
         let base = self.values.len() - self.features.len();
@@ -346,10 +442,20 @@ impl<'f> Reader<'f> {
         while let Some(k) = key {
             match k {
                 Key::Feature(i) => self.read_value(i, map)?,
+                Key::Instances if self.unknown == Unknown::Ignore => {
+                    map.next_value::<IgnoredAny>()?;
+                }
                 Key::Instances => {
                     return Err(self.fail(unknown_feature("instances", self.features)));
                 }
-                Key::Other(name) => return Err(self.fail(unknown_feature(&name, self.features))),
+                Key::Other(name) => match self.unknown {
+                    Unknown::Refuse => {
+                        return Err(self.fail(unknown_feature(&name, self.features)));
+                    }
+                    Unknown::Ignore => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                },
             }
             key = map.next_key_seed(KeySeed(self.features))?;
         }
@@ -362,35 +468,48 @@ impl<'f> Reader<'f> {
     /// Reads an instance given as an array of numbers.
     fn read_seq_row<'de, A: SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<(), A::Error> {
         self.start_row();
-        let n = self.features.len();
+        let n = self.order.as_ref().map_or(self.features.len(), Vec::len);
         for pos in 0..n {
-            let i = self.order.as_ref().map_or(pos, |o| o[pos]);
-            self.field = Some(i);
-            match seq.next_element_seed(Number)? {
-                Some(x) => self.store(i, x)?,
+            match self.order.as_ref().map_or(Some(pos), |o| o[pos]) {
+                Some(i) => {
+                    self.field = Some(i);
+                    match seq.next_element_seed(Number)? {
+                        Some(x) => self.store(i, x)?,
+                        None => {
+                            self.field = None;
+                            return Err(self.fail(self.wrong_length(n, pos)));
+                        }
+                    }
+                }
+                // A column that is not a feature: its value is skipped, whatever it is.
                 None => {
-                    self.field = None;
-                    return Err(self.fail(self.wrong_length(pos)));
+                    if seq.next_element::<IgnoredAny>()?.is_none() {
+                        return Err(self.fail(self.wrong_length(n, pos)));
+                    }
                 }
             }
         }
         if seq.next_element::<IgnoredAny>()?.is_some() {
-            return Err(self.fail(self.wrong_length(n + 1)));
+            return Err(self.fail(self.wrong_length(n, n + 1)));
         }
         Ok(())
     }
 
-    fn wrong_length(&self, got: usize) -> ApiError {
-        let got = if got > self.features.len() {
+    fn wrong_length(&self, wanted: usize, got: usize) -> ApiError {
+        let got = if got > wanted {
             "more".to_string()
         } else {
             got.to_string()
         };
+        let order = match &self.order {
+            Some(_) => "the columns given".to_string(),
+            None => self.features.join(", "),
+        };
+        // A row of the wrong length is a malformed table (MLflow: BAD_REQUEST).
         ApiError::unprocessable(format!(
-            "an instance given as a list needs {} numbers ({}), got {got}",
-            self.features.len(),
-            self.features.join(", ")
+            "an instance given as a list needs {wanted} values ({order}), got {got}"
         ))
+        .bad_value()
     }
 }
 
@@ -481,6 +600,14 @@ impl<'de> Visitor<'de> for BodySeed<'_, '_> {
                 map.next_value_seed(InstancesSeed { r: &mut *r })?;
                 r.row = None;
                 if let Some(key) = map.next_key::<String>()? {
+                    if key == "instances" {
+                        return Err(r.fail(
+                            ApiError::unprocessable(
+                                "the key 'instances' is given twice in the body; give it once",
+                            )
+                            .field(key),
+                        ));
+                    }
                     return Err(r.fail(
                         ApiError::unprocessable(format!(
                             "unexpected field '{key}' next to 'instances'; send only {{\"instances\": [...]}}"
@@ -654,18 +781,64 @@ mod tests {
     fn reads_values_split_and_columns() {
         let v: Value = serde_json::from_str(r#"[{"a": 1, "b": 2}]"#).unwrap();
         assert_eq!(
-            parse_instances(&v, &features(), 3, "x").unwrap().values,
+            parse_instances(&v, &features(), 3, "x", Unknown::Refuse)
+                .unwrap()
+                .values,
             [1.0, 2.0]
         );
         let data: Value = serde_json::from_str("[[2, 1]]").unwrap();
-        let rows = parse_split(&["b".into(), "a".into()], &data, &features(), 3).unwrap();
+        let rows = parse_split(
+            &["b".into(), "a".into()],
+            &data,
+            &features(),
+            3,
+            Unknown::Refuse,
+        )
+        .unwrap();
         assert_eq!(rows.values, [1.0, 2.0]);
         let a: Value = serde_json::from_str("[1, 3]").unwrap();
         let b: Value = serde_json::from_str("[2, 4]").unwrap();
-        let rows = parse_columns(&[("b", &b), ("a", &a)], &features(), 3).unwrap();
+        let rows = parse_columns(&[("b", &b), ("a", &a)], &features(), 3, Unknown::Refuse).unwrap();
         assert_eq!(rows.values, [1.0, 2.0, 3.0, 4.0]);
         let bad: Value = serde_json::from_str(r#"[2, "x"]"#).unwrap();
-        let err = parse_columns(&[("b", &bad), ("a", &a)], &features(), 3).unwrap_err();
+        let err =
+            parse_columns(&[("b", &bad), ("a", &a)], &features(), 3, Unknown::Refuse).unwrap_err();
         assert_eq!((err.field.as_deref(), err.instance), (Some("b"), Some(1)));
+    }
+
+    #[test]
+    fn ignores_columns_that_are_not_features_when_asked() {
+        let data: Value = serde_json::from_str(r#"[[9, "x", 2, 1]]"#).unwrap();
+        let columns = ["", "c", "b", "a"].map(String::from);
+        let rows = parse_split(&columns, &data, &features(), 3, Unknown::Ignore).unwrap();
+        assert_eq!(rows.values, [1.0, 2.0]);
+        assert!(parse_split(&columns, &data, &features(), 3, Unknown::Refuse).is_err());
+        let short: Value = serde_json::from_str(r#"[[9, "x", 2]]"#).unwrap();
+        assert!(parse_split(&columns, &short, &features(), 3, Unknown::Ignore).is_err());
+        let v: Value = serde_json::from_str(r#"[{"a": 1, "c": "x", "b": 2}]"#).unwrap();
+        let rows = parse_instances(&v, &features(), 3, "x", Unknown::Ignore).unwrap();
+        assert_eq!(rows.values, [1.0, 2.0]);
+        let a: Value = serde_json::from_str("[1]").unwrap();
+        let c: Value = serde_json::from_str(r#""not a list""#).unwrap();
+        let rows = parse_columns(
+            &[("c", &c), ("a", &a), ("b", &a)],
+            &features(),
+            3,
+            Unknown::Ignore,
+        );
+        assert_eq!(rows.unwrap().values, [1.0, 1.0]);
+    }
+
+    #[test]
+    fn a_top_level_key_given_twice_is_refused() {
+        let err = parse_object(br#"{"inputs": [], "inputs": []}"#).unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.field.as_deref()),
+            (400, Some("inputs"))
+        );
+        assert_eq!(parse_object(b"[1]").unwrap_err().status.as_u16(), 400);
+        assert_eq!(parse_object(b"{").unwrap_err().status.as_u16(), 400);
+        let ok = parse_object(br#"{"a": {"b": 1, "b": 2}}"#).unwrap();
+        assert_eq!(ok["a"]["b"], 2);
     }
 }

@@ -44,12 +44,15 @@ pub enum Route {
     V2Model,
     V2ModelReady,
     V2Infer,
+    V2Version,
+    V2VersionReady,
+    V2VersionInfer,
     Unmatched,
 }
 
 impl Route {
     /// All routes, in the order of their discriminants.
-    pub const ALL: [Route; 19] = [
+    pub const ALL: [Route; 22] = [
         Route::Predict,
         Route::PredictBatch,
         Route::Health,
@@ -68,6 +71,9 @@ impl Route {
         Route::V2Model,
         Route::V2ModelReady,
         Route::V2Infer,
+        Route::V2Version,
+        Route::V2VersionReady,
+        Route::V2VersionInfer,
         Route::Unmatched,
     ];
 
@@ -92,6 +98,9 @@ impl Route {
             Route::V2Model => "/v2/models/{name}",
             Route::V2ModelReady => "/v2/models/{name}/ready",
             Route::V2Infer => "/v2/models/{name}/infer",
+            Route::V2Version => "/v2/models/{name}/versions/{version}",
+            Route::V2VersionReady => "/v2/models/{name}/versions/{version}/ready",
+            Route::V2VersionInfer => "/v2/models/{name}/versions/{version}/infer",
             Route::Unmatched => "unmatched",
         }
     }
@@ -123,6 +132,9 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             Route::V2Model => get(v2::model),
             Route::V2ModelReady => get(v2::model_ready),
             Route::V2Infer => post(v2::infer),
+            Route::V2Version => get(v2::version_model),
+            Route::V2VersionReady => get(v2::version_ready),
+            Route::V2VersionInfer => post(v2::version_infer),
             Route::Unmatched => continue,
         };
         app = app.route(
@@ -135,49 +147,27 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .with_state(state)
 }
 
-/// What a request body holds, by its Content-Type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
-    /// `application/json` (or `…+json`).
-    Json,
-    /// `text/csv`.
-    Csv,
-}
-
-/// Reads a request body of an accepted kind: another content type is 415, a body over the
-/// limit 413.
-pub async fn read_body<S: Send + Sync>(
-    request: Request,
-    state: &S,
-    accept_csv: bool,
-) -> Result<(BodyKind, Bytes), ApiError> {
+/// Reads a JSON request body: another content type is 415, a body over the limit 413.
+pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
     let content_type = request
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let essence = content_type.map(|ct| ct.split(';').next().unwrap_or("").trim());
-    let kind = match essence {
-        Some(e) if e.eq_ignore_ascii_case("application/json") || e.ends_with("+json") => {
-            BodyKind::Json
-        }
-        Some(e) if accept_csv && e.eq_ignore_ascii_case("text/csv") => BodyKind::Csv,
+    match essence {
+        Some(e) if e.eq_ignore_ascii_case("application/json") || e.ends_with("+json") => {}
         _ => {
-            let wanted = if accept_csv {
-                "application/json or text/csv"
-            } else {
-                "application/json"
-            };
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!(
-                    "the body must be sent with Content-Type: {wanted} (got {})",
+                    "the body must be sent with Content-Type: application/json (got {})",
                     content_type.unwrap_or("no Content-Type")
                 ),
             )
             .field("Content-Type"));
         }
-    };
-    Ok((kind, read_any_body(request, state).await?))
+    }
+    read_any_body(request, state).await
 }
 
 /// Reads a request body of any content type: a body over the limit is 413, one that does not
@@ -216,7 +206,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Ok(JsonBody(read_body(request, state, false).await?.1))
+        Ok(JsonBody(read_body(request, state).await?))
     }
 }
 
@@ -343,7 +333,7 @@ struct HistoryQuery {
 }
 
 /// Most rows `GET /predictions/history` returns.
-const HISTORY_MAX: usize = 10_000;
+pub const HISTORY_MAX: usize = 10_000;
 
 async fn history(
     State(state): State<AppState>,
