@@ -3,6 +3,7 @@
 mod support;
 
 mod crash;
+mod delivery;
 mod drift;
 mod dvc;
 mod dvc_project;
