@@ -194,7 +194,6 @@ local_run() {
 
     # 1. A push to main, on an empty remote: computes everything and publishes it.
     git clone -q "$repo" "$tmp/main"
-    repair_reference_registry "$tmp/main"
     export GITHUB_EVENT_NAME=push GITHUB_REF=refs/heads/main
     local s
     for s in "${STEPS[@]}"; do [ "$s" = report ] || run "$tmp/main" "$s"; done
@@ -203,12 +202,11 @@ local_run() {
 
     # 2. A pull request: its author changes a param, runs repro and commits; CI clones that.
     git clone -q "$repo" "$tmp/author"
-    repair_reference_registry "$tmp/author"
     (
         cd "$tmp/author"
         sed -i 's/^      max_depth: 5$/      max_depth: 2/' params.yaml
         "$CAIRN" repro >>"$log" 2>&1
-        git add -A params.yaml pipeline.lock metrics metrics.json cairn-registry.yaml
+        git add -A params.yaml pipeline.lock metrics metrics.json
         git -c user.name=ci -c user.email=ci@localhost commit -q -m "shallower tree"
     )
     git clone -q "$tmp/author" "$tmp/pr"
@@ -226,15 +224,6 @@ local_run() {
         { echo "pipeline-loop local: the pull request changed the shared remote" >&2; return 1; }
     # CAIRN_LOOP_LOG=FILE keeps what the steps said.
     if [ -n "${CAIRN_LOOP_LOG:-}" ]; then cat "$log" "$GITHUB_STEP_SUMMARY" "$GITHUB_OUTPUT" >"$CAIRN_LOOP_LOG"; fi
-}
-
-# This repository's cairn-registry.yaml names, for models:/iris/1, a lock-entry object (69f2…)
-# that no cache holds (it was registered in a workspace since gone), and `cairn pull` fails on a
-# registry object the remote lacks. Until the registry is repaired or pull treats a missing lock
-# entry as push does (a warning), the clones drop that one field. Not needed in a team's own repo.
-repair_reference_registry() {
-    sed -i 's/"run": "69f2af1c0afb409586948893a18c561ce8c3355a9a5dd974e20429f8b5250314", //' \
-        "$1/cairn-registry.yaml"
 }
 
 case ${1:-} in
