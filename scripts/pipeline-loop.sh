@@ -136,19 +136,21 @@ step_publish() {
     local production
     production=$("$CAIRN" models show "models:/$name@production" --json |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
-    {
-        echo "model_version=models:/$name/$version"
-        echo "promoted=$promoted"
-        echo "image_tag=$name-$production"
-    } | tee -a "${GITHUB_OUTPUT:-/dev/null}"
-    if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
-        echo "models:/$name/$version registered; production is models:/$name/$production (image tag \`$name-$production\`)" >>"$GITHUB_STEP_SUMMARY"
-    fi
     if [ "${CAIRN_COMMIT_REGISTRY:-}" = 1 ] && ! git diff --quiet -- cairn-registry.yaml; then
         git add cairn-registry.yaml
         git -c user.name=github-actions -c user.email=github-actions@users.noreply.github.com \
             commit -q -m "registry: models:/$name/$version (production: $production) [skip ci]"
         git push -q origin HEAD
+    fi
+    # The image of production: its tag, and the commit whose registry names it.
+    {
+        echo "model_version=models:/$name/$version"
+        echo "promoted=$promoted"
+        echo "image_tag=$name-$production"
+        echo "commit=$(git rev-parse HEAD)"
+    } | tee -a "${GITHUB_OUTPUT:-/dev/null}"
+    if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+        echo "models:/$name/$version registered; production is models:/$name/$production (image tag \`$name-$production\`)" >>"$GITHUB_STEP_SUMMARY"
     fi
 }
 
