@@ -136,7 +136,8 @@ step_publish() {
     local production
     production=$("$CAIRN" models show "models:/$name@production" --json |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
-    if [ "${CAIRN_COMMIT_REGISTRY:-}" = 1 ] && ! git diff --quiet -- cairn-registry.yaml; then
+    # status, not diff: the first registration makes a file git does not track yet.
+    if [ "${CAIRN_COMMIT_REGISTRY:-}" = 1 ] && [ -n "$(git status --porcelain -- cairn-registry.yaml)" ]; then
         git add cairn-registry.yaml
         git -c user.name=github-actions -c user.email=github-actions@users.noreply.github.com \
             commit -q -m "registry: models:/$name/$version (production: $production) [skip ci]"
@@ -157,8 +158,9 @@ step_publish() {
 # ---------------------------------------------------------------------------------------- local
 
 # `local`: the workflow's two runs, each step in STEPS order, in throwaway clones of this
-# repository against moto: a push to main on an empty remote (pull repro check publish), then a
-# pull request that changes a param (pull repro check report), which must leave the remote as it
+# repository against moto: a push to main on an empty remote (pull repro check publish: the first
+# model registered, promoted, the registry committed and pushed), then a pull request that changes
+# a param (pull repro check report), whose report must show it, which must leave the remote as it
 # was and be refused publish. The real workspace, its lock and its cache are never touched.
 local_run() {
     local repo tmp port moto log pid
@@ -186,24 +188,40 @@ local_run() {
     export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent
     unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL CAIRN_PR_NUMBER CAIRN_COMMIT_REGISTRY CAIRN_REPORT
     export GITHUB_ACTIONS=true GITHUB_OUTPUT=$tmp/output GITHUB_STEP_SUMMARY=$tmp/summary RUNNER_TEMP=$tmp
-    local base
-    base=$(git -C "$repo" rev-parse HEAD)
-
     run() { # DIR STEP: one step as the workflow runs it, its output kept for a failure
         (cd "$1" && "$repo/scripts/pipeline-loop.sh" "$2") >>"$log" 2>&1 ||
             { cat "$log" >&2; echo "pipeline-loop local: step '$2' failed in $1" >&2; return 1; }
     }
 
+    # The team's repository: a bare copy of this one without its registry, as a project looks
+    # before its first model, so publish registers, promotes and pushes the registry commit.
+    git clone -q --bare "$repo" "$tmp/origin.git"
+    git clone -q "$tmp/origin.git" "$tmp/setup"
+    (
+        cd "$tmp/setup"
+        git rm -q cairn-registry.yaml
+        git -c user.name=ci -c user.email=ci@localhost commit -q -m "no registry yet"
+        git push -q origin HEAD
+    )
+    local base
+
     # 1. A push to main, on an empty remote: computes everything and publishes it.
-    git clone -q "$repo" "$tmp/main"
-    export GITHUB_EVENT_NAME=push GITHUB_REF=refs/heads/main
+    git clone -q "$tmp/origin.git" "$tmp/main"
+    export GITHUB_EVENT_NAME=push GITHUB_REF=refs/heads/main CAIRN_COMMIT_REGISTRY=1
     local s
     for s in "${STEPS[@]}"; do [ "$s" = report ] || run "$tmp/main" "$s"; done
-    grep -q '^image_tag=iris-[0-9]' "$GITHUB_OUTPUT" ||
-        { cat "$log" >&2; echo "pipeline-loop local: publish gave no image_tag" >&2; return 1; }
+    unset CAIRN_COMMIT_REGISTRY
+    if ! grep -q '^promoted=true$' "$GITHUB_OUTPUT" || ! grep -q '^image_tag=iris-1$' "$GITHUB_OUTPUT"; then
+        cat "$log" "$GITHUB_OUTPUT" >&2
+        echo "pipeline-loop local: publish did not promote models:/iris/1" >&2
+        return 1
+    fi
+    git -C "$tmp/origin.git" show HEAD:cairn-registry.yaml | grep -q 'production: 1' ||
+        { echo "pipeline-loop local: publish did not push the registry commit" >&2; return 1; }
+    base=$(git -C "$tmp/origin.git" rev-parse HEAD)
 
     # 2. A pull request: its author changes a param, runs repro and commits; CI clones that.
-    git clone -q "$repo" "$tmp/author"
+    git clone -q "$tmp/origin.git" "$tmp/author"
     (
         cd "$tmp/author"
         sed -i 's/^      max_depth: 5$/      max_depth: 2/' params.yaml
