@@ -2,6 +2,7 @@
 # cairn in a container: a static musl binary on distroless, serving a model on port 8080.
 #
 #   docker build -t cairn .                                   the image (this machine's architecture)
+#   docker build --build-arg MODEL=path/to/model.json -t my-model .   bake another model file
 #   docker build --target binary --output type=local,dest=dist .   only the static binary, into dist/
 #   docker run -p 8080:8080 cairn                             serves the reference model baked in
 #   docker run -p 8080:8080 -v "$PWD/models:/models:ro" cairn   serves your /models/model.json
@@ -29,10 +30,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked \
     && cp target/release/cairn /usr/local/bin/cairn
 # The reference pipeline, reproduced: models/model.json is what `select` picks (pipeline.lock
-# pins its bytes, so it is the model the registry names).
+# pins its bytes, so it is the model the registry names). `--build-arg MODEL=PATH` bakes another
+# model file of the build context instead.
+ARG MODEL=models/model.json
 RUN cairn repro >/dev/null \
     && mkdir -p /out/models /out/workspace/.cairn \
-    && cp models/model.json /out/models/model.json \
+    && cp "$MODEL" /out/models/model.json \
     && cp cairn-registry.yaml /out/workspace/ \
     && cp .cairn/config.yaml /out/workspace/.cairn/config.yaml
 
