@@ -4,6 +4,7 @@ mod support;
 
 mod clients;
 mod crash;
+mod delivery;
 mod drift;
 mod dvc;
 mod dvc_project;
