@@ -13,6 +13,7 @@ pub fn transfer(args: &TransferArgs) -> TransferOptions {
         jobs: args.jobs.map(|j| j as usize),
         run_cache: args.run_cache,
         also: Vec::new(),
+        also_if_present: Vec::new(),
     }
 }
 

@@ -91,6 +91,39 @@ fn a_fresh_clone_pulls_and_serves_the_production_model_from_the_remote() {
 }
 
 #[test]
+fn a_pull_goes_on_without_a_lock_entry_no_remote_has() {
+    // A version registered in another workspace whose lock entry never reached the remote
+    // (registered from a dirty tree, then the lock moved on): its model is still there.
+    let store = tempfile::tempdir().expect("tempdir");
+    let store_path = store.path().to_str().expect("utf-8");
+    let origin = registry();
+    origin
+        .cairn(&["remote", "add", "store", store_path, "--default"])
+        .ok();
+    let lost = "ab".repeat(32);
+    let registry = origin.read("cairn-registry.yaml").replacen(
+        "\"version\": 1,",
+        &format!("\"version\": 1, \"run\": \"{lost}\","),
+        1,
+    );
+    assert!(registry.contains(&lost), "{registry}");
+    origin.write("cairn-registry.yaml", &registry);
+    origin
+        .cairn(&["push"])
+        .ok()
+        .stderr_has(&["models:/iris/1 (its lock entry)"]);
+
+    let clone = Project::new();
+    clone.write("cairn-registry.yaml", &registry);
+    clone.write(".cairn/config.yaml", origin.read(".cairn/config.yaml"));
+    clone
+        .cairn(&["pull"])
+        .ok()
+        .stderr_has(&["models:/iris/1 (its lock entry)", "is not on the remote"]);
+    assert!(cache_object(&clone, LOGISTIC).exists() && cache_object(&clone, TREE).exists());
+}
+
+#[test]
 fn promote_or_rollback_then_reload_switches_models_with_no_failed_request() {
     let p = registry();
     let s = Server::start(&p, &["--model", "models:/iris@production"]);

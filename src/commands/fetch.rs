@@ -26,7 +26,9 @@ fn transfer(args: &TransferArgs, place: bool) -> Result<ExitCode> {
     // land in, and rewrite the lock and the outs this reads.
     let _lock = ws.lock(if place { "pull" } else { "fetch" })?;
     let mut options = crate::settings::transfer(args);
-    options.also = crate::commands::models::registry_objects(&ws, &options.targets)?;
+    let registry = crate::commands::models::registry_objects(&ws, &options.targets)?;
+    options.also = registry.models;
+    options.also_if_present = registry.lock_entries;
     let report = cairn_remote::fetch(&ws, &cwd, &options)?;
     warn_all(&report.warnings);
     note_first_few("not fetched", &report.left_out);

@@ -16,7 +16,7 @@ pub fn run(args: &GcArgs) -> Result<ExitCode> {
     let options = GcOptions {
         dry: args.dry,
         run_cache: args.run_cache,
-        keep: crate::commands::models::registry_objects(&ws, &[])?,
+        keep: crate::commands::models::registry_objects(&ws, &[])?.all(),
     };
     let report = gc(&ws, &options)?;
     for dir in &report.unlisted {

@@ -12,7 +12,9 @@ use crate::render::{mib, note_first_few, warn_all, warn_first_few};
 pub fn run(args: &PushArgs) -> Result<ExitCode> {
     let (ws, cwd) = Workspace::current_with_cwd()?;
     let mut options = crate::settings::transfer(&args.transfer);
-    options.also = crate::commands::models::registry_objects(&ws, &options.targets)?;
+    let registry = crate::commands::models::registry_objects(&ws, &options.targets)?;
+    options.also = registry.models;
+    options.also_if_present = registry.lock_entries;
     let report = cairn_remote::push(&ws, &cwd, &options, args.force)?;
     warn_all(&report.warnings);
     warn_first_few(

@@ -58,18 +58,36 @@ pub fn label(name: &str, version: u32) -> String {
     format!("{}{name}/{version}", reference::SCHEME)
 }
 
-/// Every object the registry references (each version's model file and lock entry), named
-/// `models:/NAME/VERSION` for messages, as push, pull and gc take objects beyond the
-/// workspace's own.
-pub fn objects(data: &RegistryData) -> Vec<LockedPath> {
-    let mut objects = Vec::new();
+/// The objects a registry references, named `models:/NAME/VERSION` for messages, as push,
+/// pull and gc take objects beyond the workspace's own.
+#[derive(Debug, Default)]
+pub struct RegistryObjects {
+    /// Each version's model file: what serving it needs.
+    pub models: Vec<LockedPath>,
+    /// Each version's lock entry: where it came from, which nothing needs to serve or rebuild
+    /// it, so a pull goes on without one the remote lacks.
+    pub lock_entries: Vec<LockedPath>,
+}
+
+impl RegistryObjects {
+    /// Both kinds, for push and gc.
+    pub fn all(self) -> Vec<LockedPath> {
+        let mut all = self.models;
+        all.extend(self.lock_entries);
+        all
+    }
+}
+
+/// Every object the registry references.
+pub fn objects(data: &RegistryData) -> RegistryObjects {
+    let mut objects = RegistryObjects::default();
     for (name, model) in &data.models {
         for v in &model.versions {
             let label = label(name, v.version);
             let Ok(path) = RelPath::parse(&label) else {
                 continue;
             };
-            objects.push(LockedPath {
+            objects.models.push(LockedPath {
                 path: path.clone(),
                 digest: v.digest.clone(),
                 size: v.size,
@@ -78,7 +96,7 @@ pub fn objects(data: &RegistryData) -> Vec<LockedPath> {
             if let (Some(run), Ok(run_path)) =
                 (&v.run, RelPath::parse(&format!("{label} (its lock entry)")))
             {
-                objects.push(LockedPath {
+                objects.lock_entries.push(LockedPath {
                     path: run_path,
                     digest: run.clone(),
                     size: 0,

@@ -58,6 +58,9 @@ pub struct TransferOptions {
     /// versions), each with a name for messages in place of its path; they travel to and from
     /// the default remote (or `remote`).
     pub also: Vec<LockedPath>,
+    /// Objects a fetch brings when the remote has them and only warns about when it does not
+    /// (the registry's lock entries); a push sends them as it sends `also`.
+    pub also_if_present: Vec<LockedPath>,
 }
 
 fn threads(options: &TransferOptions, remote: &OpenRemote) -> usize {
@@ -387,6 +390,9 @@ pub fn push(
     let args = options;
     let mut selection = refs::select(ws, &args.targets, cwd)?;
     selection.tracked.extend(args.also.iter().cloned());
+    selection
+        .tracked
+        .extend(args.also_if_present.iter().cloned());
     let mut items = with_paths(selection.tracked);
     if args.run_cache {
         items.extend(refs::run_cache_outs(ws)?);
@@ -984,14 +990,35 @@ fn missing_on(remote: &OpenRemote, missing: &[String]) -> Error {
 pub fn fetch(ws: &Workspace, cwd: &Path, options: &TransferOptions) -> Result<FetchReport> {
     let mut selection = refs::select(ws, &options.targets, cwd)?;
     selection.tracked.extend(options.also.iter().cloned());
-    fetch_routed(
+    let mut report = fetch_routed(
         ws,
         selection,
         options.remote.as_deref(),
         options.jobs,
         options.run_cache,
         true,
-    )
+    )?;
+    if !options.also_if_present.is_empty() {
+        let remote = config::open(ws, options.remote.as_deref())?;
+        let threads = threads(options, &remote);
+        let got = fetch_into_cache(
+            ws,
+            &remote,
+            &options.also_if_present,
+            threads,
+            &mut report.warnings,
+        )?;
+        report.objects += got.objects;
+        report.bytes += got.bytes;
+        report.already += got.already;
+        for missing in got.not_on_remote {
+            report.warnings.push(format!(
+                "remote '{}': {missing} is not on the remote; the version still serves and reproduces, only where it came from is unknown here",
+                remote.name
+            ));
+        }
+    }
+    Ok(report)
 }
 
 /// Fetches exactly `objects` (named as [`TransferOptions::also`] names them) into the cache

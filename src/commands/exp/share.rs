@@ -54,6 +54,7 @@ pub fn push(names: &[String], remote: Option<&str>) -> Result<ExitCode> {
         jobs: None,
         run_cache: true,
         also,
+        also_if_present: Vec::new(),
     };
     let report = cairn_remote::push(&ws, &cwd, &options, false)?;
     let open = cairn_remote::config::open(&ws, remote)?;

@@ -12,9 +12,8 @@ mod show;
 use std::process::ExitCode;
 
 use cairn_core::Result;
-use cairn_core::lock::LockedPath;
 use cairn_core::workspace::Workspace;
-use cairn_registry::Registry;
+use cairn_registry::{Registry, RegistryObjects};
 
 use crate::cli::{AliasCommand, ModelsCommand};
 
@@ -76,9 +75,9 @@ pub fn run(command: &ModelsCommand) -> Result<ExitCode> {
 /// The registry's objects, for push, fetch and gc to carry or keep beside the workspace's
 /// own: all of them when no targets were named (the whole project), none when the command was
 /// aimed at some stages.
-pub fn registry_objects(ws: &Workspace, targets: &[String]) -> Result<Vec<LockedPath>> {
+pub fn registry_objects(ws: &Workspace, targets: &[String]) -> Result<RegistryObjects> {
     if !targets.is_empty() {
-        return Ok(Vec::new());
+        return Ok(RegistryObjects::default());
     }
     Ok(cairn_registry::objects(&Registry::read(ws)?.data))
 }
