@@ -706,6 +706,43 @@ pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 #[test]
+fn a_batch_is_logged_row_for_row_in_order() {
+    // 70 rows: two multi-row INSERTs of 32 and six single ones in the SQLite writer.
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    let s = Server::start(&p, &["--model", "model.json", "--log-db", "log.sqlite"]);
+    let rows: Vec<String> = (0..70)
+        .map(|i| {
+            format!(
+                r#"{{"sepal_length": {}, "sepal_width": 3.0, "petal_length": 1.5, "petal_width": 0.2}}"#,
+                f64::from(i) / 10.0
+            )
+        })
+        .collect();
+    post_json(
+        s.addr,
+        "/predict/batch",
+        &format!(r#"{{"instances": [{}]}}"#, rows.join(",")),
+    )
+    .expect(200);
+    let history = || {
+        get(s.addr, "/predictions/history?limit=100").expect(200)["predictions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait_until("70 logged rows", || history().len() >= 70);
+    let logged = history();
+    assert_eq!(logged.len(), 70);
+    // Newest first: the last row sent is the first listed.
+    for (k, row) in logged.iter().enumerate() {
+        let sent = f64::from(69 - k as i32) / 10.0;
+        assert!(close(&row["inputs"]["sepal_length"], sent), "{row}");
+        assert!(row["probabilities"]["setosa"].as_f64().is_some(), "{row}");
+    }
+}
+
+#[test]
 fn history_lists_logged_predictions_newest_first() {
     let p = Project::new();
     p.write("model.json", LOGISTIC);

@@ -95,6 +95,17 @@ pub(crate) struct Row<'a> {
     pub latency_us: i64,
 }
 
+/// How many rows [`for_each_row`] gives for `batch`.
+pub(crate) fn row_count(batch: &[Entry]) -> usize {
+    batch
+        .iter()
+        .map(|e| {
+            let width = e.model.model.features.len().max(1);
+            (e.inputs.len() / width).min(e.predictions.len())
+        })
+        .sum()
+}
+
 /// Calls `write` with every row of `batch`, stopping at its first error. The JSON columns are
 /// encoded into two buffers reused from row to row: on a server logging every request this
 /// loop runs on a core the requests need too.
