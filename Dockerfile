@@ -25,6 +25,10 @@ FROM rust:1.95-alpine AS build
 RUN apk add --no-cache build-base cmake perl linux-headers
 WORKDIR /src
 COPY . .
+# .git is not in the context: `cairn --version` names the commit given here
+# (`--build-arg CAIRN_COMMIT=$(git rev-parse --short=9 HEAD)`).
+ARG CAIRN_COMMIT=""
+ENV CAIRN_COMMIT=${CAIRN_COMMIT}
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \

@@ -75,16 +75,9 @@ step_check() {
     fi
 }
 
-# `cairn metrics diff`/`params diff` as a Markdown table. --md is being added on another branch
-# (issue 17); until it is in, the plain table goes into a code block. Remove the fallback then.
+# `cairn metrics diff`/`params diff` as a Markdown table.
 diff_md() {
-    if "$CAIRN" "$1" diff --help | grep -q -- '--md'; then
-        "$CAIRN" "$1" diff --md "$2"
-    else
-        printf '```\n'
-        "$CAIRN" "$1" diff "$2"
-        printf '```\n'
-    fi
+    "$CAIRN" "$1" diff --md "$2"
 }
 
 step_report() {

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Reproducible ML pipelines, a content-addressed cache, remotes and a model server.
 #[derive(Debug, Parser)]
-#[command(name = "cairn", version, about, propagate_version = true)]
+#[command(name = "cairn", version = env!("CAIRN_LONG_VERSION"), about, propagate_version = true)]
 pub struct Cli {
     /// Run as if cairn was started in DIR.
     #[arg(short = 'C', long, global = true, value_name = "DIR")]
@@ -72,6 +72,31 @@ pub enum Command {
     Exp(ExpCommand),
     /// Write one self-contained HTML report: DAG, metrics, confusion matrices, plots, registry.
     Report(ReportArgs),
+    /// Exit 0 when an HTTP URL answers 2xx (a container's health check: no curl needed).
+    Probe {
+        /// The URL, http://HOST:PORT/PATH.
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 2.0)]
+        timeout: f64,
+    },
+    /// Print a shell's completion script (e.g. `cairn completions bash > /etc/bash_completion.d/cairn`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages: cairn(1) on stdout, or one page per command into DIR.
+    Man {
+        /// A folder for cairn.1 and one page per subcommand (cairn-repro.1, …).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print a JSON Schema for editors to check and complete a file with.
+    Schema {
+        /// Which file.
+        #[arg(value_enum)]
+        file: SchemaFile,
+    },
 }
 
 /// `cairn exp …`.
@@ -550,11 +575,21 @@ pub struct DiffArgs {
     #[arg(default_value = "HEAD")]
     pub rev: String,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "md")]
     pub json: bool,
+    /// Print a Markdown table (for a CI job summary or a pull-request comment).
+    #[arg(long)]
+    pub md: bool,
     /// Also list unchanged values.
     #[arg(long)]
     pub all: bool,
+}
+
+/// The files `cairn schema` describes.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SchemaFile {
+    /// pipeline.yaml (and DVC's dvc.yaml).
+    Pipeline,
 }
 
 /// Feature scaling.

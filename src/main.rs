@@ -84,6 +84,10 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Drift(args) => commands::drift::run(&args)?,
         Command::Exp(cmd) => commands::exp::run(&cmd)?,
         Command::Report(args) => commands::report::run(&args)?,
+        Command::Probe { url, timeout } => commands::probe::run(&url, timeout)?,
+        Command::Completions { shell } => commands::docs::completions(shell),
+        Command::Man { dir } => commands::docs::man(dir.as_deref())?,
+        Command::Schema { file } => commands::docs::schema(file),
     };
     Ok(code)
 }

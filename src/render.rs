@@ -56,6 +56,19 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A GitHub-flavoured Markdown table, the first row its header (`|` in a cell escaped).
+pub fn markdown_table(rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let escaped: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        out.push_str(&format!("| {} |\n", escaped.join(" | ")));
+        if i == 0 {
+            out.push_str(&format!("|{}\n", " --- |".repeat(row.len())));
+        }
+    }
+    out
+}
+
 /// Each line as a warning on stderr.
 pub fn warn_all(lines: &[String]) {
     for line in lines {

@@ -27,7 +27,7 @@ const ROWS: [[f64; 4]; 6] = [
 ];
 
 /// The python of the venv scripts/clients-venv.sh makes, when set.
-fn clients_python() -> Option<String> {
+pub(crate) fn clients_python() -> Option<String> {
     match std::env::var("CAIRN_CLIENTS_PYTHON") {
         Ok(python) => Some(python),
         Err(_) => {

@@ -5,6 +5,7 @@ mod support;
 mod clients;
 mod crash;
 mod delivery;
+mod docs;
 mod drift;
 mod dvc;
 mod dvc_project;

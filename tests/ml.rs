@@ -777,6 +777,21 @@ fn metrics_show_and_diff_and_params_diff_against_git() {
         serde_json::from_str(&p.cairn(&["params", "diff", "--json"]).ok().stdout).unwrap();
     assert_eq!(diff["params.yaml"]["fit.rate"]["new"], 0.25);
 
+    // --md: a GitHub table, for a job summary or a pull-request comment.
+    let md = p.cairn(&["params", "diff", "--md"]).ok().stdout;
+    let lines: Vec<&str> = md.lines().collect();
+    assert_eq!(lines[0], "| Path | Key | Old | New | Change |", "{md}");
+    assert_eq!(lines[1], "| --- | --- | --- | --- | --- |", "{md}");
+    assert_eq!(
+        lines[2], "| params.yaml | fit.rate | 0.5 | 0.25 | -0.25 |",
+        "{md}"
+    );
+    let md = p.cairn(&["metrics", "diff", "--md"]).ok().stdout;
+    assert!(
+        md.contains("| m.json | accuracy | 0.9 | 0.95 | +0.05 |"),
+        "{md}"
+    );
+
     p.cairn(&["params", "diff", "no-such-rev"])
         .code(2)
         .stderr_has(&["'no-such-rev' is neither an experiment nor a git revision"]);

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::{DiffArgs, MetricsCommand, ParamsCommand};
-use crate::render::{emit, number, table};
+use crate::render::{emit, markdown_table, number, table};
 use cairn_core::pipeline::{OutKind, Pipeline};
 use cairn_core::workspace::Workspace;
 use cairn_core::{Error, Result};
@@ -346,7 +346,11 @@ fn print_diff(entries: &[Entry], args: &DiffArgs) -> Result<()> {
                 change,
             ]);
         }
-        emit(&table(&rows));
+        emit(&if args.md {
+            markdown_table(&rows)
+        } else {
+            table(&rows)
+        });
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use cairn_registry::provenance;
 
 use super::run::{Values, workspace_values};
 use crate::commands::compare::show as shown;
-use crate::render::{emit, table};
+use crate::render::{emit, markdown_table, table};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,17 +137,7 @@ pub fn run(args: &ShowArgs) -> Result<ExitCode> {
                 &out.into_inner().unwrap_or_default(),
             ));
         }
-        Format::Markdown => {
-            let mut out = String::new();
-            for (i, line) in cells.iter().enumerate() {
-                let escaped: Vec<String> = line.iter().map(|c| c.replace('|', "\\|")).collect();
-                out.push_str(&format!("| {} |\n", escaped.join(" | ")));
-                if i == 0 {
-                    out.push_str(&format!("|{}\n", " --- |".repeat(line.len())));
-                }
-            }
-            emit(&out);
-        }
+        Format::Markdown => emit(&markdown_table(&cells)),
         _ => {
             emit(&table(&cells));
             if records.is_empty() {
