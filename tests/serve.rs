@@ -743,6 +743,67 @@ fn a_batch_is_logged_row_for_row_in_order() {
 }
 
 #[test]
+fn root_links_and_the_docs_page_works_in_a_browser_with_no_network() {
+    let (_p, s) = logistic();
+    let root = get(s.addr, "/").expect(200);
+    assert_eq!(root["name"], "cairn");
+    assert_eq!(root["links"]["docs"], "/docs");
+    assert_eq!(root["model_version"], version_of(LOGISTIC));
+    let page = get(s.addr, "/docs");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    let policy = page
+        .header("content-security-policy")
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"),
+        "{policy}"
+    );
+    let script = get(s.addr, "/docs/docs.js");
+    assert_eq!(script.status, 200);
+    // Nothing the page loads comes from elsewhere: no absolute URL in the page or its script.
+    for text in [&page.body, &script.body] {
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{text}"
+        );
+    }
+
+    let profile = tempfile::tempdir().expect("tempdir");
+    let Some(mut chromium) = crate::support::chromium(profile.path()) else {
+        return;
+    };
+    // Every host but this server's unresolvable: the page must render from it alone.
+    let out = chromium
+        .args([
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            &format!("http://{}/docs", s.addr),
+        ])
+        .output()
+        .expect("chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("data-loaded="),
+        "the routes did not load:\n{dom}"
+    );
+    for path in [
+        ">/predict<",
+        ">/health<",
+        ">/invocations<",
+        ">/v2/models/{name}/infer<",
+    ] {
+        assert!(dom.contains(path), "{path} not on the page:\n{dom}");
+    }
+}
+
+#[test]
 fn history_lists_logged_predictions_newest_first() {
     let p = Project::new();
     p.write("model.json", LOGISTIC);
@@ -1144,6 +1205,9 @@ fn the_openapi_document_lists_every_route_with_its_statuses_and_limits() {
         ("/v2/models/{name}/versions/{version}", "get"),
         ("/v2/models/{name}/versions/{version}/ready", "get"),
         ("/v2/models/{name}/versions/{version}/infer", "post"),
+        ("/", "get"),
+        ("/docs", "get"),
+        ("/docs/docs.js", "get"),
     ];
     for (path, method) in routes {
         let op = &paths

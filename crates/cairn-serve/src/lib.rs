@@ -8,6 +8,7 @@
 //! rows and counts in atomics; nothing on it locks or waits for the disk.
 
 mod conn;
+mod docs_page;
 mod drift_window;
 mod error;
 mod input;

@@ -21,7 +21,7 @@ use super::input::{self, Shape};
 use super::loaded::LoadedModel;
 use super::state::AppState;
 use super::track::TrackLayer;
-use super::{mlflow, openapi, reload, reply, v2};
+use super::{docs_page, mlflow, openapi, reload, reply, v2};
 
 /// Every route, for the metrics' `route` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,12 +47,15 @@ pub enum Route {
     V2Version,
     V2VersionReady,
     V2VersionInfer,
+    Root,
+    Docs,
+    DocsScript,
     Unmatched,
 }
 
 impl Route {
     /// All routes, in the order of their discriminants.
-    pub const ALL: [Route; 22] = [
+    pub const ALL: [Route; 25] = [
         Route::Predict,
         Route::PredictBatch,
         Route::Health,
@@ -74,6 +77,9 @@ impl Route {
         Route::V2Version,
         Route::V2VersionReady,
         Route::V2VersionInfer,
+        Route::Root,
+        Route::Docs,
+        Route::DocsScript,
         Route::Unmatched,
     ];
 
@@ -101,6 +107,9 @@ impl Route {
             Route::V2Version => "/v2/models/{name}/versions/{version}",
             Route::V2VersionReady => "/v2/models/{name}/versions/{version}/ready",
             Route::V2VersionInfer => "/v2/models/{name}/versions/{version}/infer",
+            Route::Root => "/",
+            Route::Docs => "/docs",
+            Route::DocsScript => "/docs/docs.js",
             Route::Unmatched => "unmatched",
         }
     }
@@ -135,6 +144,9 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             Route::V2Version => get(v2::version_model),
             Route::V2VersionReady => get(v2::version_ready),
             Route::V2VersionInfer => post(v2::version_infer),
+            Route::Root => get(docs_page::root),
+            Route::Docs => get(docs_page::page),
+            Route::DocsScript => get(docs_page::script),
             Route::Unmatched => continue,
         };
         app = app.route(
