@@ -1,39 +1,53 @@
-//! `cairn --version` names the commit it was built from: `git` when the source is a checkout,
-//! else `CAIRN_COMMIT` (a container or release build from a tarball sets it), else nothing.
+//! Names the commit in `cairn --version`: `0.1.0 (abc1234 2026-12-07)`, from git when the build
+//! runs in a checkout, else from CAIRN_COMMIT (a tarball or container build sets it), else
+//! the bare version.
 
+use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=CAIRN_COMMIT");
-    // A new commit or branch moves HEAD or the ref it points to.
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    if let Ok(head) = std::fs::read_to_string(".git/HEAD")
-        && let Some(r) = head.trim().strip_prefix("ref: ")
-    {
-        println!("cargo:rerun-if-changed=.git/{r}");
-    }
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
-    let commit = std::env::var("CAIRN_COMMIT")
-        .ok()
-        .filter(|c| !c.is_empty())
-        .or_else(|| {
-            let hash = git(&["rev-parse", "--short=9", "HEAD"])?;
-            let date = git(&["log", "-1", "--format=%cs"]).unwrap_or_default();
-            Some(format!("{hash} {date}").trim().to_string())
-        });
     let version = env!("CARGO_PKG_VERSION");
-    let long = match commit {
-        Some(c) => format!("{version} ({c})"),
+    println!("cargo:rerun-if-env-changed=CAIRN_COMMIT");
+    let commit = git_commit().or_else(|| {
+        std::env::var("CAIRN_COMMIT")
+            .ok()
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+    });
+    let full = match commit {
+        Some(commit) => format!("{version} ({commit})"),
         None => version.to_string(),
     };
-    println!("cargo:rustc-env=CAIRN_LONG_VERSION={long}");
+    println!("cargo:rustc-env=CAIRN_VERSION={full}");
+}
+
+/// `abc1234 2026-12-07` for HEAD, or None when there is no git or no repository.
+fn git_commit() -> Option<String> {
+    let git_dir = git(&["rev-parse", "--git-dir"])?;
+    let git_dir = Path::new(&git_dir);
+    // A new commit moves the ref HEAD points to; a checkout rewrites HEAD itself.
+    println!("cargo:rerun-if-changed={}", git_dir.join("HEAD").display());
+    if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        // Worktrees keep branch refs in the common dir.
+        let common = git(&["rev-parse", "--git-common-dir"])
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| git_dir.to_path_buf());
+        println!(
+            "cargo:rerun-if-changed={}",
+            common.join(&reference).display()
+        );
+        println!(
+            "cargo:rerun-if-changed={}",
+            common.join("packed-refs").display()
+        );
+    }
+    let line = git(&["log", "-1", "--format=%h %cs", "--abbrev=7"])?;
+    (!line.is_empty()).then_some(line)
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

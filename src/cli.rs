@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Reproducible ML pipelines, a content-addressed cache, remotes and a model server.
 #[derive(Debug, Parser)]
-#[command(name = "cairn", version = env!("CAIRN_LONG_VERSION"), about, propagate_version = true)]
+#[command(name = "cairn", version = env!("CAIRN_VERSION"), about, propagate_version = true)]
 pub struct Cli {
     /// Run as if cairn was started in DIR.
     #[arg(short = 'C', long, global = true, value_name = "DIR")]

@@ -19,7 +19,10 @@ const PIPELINE_SCHEMA: &str = include_str!("pipeline.schema.json");
 /// `cairn completions SHELL`.
 pub fn completions(shell: clap_complete::Shell) -> ExitCode {
     let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "cairn", &mut std::io::stdout());
+    // Into a buffer first: clap_complete panics when stdout closes early (`| head`).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "cairn", &mut script);
+    emit(&String::from_utf8_lossy(&script));
     ExitCode::SUCCESS
 }
 
