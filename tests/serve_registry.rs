@@ -30,6 +30,22 @@ fn registry() -> Project {
     p
 }
 
+/// [`registry`] with a folder remote as its default (the folder lives as long as the guard).
+fn registry_with_remote() -> (tempfile::TempDir, Project) {
+    let store = tempfile::tempdir().expect("tempdir");
+    let origin = registry();
+    origin
+        .cairn(&[
+            "remote",
+            "add",
+            "store",
+            store.path().to_str().expect("utf-8"),
+            "--default",
+        ])
+        .ok();
+    (store, origin)
+}
+
 fn cache_object(p: &Project, model: &str) -> std::path::PathBuf {
     let digest = cairn_core::hash::digest_bytes(model.as_bytes()).to_string();
     p.join(&format!(
@@ -58,12 +74,7 @@ fn answered_by(addr: std::net::SocketAddr, id: Option<&str>) -> String {
 
 #[test]
 fn a_fresh_clone_pulls_and_serves_the_production_model_from_the_remote() {
-    let store = tempfile::tempdir().expect("tempdir");
-    let store_path = store.path().to_str().expect("utf-8");
-    let origin = registry();
-    origin
-        .cairn(&["remote", "add", "store", store_path, "--default"])
-        .ok();
+    let (_store, origin) = registry_with_remote();
     origin.cairn(&["push"]).ok();
 
     // What a clone has: the committed registry and config, no cache.
@@ -94,12 +105,7 @@ fn a_fresh_clone_pulls_and_serves_the_production_model_from_the_remote() {
 fn a_pull_goes_on_without_a_lock_entry_no_remote_has() {
     // A version registered in another workspace whose lock entry never reached the remote
     // (registered from a dirty tree, then the lock moved on): its model is still there.
-    let store = tempfile::tempdir().expect("tempdir");
-    let store_path = store.path().to_str().expect("utf-8");
-    let origin = registry();
-    origin
-        .cairn(&["remote", "add", "store", store_path, "--default"])
-        .ok();
+    let (_store, origin) = registry_with_remote();
     let lost = "ab".repeat(32);
     let registry = origin.read("cairn-registry.yaml").replacen(
         "\"version\": 1,",

@@ -647,11 +647,13 @@ struct Fetched {
 }
 
 /// Fetches what `selection` tracks (and, with `run_cache`, the run-cache entries of the
-/// default remote, and the objects they keep), each out from its own remote. With `require`,
-/// fails unless every object arrived.
+/// default remote, and the objects they keep), each out from its own remote, and `optional`
+/// from the default remote, warning about those it lacks. With `require`, fails unless every
+/// object of `selection` arrived.
 fn fetch_routed(
     ws: &Workspace,
     selection: refs::Selection,
+    optional: &[LockedPath],
     wanted: Option<&str>,
     jobs: Option<usize>,
     run_cache: bool,
@@ -677,24 +679,40 @@ fn fetch_routed(
     report.left_out = plan.left_out;
     report.unpushed = selection.routes.unpushed().map(str::to_string).collect();
     let mut groups = plan.groups;
-    if default.is_some() || (groups.is_empty() && report.left_out.is_empty()) {
+    if default.is_some()
+        || !optional.is_empty()
+        || (groups.is_empty() && report.left_out.is_empty())
+    {
         groups.entry(None).or_default();
     }
     // Every remote is opened before anything moves. The default one, if open already, is the
     // first group's (`None` sorts first).
     let mut remotes = Vec::new();
     for (name, tracked) in groups {
+        let is_default = name.is_none();
         let remote = match (name, default.take()) {
             (None, Some(open)) => open,
             (name, _) => config::open(ws, name.as_deref().or(wanted))?,
         };
-        remotes.push((remote, tracked));
+        remotes.push((remote, tracked, is_default));
     }
-    for (remote, tracked) in remotes {
+    for (remote, tracked, is_default) in remotes {
         let threads = jobs.unwrap_or(remote.default_jobs);
         let got = fetch_into_cache(ws, &remote, &tracked, threads, &mut report.warnings)?;
         if require && !got.not_on_remote.is_empty() {
             return Err(missing_on(&remote, &got.not_on_remote));
+        }
+        if is_default && !optional.is_empty() {
+            let extra = fetch_into_cache(ws, &remote, optional, threads, &mut report.warnings)?;
+            report.objects += extra.objects;
+            report.bytes += extra.bytes;
+            report.already += extra.already;
+            for missing in extra.not_on_remote {
+                report.warnings.push(format!(
+                    "remote '{}': {missing} is not on the remote; the version still serves and reproduces, only where it came from is unknown here",
+                    remote.name
+                ));
+            }
         }
         report.objects += got.objects;
         report.bytes += got.bytes;
@@ -990,35 +1008,15 @@ fn missing_on(remote: &OpenRemote, missing: &[String]) -> Error {
 pub fn fetch(ws: &Workspace, cwd: &Path, options: &TransferOptions) -> Result<FetchReport> {
     let mut selection = refs::select(ws, &options.targets, cwd)?;
     selection.tracked.extend(options.also.iter().cloned());
-    let mut report = fetch_routed(
+    fetch_routed(
         ws,
         selection,
+        &options.also_if_present,
         options.remote.as_deref(),
         options.jobs,
         options.run_cache,
         true,
-    )?;
-    if !options.also_if_present.is_empty() {
-        let remote = config::open(ws, options.remote.as_deref())?;
-        let threads = threads(options, &remote);
-        let got = fetch_into_cache(
-            ws,
-            &remote,
-            &options.also_if_present,
-            threads,
-            &mut report.warnings,
-        )?;
-        report.objects += got.objects;
-        report.bytes += got.bytes;
-        report.already += got.already;
-        for missing in got.not_on_remote {
-            report.warnings.push(format!(
-                "remote '{}': {missing} is not on the remote; the version still serves and reproduces, only where it came from is unknown here",
-                remote.name
-            ));
-        }
-    }
-    Ok(report)
+    )
 }
 
 /// Fetches exactly `objects` (named as [`TransferOptions::also`] names them) into the cache
@@ -1033,7 +1031,7 @@ pub fn fetch_objects(
         tracked: objects,
         ..refs::Selection::default()
     };
-    fetch_routed(ws, selection, remote, None, false, true)
+    fetch_routed(ws, selection, &[], remote, None, false, true)
 }
 
 /// For `repro --pull`: fetches into the cache (never the workspace) everything the lock and the
@@ -1042,5 +1040,5 @@ pub fn fetch_objects(
 /// need them will run.
 pub fn fetch_for_repro(ws: &Workspace) -> Result<FetchReport> {
     let selection = refs::select(ws, &[], &ws.root)?;
-    fetch_routed(ws, selection, None, None, true, false)
+    fetch_routed(ws, selection, &[], None, None, true, false)
 }

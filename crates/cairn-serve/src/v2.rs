@@ -205,10 +205,7 @@ pub async fn model_ready(
 ) -> Result<Response, ApiError> {
     let model = state.model.load();
     check_name(&model, &name)?;
-    Ok(reply::json(
-        StatusCode::OK,
-        &json!({"name": model.name, "ready": true}),
-    ))
+    Ok(ready_reply(&model))
 }
 
 /// `GET /v2/models/{name}/versions/{version}/ready`.
@@ -219,10 +216,12 @@ pub async fn version_ready(
     let model = state.model.load();
     check_name(&model, &name)?;
     check_version(&model, &version)?;
-    Ok(reply::json(
-        StatusCode::OK,
-        &json!({"name": model.name, "ready": true}),
-    ))
+    Ok(ready_reply(&model))
+}
+
+/// What both readiness routes of a model answer.
+fn ready_reply(model: &LoadedModel) -> Response {
+    reply::json(StatusCode::OK, &json!({"name": model.name, "ready": true}))
 }
 
 /// `POST /v2/models/{name}/infer`.
