@@ -122,7 +122,7 @@ pub fn exposition(models: &[std::sync::Arc<LoadedModel>]) -> String {
             continue;
         }
         seen.push(&model.version);
-        let (columns, counts) = window.snapshot(model.model.classes.len());
+        let (columns, counts) = window.snapshot(model.classes.len());
         let rows = columns.first().map_or(0, Vec::len);
         let version = escape(&model.version);
         series[3]
@@ -131,11 +131,11 @@ pub fn exposition(models: &[std::sync::Arc<LoadedModel>]) -> String {
         if rows == 0 {
             continue;
         }
-        let predicted = (!model.model.classes.is_empty()).then_some(counts.as_slice());
+        let predicted = (!model.classes.is_empty()).then_some(counts.as_slice());
         let report = compare(
             &window.profile,
             &columns,
-            &model.model.classes,
+            &model.classes,
             predicted,
             Thresholds::default(),
         );

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cairn_core::error::{Error, IoContext, Result};
 use cairn_ml::model::{Model, Prediction, Task};
+use cairn_onnx::{OnnxModel, Sidecar};
 
 use super::metrics::Metrics;
 
@@ -52,10 +53,24 @@ pub fn is_reference(text: &str) -> bool {
     text.starts_with("models:/")
 }
 
+/// What predicts.
+pub enum Predictor {
+    /// A model file written by `cairn train`.
+    Cairn(Box<Model>),
+    /// An ONNX model, run by tract.
+    Onnx(OnnxModel),
+}
+
 /// A loaded, validated model.
 pub struct LoadedModel {
     /// The model.
-    pub model: Model,
+    pub predictor: Predictor,
+    /// Input feature names, in the order rows are given to the model.
+    pub features: Vec<String>,
+    /// Class names, in the order of probabilities (empty for a regressor).
+    pub classes: Vec<String>,
+    /// What it predicts.
+    pub task: Task,
     /// The version it answers as: its registry version (`models:/iris/3`) when it came through
     /// the registry, else the BLAKE3 of its bytes.
     pub version: String,
@@ -91,7 +106,14 @@ impl LoadedModel {
             .file_stem()
             .map_or("model".into(), |s| s.to_string_lossy().into_owned());
         let source = path.display().to_string();
-        LoadedModel::from_bytes(&bytes, path, None, name, source, role, metrics)
+        // An ONNX file's names may be in a sidecar beside it (a registered model has none: its
+        // names travel in its metadata).
+        let sidecar = if cairn_onnx::is_onnx(&bytes) {
+            Sidecar::beside(path)?
+        } else {
+            None
+        };
+        LoadedModel::from_bytes(&bytes, path, None, sidecar, name, source, role, metrics)
     }
 
     /// Loads what `source` names: a registry reference through `resolver`, else a file
@@ -124,6 +146,7 @@ impl LoadedModel {
             &sourced.bytes,
             &sourced.path,
             Some(label),
+            None,
             name,
             source.to_string(),
             role,
@@ -131,25 +154,50 @@ impl LoadedModel {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn from_bytes(
         bytes: &[u8],
         path: &Path,
         label: Option<String>,
+        sidecar: Option<Sidecar>,
         name: String,
         source: String,
         role: Role,
         metrics: &Metrics,
     ) -> Result<LoadedModel> {
-        let model = Model::from_slice(bytes, Path::new(label.as_deref().unwrap_or(&source)))?;
+        let named = Path::new(label.as_deref().unwrap_or(&source));
+        let (predictor, features, classes, task, profile) = if cairn_onnx::is_onnx(bytes) {
+            let model = OnnxModel::from_slice(bytes, named, sidecar.as_ref())?;
+            let (features, classes, task) =
+                (model.features.clone(), model.classes.clone(), model.task);
+            (Predictor::Onnx(model), features, classes, task, None)
+        } else {
+            let model = Model::from_slice(bytes, named)?;
+            let (features, classes, task, profile) = (
+                model.features.clone(),
+                model.classes.clone(),
+                model.task,
+                model.profile.clone(),
+            );
+            (
+                Predictor::Cairn(Box::new(model)),
+                features,
+                classes,
+                task,
+                profile,
+            )
+        };
         let digest = cairn_core::hash::digest_bytes(bytes).to_string();
         let version = label.unwrap_or_else(|| digest.clone());
-        let (predictions, class_counters) = metrics.counters(&version, &model.classes);
-        let drift = model
-            .profile
-            .clone()
+        let (predictions, class_counters) = metrics.counters(&version, &classes);
+        let drift = profile
             .filter(|_| metrics.drift_window > 0)
             .map(|p| super::drift_window::DriftWindow::new(p, metrics.drift_window));
         Ok(LoadedModel {
+            predictor,
+            features,
+            classes,
+            task,
             version,
             digest,
             source,
@@ -162,18 +210,29 @@ impl LoadedModel {
             predictions,
             class_counters,
             drift,
-            model,
         })
     }
 
     /// Whether the model predicts classes.
     pub fn is_classifier(&self) -> bool {
-        self.model.task == Task::Classification
+        self.task == Task::Classification
     }
 
-    /// Predicts each row and counts the predictions, by class.
-    pub fn predict_rows(&self, rows: &super::input::Rows) -> Vec<Prediction> {
-        let predictions: Vec<Prediction> = rows.iter().map(|x| self.model.predict(x)).collect();
+    /// What kind of model it is: cairn's algorithm (`logistic`, `forest`, …) or `onnx`.
+    pub fn algorithm(&self) -> &str {
+        match &self.predictor {
+            Predictor::Cairn(model) => &model.algorithm,
+            Predictor::Onnx(_) => "onnx",
+        }
+    }
+
+    /// Predicts each row and counts the predictions, by class. Only an ONNX model can fail, in
+    /// its runtime.
+    pub fn predict_rows(&self, rows: &super::input::Rows) -> Result<Vec<Prediction>> {
+        let predictions: Vec<Prediction> = match &self.predictor {
+            Predictor::Cairn(model) => rows.iter().map(|x| model.predict(x)).collect(),
+            Predictor::Onnx(model) => model.predict(&rows.values, rows.width)?,
+        };
         for p in &predictions {
             if let Some(counter) = p.class.and_then(|c| self.class_counters.get(c)) {
                 counter.fetch_add(1, Relaxed);
@@ -184,29 +243,29 @@ impl LoadedModel {
         if let Some(window) = &self.drift {
             window.record(rows, &predictions);
         }
-        predictions
+        Ok(predictions)
     }
 
     /// The predicted class name, if any.
     pub fn class_name(&self, p: &Prediction) -> Option<&str> {
         p.class
-            .and_then(|c| self.model.classes.get(c))
+            .and_then(|c| self.classes.get(c))
             .map(String::as_str)
     }
 
     /// Why `other` cannot stand beside this model (as candidate or shadow): it must read the
     /// same features, in the same order, and predict the same kind of thing.
     pub fn mismatch(&self, other: &LoadedModel) -> Option<String> {
-        if other.model.features != self.model.features {
+        if other.features != self.features {
             return Some(format!(
                 "{} reads the features [{}], {} reads [{}]: both must read the same features in the same order",
                 other.version,
-                other.model.features.join(", "),
+                other.features.join(", "),
                 self.version,
-                self.model.features.join(", ")
+                self.features.join(", ")
             ));
         }
-        if other.model.task != self.model.task {
+        if other.task != self.task {
             return Some(format!(
                 "{} and {} do not predict the same kind of thing (classifier and regressor)",
                 other.version, self.version

@@ -141,12 +141,12 @@ pub async fn invocations(
     let kind = kind(request.headers())?;
     let model = state.choose(request.headers());
     let body: Bytes = read_any_body(request, &()).await?;
-    let features = &model.model.features;
+    let features = &model.features;
     let rows = match kind {
         Kind::Csv => csv_rows(&body, features, state.max_batch)?,
         Kind::Json => rows(&input::parse_object(&body)?, features, state.max_batch)?,
     };
-    let predictions = state.predict(&model, rows, Route::Invocations, started);
+    let predictions = state.predict(&model, rows, Route::Invocations, started)?;
     let out: Vec<Value> = predictions
         .iter()
         .map(|p| match model.class_name(p) {

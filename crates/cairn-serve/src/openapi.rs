@@ -39,7 +39,7 @@ fn text_reply(description: &str) -> Value {
 /// `GET /openapi.json`.
 pub async fn document(State(state): State<AppState>) -> Response {
     let model = state.model.load();
-    let m = &model.model;
+    let m = &*model;
     let width = m.features.len();
     let max_batch = state.max_batch;
     let classifier = model.is_classifier();
@@ -209,7 +209,7 @@ pub async fn document(State(state): State<AppState>) -> Response {
         "info": {
             "title": "cairn model server",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": format!("Serves model '{}' ({} {:?}), version {}. Every route answers 405 (with Allow) to another method, and an unknown path 404. A reply given before the request body was read says Connection: close.", model.name, m.algorithm, m.task, model.version),
+            "description": format!("Serves model '{}' ({} {:?}), version {}. Every route answers 405 (with Allow) to another method, and an unknown path 404. A reply given before the request body was read says Connection: close.", model.name, m.algorithm(), m.task, model.version),
         },
         "paths": {
             "/predict": {"post": {

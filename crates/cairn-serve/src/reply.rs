@@ -63,7 +63,7 @@ impl<'a> Item<'a> {
             Item {
                 class: model.class_name(p),
                 probabilities: Some(Probabilities {
-                    classes: &model.model.classes,
+                    classes: &model.classes,
                     values: &p.probabilities,
                 }),
                 value: None,

@@ -18,7 +18,7 @@ use serde_json::json;
 use super::conn;
 use super::error::ApiError;
 use super::input::{self, Shape};
-use super::loaded::LoadedModel;
+use super::loaded::{LoadedModel, Predictor};
 use super::state::AppState;
 use super::track::TrackLayer;
 use super::{docs_page, mlflow, openapi, reload, reply, v2};
@@ -247,9 +247,9 @@ fn predict_native(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let model = state.choose(headers);
-    let rows = input::parse_body(body, &model.model.features, shape, state.max_batch)?;
+    let rows = input::parse_body(body, &model.features, shape, state.max_batch)?;
     let single = rows.single;
-    let predictions = state.predict(&model, rows, route, started);
+    let predictions = state.predict(&model, rows, route, started)?;
     Ok(reply::versioned(
         reply::predictions(&model, &predictions, single, started),
         &model,
@@ -283,7 +283,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
                 ("version", model.version.clone()),
                 ("role", model.role.name().to_string()),
                 ("name", model.name.clone()),
-                ("algorithm", model.model.algorithm.clone()),
+                ("algorithm", model.algorithm().to_string()),
                 ("task", task.to_string()),
                 ("digest", model.digest.clone()),
                 ("path", model.path.display().to_string()),
@@ -305,8 +305,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 /// `GET /model/info` of one model.
 pub fn info(model: &LoadedModel) -> serde_json::Value {
-    let m = &model.model;
-    json!({
+    let mut info = json!({
         "name": model.name,
         "version": model.version,
         "role": model.role.name(),
@@ -314,17 +313,27 @@ pub fn info(model: &LoadedModel) -> serde_json::Value {
         "digest": model.digest,
         "path": model.path,
         "loaded_at": model.loaded_at,
-        "task": m.task,
-        "algorithm": m.algorithm,
-        "hyperparameters": m.hyperparameters,
-        "seed": m.seed,
-        "features": m.features,
-        "target": m.target,
-        "classes": m.classes,
-        "data_digest": m.data_digest,
-        "training_metrics": m.training_metrics,
-        "format_version": m.format_version,
-    })
+        "task": model.task,
+        "algorithm": model.algorithm(),
+        "features": model.features,
+        "classes": model.classes,
+    });
+    let more = match &model.predictor {
+        Predictor::Cairn(m) => json!({
+            "format": "cairn-model",
+            "hyperparameters": m.hyperparameters,
+            "seed": m.seed,
+            "target": m.target,
+            "data_digest": m.data_digest,
+            "training_metrics": m.training_metrics,
+            "format_version": m.format_version,
+        }),
+        Predictor::Onnx(m) => json!({"format": "onnx", "producer": m.producer}),
+    };
+    if let (Some(info), serde_json::Value::Object(more)) = (info.as_object_mut(), more) {
+        info.extend(more);
+    }
+    info
 }
 
 /// `GET /model/info`: the primary's fields, and every loaded model with its role.

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 
 use cairn_ml::model::Prediction;
 
+use super::error::ApiError;
 use super::input::Rows;
 use super::loaded::{LoadedModel, Resolver};
 use super::metrics::Metrics;
@@ -93,12 +94,24 @@ impl Shared {
         rows: Rows,
         route: Route,
         started: Instant,
-    ) -> Vec<Prediction> {
-        let predictions = model.predict_rows(&rows);
+    ) -> Result<Vec<Prediction>, ApiError> {
+        let predictions = model.predict_rows(&rows).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("model {} could not predict: {e}", model.version),
+            )
+        })?;
         let latency_us = started.elapsed().as_micros() as u64;
-        let shadow = self.shadow.as_ref().map(|slot| {
+        let shadow = self.shadow.as_ref().and_then(|slot| {
             let shadow = slot.load_full();
-            let answers = shadow.predict_rows(&rows);
+            // The shadow's failure is the shadow's: it is logged, and the answer goes out.
+            let answers = match shadow.predict_rows(&rows) {
+                Ok(answers) => answers,
+                Err(e) => {
+                    tracing::warn!(version = %shadow.version, "the shadow model could not predict: {e}");
+                    return None;
+                }
+            };
             for (s, p) in answers.iter().zip(&predictions) {
                 let same = if model.is_classifier() {
                     shadow.class_name(s) == model.class_name(p)
@@ -107,7 +120,7 @@ impl Shared {
                 };
                 self.metrics.shadow_compared(same);
             }
-            (shadow, answers)
+            Some((shadow, answers))
         });
         if let Some(log) = &self.log {
             let time = SystemTime::now()
@@ -134,7 +147,7 @@ impl Shared {
             };
             log.send(entry);
         }
-        predictions
+        Ok(predictions)
     }
 }
 

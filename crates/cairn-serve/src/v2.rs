@@ -155,11 +155,11 @@ fn check_version(model: &LoadedModel, version: &str) -> Result<(), ApiError> {
 
 /// The model's metadata: enough to build a request from.
 fn metadata(model: &LoadedModel) -> Response {
-    let n = model.model.features.len();
+    let n = model.features.len();
     let outputs = if model.is_classifier() {
         json!([
             {"name": "class", "datatype": "BYTES", "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP64", "shape": [-1, model.model.classes.len()]},
+            {"name": "probabilities", "datatype": "FP64", "shape": [-1, model.classes.len()]},
         ])
     } else {
         json!([{"name": "value", "datatype": "FP64", "shape": [-1]}])
@@ -172,7 +172,7 @@ fn metadata(model: &LoadedModel) -> Response {
             "platform": "cairn",
             "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, n]}],
             "outputs": outputs,
-            "parameters": {"features": model.model.features, "classes": model.model.classes},
+            "parameters": {"features": model.features, "classes": model.classes},
         }),
     )
 }
@@ -315,8 +315,8 @@ async fn infer_with(
         return Err(ApiError::bad_request("\"id\" must be a string").field("id"));
     }
     let wanted = requested_outputs(&request, &model)?;
-    let rows = rows(&request, binary, &model.model.features, state.max_batch)?;
-    let predictions = state.predict(&model, rows, route, started);
+    let rows = rows(&request, binary, &model.features, state.max_batch)?;
+    let predictions = state.predict(&model, rows, route, started)?;
     let n = predictions.len();
     let mut outputs = Vec::with_capacity(wanted.len());
     let mut tail: Vec<u8> = Vec::new();
@@ -335,7 +335,7 @@ async fn infer_with(
                     .iter()
                     .flat_map(|p| p.probabilities.iter().copied())
                     .collect();
-                let shape = json!([n, model.model.classes.len()]);
+                let shape = json!([n, model.classes.len()]);
                 ("FP64", shape, Data::Numbers(values))
             }
             Output::Value => {

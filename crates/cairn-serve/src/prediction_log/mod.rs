@@ -100,7 +100,7 @@ pub(crate) fn row_count(batch: &[Entry]) -> usize {
     batch
         .iter()
         .map(|e| {
-            let width = e.model.model.features.len().max(1);
+            let width = e.model.features.len().max(1);
             (e.inputs.len() / width).min(e.predictions.len())
         })
         .sum()
@@ -116,7 +116,7 @@ pub(crate) fn for_each_row<E>(
     let mut inputs = Vec::with_capacity(256);
     let mut probabilities_buf = Vec::with_capacity(256);
     for e in batch {
-        let model = &e.model.model;
+        let model = &e.model;
         let width = model.features.len().max(1);
         for (x, p) in e.inputs.chunks_exact(width).zip(&e.predictions) {
             by_name(&mut inputs, &model.features, x);
