@@ -15,6 +15,7 @@ mod layout;
 mod ml;
 mod models;
 mod monitoring;
+mod onnx;
 mod pipeline;
 mod pipeline_files;
 mod plots;

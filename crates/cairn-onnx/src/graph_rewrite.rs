@@ -5,6 +5,12 @@
 //! - A classifier whose labels are strings (`classlabels_strings`, what skl2onnx writes for a
 //!   model fitted on named classes) makes tract fail on its string label output. cairn answers
 //!   with class indices anyway, so the labels become `0..C` and their names are kept aside.
+//! - `TreeEnsembleRegressor` (skl2onnx's forests and boosted trees for regression) is not in
+//!   tract, but its `TreeEnsembleClassifier` sums leaf weights per class the same way: a
+//!   regressor becomes a classifier whose first class carries the target (weights divided by
+//!   the number of trees for an average), and a `Gather` takes that column.
+
+use std::collections::BTreeSet;
 
 use tract_onnx::pb::{self, attribute_proto::AttributeType, tensor_proto::DataType};
 
@@ -16,7 +22,7 @@ const CLASSIFIERS: [(&str, &str); 3] = [
 ];
 
 /// The operators rewritten here, which the runtime need not know.
-pub const REWRITTEN: [&str; 1] = ["Scaler"];
+pub const REWRITTEN: [&str; 2] = ["Scaler", "TreeEnsembleRegressor"];
 
 /// Expands every `Scaler` node into `Sub` and `Mul`.
 pub fn expand_scalers(graph: &mut pb::GraphProto) -> Result<(), String> {
@@ -104,6 +110,115 @@ pub fn index_class_labels(graph: &mut pb::GraphProto) -> Result<Option<Vec<Strin
         }
     }
     Ok(found)
+}
+
+/// Rewrites every single-target `TreeEnsembleRegressor` as a `TreeEnsembleClassifier` and a
+/// `Gather`. Run after [`index_class_labels`]: the classes made here are not the model's.
+pub fn regressors_as_classifiers(graph: &mut pb::GraphProto) -> Result<(), String> {
+    let mut nodes = Vec::with_capacity(graph.node.len());
+    for mut node in std::mem::take(&mut graph.node) {
+        if node.op_type != "TreeEnsembleRegressor" {
+            nodes.push(node);
+            continue;
+        }
+        let unsupported = |what: String| {
+            format!(
+                "TreeEnsembleRegressor node '{}': {what} is not supported by cairn's ONNX runtime",
+                node.name
+            )
+        };
+        let attribute = |name: &str| node.attribute.iter().find(|a| a.name == name);
+        if let Some(a) = attribute("n_targets").filter(|a| a.i != 1) {
+            return Err(unsupported(format!("{} targets", a.i)));
+        }
+        if let Some(a) = attribute("post_transform").filter(|a| a.s != b"NONE") {
+            return Err(unsupported(format!(
+                "post_transform {}",
+                String::from_utf8_lossy(&a.s)
+            )));
+        }
+        if let Some(a) = node
+            .attribute
+            .iter()
+            .find(|a| a.name.ends_with("_as_tensor"))
+        {
+            return Err(unsupported(format!("'{}' (double precision)", a.name)));
+        }
+        let trees: BTreeSet<i64> = attribute("nodes_treeids")
+            .map(|a| a.ints.iter().copied().collect())
+            .unwrap_or_default();
+        let divide = match attribute("aggregate_function").map(|a| a.s.as_slice()) {
+            None | Some(b"SUM") => 1.0,
+            Some(b"AVERAGE") => trees.len().max(1) as f32,
+            Some(other) => {
+                return Err(unsupported(format!(
+                    "aggregate_function {}",
+                    String::from_utf8_lossy(other)
+                )));
+            }
+        };
+        let base = attribute("base_values").and_then(|a| a.floats.first().copied());
+        let (Some(input), Some(output)) =
+            (node.input.first().cloned(), node.output.first().cloned())
+        else {
+            return Err(format!(
+                "TreeEnsembleRegressor node '{}' has no input or output",
+                node.name
+            ));
+        };
+        node.attribute.retain(|a| {
+            !matches!(
+                a.name.as_str(),
+                "n_targets" | "aggregate_function" | "post_transform" | "base_values"
+            )
+        });
+        for a in &mut node.attribute {
+            if let Some(rest) = a.name.strip_prefix("target_").map(str::to_string) {
+                if rest == "weights" {
+                    a.floats.iter_mut().for_each(|w| *w /= divide);
+                }
+                a.name = format!("class_{rest}");
+            }
+        }
+        // Three classes, not one: with fewer, tract lays the scores out as a binary classifier's.
+        node.attribute.push(pb::AttributeProto {
+            name: "classlabels_int64s".into(),
+            r#type: AttributeType::Ints as i32,
+            ints: vec![0, 1, 2],
+            ..Default::default()
+        });
+        if let Some(base) = base {
+            node.attribute.push(pb::AttributeProto {
+                name: "base_values".into(),
+                r#type: AttributeType::Floats as i32,
+                floats: vec![base, 0.0, 0.0],
+                ..Default::default()
+            });
+        }
+        let scores = format!("{output}__cairn_scores");
+        let column = format!("{output}__cairn_column");
+        node.op_type = "TreeEnsembleClassifier".into();
+        node.input = vec![input];
+        node.output = vec![format!("{output}__cairn_label"), scores.clone()];
+        nodes.push(node);
+        graph.initializer.push(pb::TensorProto {
+            name: column.clone(),
+            dims: vec![1],
+            data_type: DataType::Int64 as i32,
+            int64_data: vec![0],
+            ..Default::default()
+        });
+        let mut gather = plain_node("Gather", [scores, column], output);
+        gather.attribute.push(pb::AttributeProto {
+            name: "axis".into(),
+            r#type: AttributeType::Int as i32,
+            i: 1,
+            ..Default::default()
+        });
+        nodes.push(gather);
+    }
+    graph.node = nodes;
+    Ok(())
 }
 
 fn floats(node: &pb::NodeProto, name: &str) -> Option<Vec<f32>> {

@@ -17,16 +17,10 @@ use crate::graph_rewrite;
 use crate::signature::{self, GraphNames, Sidecar};
 
 /// Operators a converter may emit that the runtime lacks, with what to do instead.
-const ADVICE: [(&str, &str); 2] = [
-    (
-        "ZipMap",
-        "convert without it: skl2onnx's to_onnx(…, options={'zipmap': False})",
-    ),
-    (
-        "TreeEnsembleRegressor",
-        "serve a tree regressor as a cairn model, or a linear one through ONNX",
-    ),
-];
+const ADVICE: [(&str, &str); 1] = [(
+    "ZipMap",
+    "convert without it: skl2onnx's to_onnx(…, options={'zipmap': False})",
+)];
 
 /// How the features reach the graph.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +87,7 @@ impl OnnxModel {
         check_operators(graph, &onnx).map_err(bad)?;
         graph_rewrite::expand_scalers(graph).map_err(bad)?;
         let labels = graph_rewrite::index_class_labels(graph).map_err(bad)?;
+        graph_rewrite::regressors_as_classifiers(graph).map_err(bad)?;
         let (input, names, width) = read_inputs(graph).map_err(bad)?;
         let signature = signature::resolve(
             path,

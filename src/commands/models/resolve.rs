@@ -67,11 +67,6 @@ pub fn resolve_bytes(ws: &Workspace, reference: &ModelRef) -> Result<VersionByte
     let registry = Registry::read(ws)?;
     let (name, version) = registry.data.resolve(reference)?;
     let label = cairn_registry::label(name, version.version);
-    if version.format == ModelFormat::Onnx {
-        return Err(Error::Usage(format!(
-            "{label} is an ONNX model; cairn serves and scores cairn model files (ONNX serving is not built yet)"
-        )));
-    }
     let store = ObjectStore::open(ws)?;
     let bytes = match cairn_registry::model_bytes(&store, name, version) {
         Err(Error::Missing { .. }) => {
@@ -88,7 +83,17 @@ pub fn resolve_bytes(ws: &Workspace, reference: &ModelRef) -> Result<VersionByte
     })
 }
 
+/// A registry version as a cairn model: for the commands that read what only cairn's model
+/// files hold (the training profile, the training metrics). `serve` takes ONNX versions too.
 fn from_registry(ws: &Workspace, reference: &ModelRef) -> Result<Resolved> {
+    let registry = Registry::read(ws)?;
+    let (name, version) = registry.data.resolve(reference)?;
+    if version.format == ModelFormat::Onnx {
+        return Err(Error::Usage(format!(
+            "{} is an ONNX model; this command reads cairn model files (`cairn serve` serves ONNX models)",
+            cairn_registry::label(name, version.version)
+        )));
+    }
     let found = resolve_bytes(ws, reference)?;
     Ok(Resolved {
         model: Model::from_slice(&found.bytes, Path::new(&found.label))?,
