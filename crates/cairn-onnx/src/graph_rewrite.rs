@@ -15,10 +15,9 @@ use std::collections::BTreeSet;
 use tract_onnx::pb::{self, attribute_proto::AttributeType, tensor_proto::DataType};
 
 /// The classifiers whose labels are attributes, with the attribute naming integer labels.
-const CLASSIFIERS: [(&str, &str); 3] = [
+const CLASSIFIERS: [(&str, &str); 2] = [
     ("LinearClassifier", "classlabels_ints"),
     ("TreeEnsembleClassifier", "classlabels_int64s"),
-    ("SVMClassifier", "classlabels_ints"),
 ];
 
 /// The operators rewritten here, which the runtime need not know.

@@ -88,17 +88,9 @@ impl OnnxModel {
         graph_rewrite::expand_scalers(graph).map_err(bad)?;
         let labels = graph_rewrite::index_class_labels(graph).map_err(bad)?;
         graph_rewrite::regressors_as_classifiers(graph).map_err(bad)?;
-        let (input, names, width) = read_inputs(graph).map_err(bad)?;
-        let signature = signature::resolve(
-            path,
-            sidecar,
-            &metadata,
-            GraphNames {
-                features: names,
-                width,
-                classes: labels,
-            },
-        )?;
+        let (input, mut names) = read_inputs(graph).map_err(bad)?;
+        names.classes = labels;
+        let signature = signature::resolve(path, sidecar, &metadata, names)?;
 
         let prepare = |e: TractError| {
             bad(format!(
@@ -323,11 +315,10 @@ fn check_operators(
     ))
 }
 
-/// The graph's inputs (those that are not constants): how features reach them, the features'
-/// names when there is one input per feature, and how many features the shapes say.
-fn read_inputs(
-    graph: &pb::GraphProto,
-) -> std::result::Result<(Input, Option<Vec<String>>, Option<usize>), String> {
+/// The graph's inputs (those that are not constants): how features reach them, and what they
+/// say of the features (their names when there is one input per feature, their number when
+/// the shapes say); the classes are left to the classifier.
+fn read_inputs(graph: &pb::GraphProto) -> std::result::Result<(Input, GraphNames), String> {
     let constants: BTreeSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let inputs: Vec<&pb::ValueInfoProto> = graph
         .input
@@ -371,7 +362,12 @@ fn read_inputs(
     }
     let dt = datum.ok_or("the model has no input")?;
     if inputs.len() == 1 {
-        return Ok((Input::Matrix(dt), None, widths[0]));
+        let names = GraphNames {
+            features: None,
+            width: widths[0],
+            classes: None,
+        };
+        return Ok((Input::Matrix(dt), names));
     }
     if let Some(input) = inputs.iter().zip(&widths).find(|(_, w)| **w != Some(1)) {
         return Err(format!(
@@ -380,8 +376,12 @@ fn read_inputs(
             input.0.name
         ));
     }
-    let names = inputs.iter().map(|i| i.name.clone()).collect();
-    Ok((Input::Columns(dt), Some(names), Some(inputs.len())))
+    let names = GraphNames {
+        features: Some(inputs.iter().map(|i| i.name.clone()).collect()),
+        width: Some(inputs.len()),
+        classes: None,
+    };
+    Ok((Input::Columns(dt), names))
 }
 
 /// `values` as a tensor of `shape` and type `dt`.
