@@ -64,6 +64,7 @@ fn the_core_knows_no_command_line_network_http_or_ml() {
             "aws-*",
             "cairn-remote",
             "cairn-ml",
+            "cairn-onnx",
             "cairn-serve",
             "cairn-registry",
         ],
@@ -78,6 +79,20 @@ fn data_flows_one_way_between_the_library_crates() {
     );
     refuses(
         "cairn-ml",
+        &[
+            "clap",
+            "tokio",
+            "axum",
+            "aws-*",
+            "cairn-remote",
+            "cairn-onnx",
+            "cairn-serve",
+            "cairn-registry",
+        ],
+    );
+    // ONNX models are beside the ML crate: the server and the registry read them.
+    refuses(
+        "cairn-onnx",
         &[
             "clap",
             "tokio",

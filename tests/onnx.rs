@@ -289,3 +289,54 @@ fn a_registered_onnx_model_serves_by_reference_on_every_protocol() {
         .unwrap_or_else(|| panic!("no class output: {reply}"));
     assert_eq!(&class["data"], want);
 }
+
+#[test]
+fn the_registry_checks_an_onnx_model_as_serve_will_and_refuses_a_sidecar_it_would_lose() {
+    let Some((p, _)) = project_with(&["logistic.onnx", "logistic.onnx.json", "zipmap.onnx"]) else {
+        return;
+    };
+    p.cairn(&["init"]).ok();
+    p.cairn(&["models", "register", "zipmap.onnx", "--name", "iris"])
+        .code(2)
+        .stderr_has(&["zipmap.onnx", "ZipMap"]);
+    p.cairn(&["models", "register", "logistic.onnx", "--name", "iris"])
+        .code(2)
+        .stderr_has(&["logistic.onnx.json", "metadata_props"]);
+    assert!(!p.exists("cairn-registry.yaml") || !p.read("cairn-registry.yaml").contains("iris"));
+    std::fs::remove_file(p.join("logistic.onnx.json")).expect("remove sidecar");
+    p.cairn(&["models", "register", "logistic.onnx", "--name", "iris"])
+        .ok();
+    p.cairn(&["models", "show", "models:/iris/1", "--json"])
+        .ok()
+        .stdout_has(&["\"onnx\"", "classification"]);
+}
+
+#[test]
+fn a_reload_swaps_one_onnx_model_for_another_and_keeps_the_old_one_on_a_bad_file() {
+    let Some((p, expected)) = project_with(&[
+        "logistic.onnx",
+        "logistic.onnx.json",
+        "forest.onnx",
+        "zipmap.onnx",
+    ]) else {
+        return;
+    };
+    let s = Server::start(&p, &["--model", "logistic.onnx"]);
+    let refused = post_json(s.addr, "/reload", r#"{"model": "zipmap.onnx"}"#);
+    assert_eq!(refused.status, 422, "{}", refused.json());
+    assert_eq!(
+        get(s.addr, "/model/info").expect(200)["source"],
+        "logistic.onnx"
+    );
+    post_json(s.addr, "/reload", r#"{"model": "forest.onnx"}"#).expect(200);
+    let source = get(s.addr, "/model/info").expect(200)["source"].clone();
+    assert!(
+        source.as_str().is_some_and(|s| s.ends_with("/forest.onnx")),
+        "{source}"
+    );
+    let reply = post_json(s.addr, "/predict", &instances(expected, &FEATURES)).expect(200);
+    assert_eq!(
+        reply["predictions"][100]["class"],
+        expected["forest"]["class"][100]
+    );
+}

@@ -134,27 +134,46 @@ fn read_model(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).at(path)
 }
 
-/// What the file is: a cairn model (checked whole), or an ONNX model.
+/// What the file is: a cairn model or an ONNX model, each checked whole as `cairn serve` will
+/// check it.
 fn inspect(bytes: &[u8], path: &Path) -> Result<(ModelFormat, Option<String>, Option<String>)> {
+    let task_name = |task| match task {
+        cairn_ml::model::Task::Classification => "classification".to_string(),
+        cairn_ml::model::Task::Regression => "regression".to_string(),
+    };
     if bytes.first() == Some(&b'{') {
         let model = cairn_ml::model::Model::from_slice(bytes, path)?;
-        let task = match model.task {
-            cairn_ml::model::Task::Classification => "classification",
-            cairn_ml::model::Task::Regression => "regression",
-        };
-        return Ok((ModelFormat::Cairn, Some(task.into()), Some(model.algorithm)));
+        return Ok((
+            ModelFormat::Cairn,
+            Some(task_name(model.task)),
+            Some(model.algorithm),
+        ));
     }
-    // An ONNX file is a protobuf ModelProto whose first field is `ir_version` (field 1, a
-    // varint: tag byte 0x08).
     let onnx_named = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
-    if onnx_named && bytes.first() == Some(&0x08) {
-        return Ok((ModelFormat::Onnx, None, None));
+    if !(onnx_named && cairn_onnx::is_onnx(bytes)) {
+        return Err(Error::data(
+            path,
+            "is neither a cairn model file (`cairn train` writes them) nor an ONNX model (.onnx): nothing cairn can serve",
+        ));
     }
-    Err(Error::data(
-        path,
-        "is neither a cairn model file (`cairn train` writes them) nor an ONNX model (.onnx): nothing cairn can serve",
+    // A version is its file alone: a sidecar's names would not travel with it.
+    let sidecar = cairn_onnx::Sidecar::path_for(path);
+    if sidecar.exists() {
+        return Err(Error::data(
+            path,
+            format!(
+                "has a sidecar ({}) and a registered version is its file alone: put the names in the model's metadata (metadata_props keys 'features' and 'classes', JSON lists) and remove the sidecar",
+                sidecar.display()
+            ),
+        ));
+    }
+    let model = cairn_onnx::OnnxModel::from_slice(bytes, path, None)?;
+    Ok((
+        ModelFormat::Onnx,
+        Some(task_name(model.task)),
+        Some("onnx".into()),
     ))
 }
 
