@@ -248,7 +248,10 @@ fn a_registered_onnx_model_serves_by_reference_on_every_protocol() {
     p.cairn(&["init"]).ok();
     p.cairn(&["models", "register", "forest.onnx", "--name", "iris-onnx"])
         .ok();
-    let s = Server::start(&p, &["--model", "models:/iris-onnx/1"]);
+    let s = Server::start(
+        &p,
+        &["--model", "models:/iris-onnx/1", "--log-db", "log.sqlite"],
+    );
     let want = &expected["forest"]["class"];
 
     let native = post_json(s.addr, "/predict", &instances(expected, &FEATURES)).expect(200);
@@ -288,6 +291,19 @@ fn a_registered_onnx_model_serves_by_reference_on_every_protocol() {
         .find(|o| o["name"] == "class")
         .unwrap_or_else(|| panic!("no class output: {reply}"));
     assert_eq!(&class["data"], want);
+
+    // The log and the metrics see ONNX predictions as any other.
+    let history = get(s.addr, "/predictions/history?limit=1").expect(200);
+    let last = &history["predictions"][0];
+    assert_eq!(last["model_version"], "models:/iris-onnx/1", "{history}");
+    assert_eq!(last["class"], want[149]);
+    assert_eq!(last["inputs"]["petal_width"], rows[149][3]);
+    let metrics = get(s.addr, "/metrics").body;
+    assert!(
+        metrics.contains(r#"algorithm="onnx""#)
+            && metrics.contains(r#"version="models:/iris-onnx/1""#),
+        "{metrics}"
+    );
 }
 
 #[test]
