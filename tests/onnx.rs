@@ -205,7 +205,7 @@ fn operators_the_runtime_lacks_are_named_and_nothing_serves() {
 
 #[test]
 fn a_sidecar_or_a_file_that_does_not_fit_is_refused_naming_it() {
-    let Some((p, _)) = project_with(&["logistic.onnx", "forest.onnx"]) else {
+    let Some((p, _)) = project_with(&["logistic.onnx", "forest.onnx", "outside.onnx"]) else {
         return;
     };
     let serve = |model: &str| p.cairn(&["serve", "--port", "0", "--model", model]);
@@ -232,6 +232,11 @@ fn a_sidecar_or_a_file_that_does_not_fit_is_refused_naming_it() {
     serve("logistic.onnx")
         .code(2)
         .stderr_has(&["2 classes but no output of 2 probabilities per row"]);
+    // Data in another file is not read, wherever it points.
+    serve("outside.onnx").code(2).stderr_has(&[
+        "outside.onnx",
+        "the tensor 'w' keeps its data in another file",
+    ]);
     // A file cut short is not a model.
     let bytes = std::fs::read(p.join("forest.onnx")).expect("read");
     p.write("cut.onnx", &bytes[..bytes.len() / 2]);

@@ -74,6 +74,16 @@ save(to_onnx(boosted, X[:1, :3]), "boosted_regressor")
 zipped = LogisticRegression(max_iter=1000).fit(X, y)
 save(to_onnx(zipped, X[:1]), "zipmap")
 
+# A weight kept in another file, named by a path that leaves the model's folder.
+outside = onnx.ModelProto()
+outside.CopyFrom(columns)
+weight = outside.graph.initializer[0]
+weight.ClearField("float_data")
+weight.data_location = TensorProto.EXTERNAL
+for key, value in [("location", "../../../etc/hostname"), ("offset", "0"), ("length", "16")]:
+    weight.external_data.add(key=key, value=value)
+save(outside, "outside")
+
 # An operator no runtime knows.
 graph = helper.make_graph(
     [helper.make_node("Frobnicate", ["X"], ["Y"], domain="com.example")],

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use prost::Message;
-use tract_onnx::pb::{self, tensor_proto::DataType, tensor_shape_proto::dimension::Value as Dim};
+use tract_onnx::pb::tensor_proto::{DataLocation, DataType};
+use tract_onnx::pb::{self, tensor_shape_proto::dimension::Value as Dim};
 use tract_onnx::prelude::*;
 
 use cairn_core::error::{Error, Result};
@@ -85,6 +86,7 @@ impl OnnxModel {
             .as_mut()
             .ok_or_else(|| bad("the ONNX model has no graph".into()))?;
         check_operators(graph, &onnx).map_err(bad)?;
+        refuse_external_data(graph).map_err(bad)?;
         graph_rewrite::expand_scalers(graph).map_err(bad)?;
         let labels = graph_rewrite::index_class_labels(graph).map_err(bad)?;
         graph_rewrite::regressors_as_classifiers(graph).map_err(bad)?;
@@ -313,6 +315,35 @@ fn check_operators(
             format!(" ({})", advice.join("; "))
         }
     ))
+}
+
+/// Refuses tensors whose data is in other files (ONNX's external data): cairn reads the model
+/// file alone, so what it serves is what was hashed, registered and pushed, and a file written
+/// by someone else cannot make it read another path.
+fn refuse_external_data(graph: &pb::GraphProto) -> std::result::Result<(), String> {
+    let external = |t: &pb::TensorProto| {
+        !t.external_data.is_empty() || t.data_location == Some(DataLocation::External as i32)
+    };
+    if let Some(t) = graph.initializer.iter().find(|t| external(t)) {
+        return Err(format!(
+            "the tensor '{}' keeps its data in another file (ONNX external data); save the model as one file (onnx.save_model(…, save_as_external_data=False))",
+            t.name
+        ));
+    }
+    for node in &graph.node {
+        for a in &node.attribute {
+            if a.t.as_ref().is_some_and(external) || a.tensors.iter().any(external) {
+                return Err(format!(
+                    "node '{}' keeps a tensor's data in another file (ONNX external data); save the model as one file",
+                    node.name
+                ));
+            }
+            for g in a.g.iter().chain(&a.graphs) {
+                refuse_external_data(g)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The graph's inputs (those that are not constants): how features reach them, and what they
