@@ -17,7 +17,7 @@ use crate::support::Project;
 const FEATURES: [&str; 4] = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
 
 /// Iris rows of all three classes.
-const ROWS: [[f64; 4]; 6] = [
+pub(crate) const ROWS: [[f64; 4]; 6] = [
     [5.1, 3.5, 1.4, 0.2],
     [4.9, 3.0, 1.4, 0.2],
     [5.9, 3.0, 4.2, 1.5],
@@ -45,7 +45,7 @@ pub(crate) fn clients_python() -> Option<String> {
 
 /// Runs tests/clients/SCRIPT with ARGS; its stdout, which must be JSON.
 #[track_caller]
-fn run_script(python: &str, script: &str, args: &[&str]) -> Value {
+pub(crate) fn run_script(python: &str, script: &str, args: &[&str]) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);
@@ -72,7 +72,7 @@ fn logistic() -> (Project, Server) {
 }
 
 /// What the native `/predict` says of ROWS: class names and probabilities in class order.
-fn native(s: &Server) -> (Vec<String>, Vec<Vec<f64>>) {
+pub(crate) fn native(s: &Server) -> (Vec<String>, Vec<Vec<f64>>) {
     let body = json!({"instances": ROWS}).to_string();
     let reply = post_json(s.addr, "/predict", &body).expect(200);
     let predictions = reply["predictions"]
@@ -96,7 +96,7 @@ fn native(s: &Server) -> (Vec<String>, Vec<Vec<f64>>) {
 }
 
 #[track_caller]
-fn assert_close(got: &Value, want: &[Vec<f64>], tolerance: f64, what: &str) {
+pub(crate) fn assert_close(got: &Value, want: &[Vec<f64>], tolerance: f64, what: &str) {
     let got: Vec<Vec<f64>> = serde_json::from_value(got.clone())
         .unwrap_or_else(|e| panic!("{what}: probabilities are not rows of numbers ({e}): {got}"));
     assert_eq!(got.len(), want.len(), "{what}");

@@ -361,3 +361,33 @@ fn a_reload_swaps_one_onnx_model_for_another_and_keeps_the_old_one_on_a_bad_file
         expected["forest"]["class"][100]
     );
 }
+
+#[test]
+fn tritonclient_infers_from_an_onnx_model_as_its_native_predict_does() {
+    let Some((p, _)) = project_with(&["forest.onnx"]) else {
+        return;
+    };
+    let Some(python) = clients_python() else {
+        return;
+    };
+    let s = Server::start(&p, &["--model", "forest.onnx"]);
+    let (classes, probabilities) = crate::clients::native(&s);
+    let rows = json!(crate::clients::ROWS).to_string();
+    let out = crate::clients::run_script(
+        &python,
+        "triton.py",
+        &[&s.addr.to_string(), "forest", &rows],
+    );
+    assert_eq!(out["model_ready"], true);
+    assert_eq!(out["metadata"]["parameters"]["features"], json!(FEATURES));
+    for label in ["json", "binary", "binary_fp32"] {
+        let run = &out["infer"][label];
+        assert_eq!(run["outputs"]["class"], json!(classes), "{label}");
+        crate::clients::assert_close(
+            &run["outputs"]["probabilities"],
+            &probabilities,
+            1e-6,
+            label,
+        );
+    }
+}

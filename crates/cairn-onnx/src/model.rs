@@ -3,6 +3,7 @@
 //! is known before the first request.
 
 use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -64,6 +65,25 @@ impl OnnxModel {
     /// Reads, checks and prepares the ONNX model `bytes`, read from `path` (named in errors),
     /// with the names of `sidecar` if there is one.
     pub fn from_slice(bytes: &[u8], path: &Path, sidecar: Option<&Sidecar>) -> Result<OnnxModel> {
+        // The file is someone else's and the runtime is large: should it panic on something
+        // cairn did not check, that is this file's error, not the end of a serving process.
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            OnnxModel::prepare(bytes, path, sidecar)
+        }))
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            Err(Error::data(
+                path,
+                format!("cairn's ONNX runtime (tract) failed on this model: {why}"),
+            ))
+        })
+    }
+
+    fn prepare(bytes: &[u8], path: &Path, sidecar: Option<&Sidecar>) -> Result<OnnxModel> {
         let bad = |message: String| Error::data(path, message);
         let mut proto = pb::ModelProto::decode(bytes)
             .map_err(|e| bad(format!("not an ONNX model (cannot decode it: {e})")))?;

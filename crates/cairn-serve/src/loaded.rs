@@ -166,26 +166,20 @@ impl LoadedModel {
         metrics: &Metrics,
     ) -> Result<LoadedModel> {
         let named = Path::new(label.as_deref().unwrap_or(&source));
-        let (predictor, features, classes, task, profile) = if cairn_onnx::is_onnx(bytes) {
-            let model = OnnxModel::from_slice(bytes, named, sidecar.as_ref())?;
-            let (features, classes, task) =
-                (model.features.clone(), model.classes.clone(), model.task);
-            (Predictor::Onnx(model), features, classes, task, None)
+        let predictor = if cairn_onnx::is_onnx(bytes) {
+            Predictor::Onnx(OnnxModel::from_slice(bytes, named, sidecar.as_ref())?)
         } else {
-            let model = Model::from_slice(bytes, named)?;
-            let (features, classes, task, profile) = (
-                model.features.clone(),
-                model.classes.clone(),
-                model.task,
-                model.profile.clone(),
-            );
-            (
-                Predictor::Cairn(Box::new(model)),
-                features,
-                classes,
-                task,
-                profile,
-            )
+            Predictor::Cairn(Box::new(Model::from_slice(bytes, named)?))
+        };
+        let (features, classes, task, profile) = match &predictor {
+            Predictor::Cairn(m) => (
+                m.features.clone(),
+                m.classes.clone(),
+                m.task,
+                m.profile.clone(),
+            ),
+            // An ONNX file has no training profile: no drift window.
+            Predictor::Onnx(m) => (m.features.clone(), m.classes.clone(), m.task, None),
         };
         let digest = cairn_core::hash::digest_bytes(bytes).to_string();
         let version = label.unwrap_or_else(|| digest.clone());
