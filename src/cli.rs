@@ -729,7 +729,8 @@ pub struct SelectArgs {
 /// `cairn serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Model file or registry reference, e.g. models:/iris@production (default:
+    /// Model file (a cairn model, or an ONNX file with its names in model.onnx.json or its
+    /// metadata) or registry reference, e.g. models:/iris@production (default:
     /// models/model.json of the workspace, which the pipeline's select stage writes).
     #[arg(long)]
     pub model: Option<String>,
