@@ -69,3 +69,23 @@ def table(rows, anchor):
         print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
         if i == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def cairn_logistic_model(scaler, logistic, features, classes, data_digest, accuracy):
+    """A fitted scikit-learn StandardScaler and LogisticRegression (max_iter=1000) as a cairn
+    model file's contents, so a benchmark's servers answer with the very same model."""
+    return {
+        "format": "cairn-model",
+        "format_version": 1,
+        "task": "classification",
+        "algorithm": "logistic",
+        "hyperparameters": {"max_iter": 1000},
+        "seed": 0,
+        "features": list(features),
+        "target": "species",
+        "classes": list(classes),
+        "scaler": {"kind": "standard", "mean": scaler.mean_.tolist(), "std": scaler.scale_.tolist()},
+        "data_digest": data_digest,
+        "training_metrics": {"accuracy": accuracy},
+        "predictor": {"kind": "linear", "weights": logistic.coef_.tolist(), "intercepts": logistic.intercept_.tolist()},
+    }

@@ -7,6 +7,7 @@ writes it three ways into OUT, so every server answers with the same model:
 """
 
 import json
+import os
 import sys
 
 import mlflow.sklearn
@@ -18,6 +19,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from common import cairn_logistic_model  # noqa: E402
+
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 out = sys.argv[1]
 iris = load_iris()
@@ -26,21 +30,9 @@ y = iris.target_names[iris.target]
 pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
 scaler, logistic = pipeline[0], pipeline[1]
 
-model = {
-    "format": "cairn-model",
-    "format_version": 1,
-    "task": "classification",
-    "algorithm": "logistic",
-    "hyperparameters": {"max_iter": 1000},
-    "seed": 0,
-    "features": FEATURES,
-    "target": "species",
-    "classes": list(logistic.classes_),
-    "scaler": {"kind": "standard", "mean": scaler.mean_.tolist(), "std": scaler.scale_.tolist()},
-    "data_digest": "0" * 64,
-    "training_metrics": {"accuracy": float(pipeline.score(X, y))},
-    "predictor": {"kind": "linear", "weights": logistic.coef_.tolist(), "intercepts": logistic.intercept_.tolist()},
-}
+model = cairn_logistic_model(
+    scaler, logistic, FEATURES, logistic.classes_, "0" * 64, float(pipeline.score(X, y))
+)
 with open(f"{out}/model.json", "w") as f:
     json.dump(model, f)
 

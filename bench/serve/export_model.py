@@ -3,29 +3,26 @@ regression) as a cairn model file, so both servers answer with the same model.""
 
 import hashlib
 import json
+import os
 import sys
 
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from common import cairn_logistic_model  # noqa: E402
+
 iris = load_iris()
 scaler = StandardScaler().fit(iris.data)
 logistic = LogisticRegression(max_iter=1000).fit(scaler.transform(iris.data), iris.target)
-model = {
-    "format": "cairn-model",
-    "format_version": 1,
-    "task": "classification",
-    "algorithm": "logistic",
-    "hyperparameters": {"max_iter": 1000},
-    "seed": 0,
-    "features": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-    "target": "species",
-    "classes": list(iris.target_names),
-    "scaler": {"kind": "standard", "mean": scaler.mean_.tolist(), "std": scaler.scale_.tolist()},
-    "data_digest": hashlib.sha256(iris.data.tobytes()).hexdigest(),
-    "training_metrics": {"accuracy": float(logistic.score(scaler.transform(iris.data), iris.target))},
-    "predictor": {"kind": "linear", "weights": logistic.coef_.tolist(), "intercepts": logistic.intercept_.tolist()},
-}
+model = cairn_logistic_model(
+    scaler,
+    logistic,
+    ["sepal_length", "sepal_width", "petal_length", "petal_width"],
+    iris.target_names,
+    hashlib.sha256(iris.data.tobytes()).hexdigest(),
+    float(logistic.score(scaler.transform(iris.data), iris.target)),
+)
 with open(sys.argv[1], "w") as f:
     json.dump(model, f, indent=2)
