@@ -116,23 +116,20 @@ pub fn resolve(
     };
     let features = match sidecar.and_then(|s| s.features.clone()) {
         Some(features) => features,
-        None => match from_metadata("features")? {
+        None => match from_metadata("features")?.or(graph.features) {
             Some(features) => features,
-            None => match graph.features {
-                Some(features) => features,
-                None => {
-                    let width = graph.width.ok_or_else(|| {
-                        Error::data(
-                            path,
-                            format!(
-                                "the model's input does not say how many features it takes; name them in {}",
-                                Sidecar::path_for(path).display()
-                            ),
-                        )
-                    })?;
-                    (0..width).map(|i| format!("x{i}")).collect()
-                }
-            },
+            None => {
+                let width = graph.width.ok_or_else(|| {
+                    Error::data(
+                        path,
+                        format!(
+                            "the model's input does not say how many features it takes; name them in {}",
+                            Sidecar::path_for(path).display()
+                        ),
+                    )
+                })?;
+                (0..width).map(|i| format!("x{i}")).collect()
+            }
         },
     };
     if let Some(width) = graph.width

@@ -137,15 +137,11 @@ fn read_model(path: &Path) -> Result<Vec<u8>> {
 /// What the file is: a cairn model or an ONNX model, each checked whole as `cairn serve` will
 /// check it.
 fn inspect(bytes: &[u8], path: &Path) -> Result<(ModelFormat, Option<String>, Option<String>)> {
-    let task_name = |task| match task {
-        cairn_ml::model::Task::Classification => "classification".to_string(),
-        cairn_ml::model::Task::Regression => "regression".to_string(),
-    };
     if bytes.first() == Some(&b'{') {
         let model = cairn_ml::model::Model::from_slice(bytes, path)?;
         return Ok((
             ModelFormat::Cairn,
-            Some(task_name(model.task)),
+            Some(model.task.name().to_string()),
             Some(model.algorithm),
         ));
     }
@@ -172,7 +168,7 @@ fn inspect(bytes: &[u8], path: &Path) -> Result<(ModelFormat, Option<String>, Op
     let model = cairn_onnx::OnnxModel::from_slice(bytes, path, None)?;
     Ok((
         ModelFormat::Onnx,
-        Some(task_name(model.task)),
+        Some(model.task.name().to_string()),
         Some("onnx".into()),
     ))
 }

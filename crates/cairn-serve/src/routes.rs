@@ -274,17 +274,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let labels: Vec<Vec<(&str, String)>> = models
         .iter()
         .map(|model| {
-            let task = if model.is_classifier() {
-                "classification"
-            } else {
-                "regression"
-            };
             vec![
                 ("version", model.version.clone()),
                 ("role", model.role.name().to_string()),
                 ("name", model.name.clone()),
                 ("algorithm", model.algorithm().to_string()),
-                ("task", task.to_string()),
+                ("task", model.task.name().to_string()),
                 ("digest", model.digest.clone()),
                 ("path", model.path.display().to_string()),
             ]

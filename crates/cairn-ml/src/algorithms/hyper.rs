@@ -115,10 +115,7 @@ impl Hyper {
     /// Resolves `KEY=VALUE` pairs for `algorithm` on `task`: unknown algorithms or keys and bad
     /// values are [`Error::Usage`] naming them and listing what is valid.
     pub fn resolve(task: Task, algorithm: &str, pairs: &[String]) -> Result<Hyper> {
-        let task_name = match task {
-            Task::Classification => "classification",
-            Task::Regression => "regression",
-        };
+        let task_name = task.name();
         let specs = specs(task, algorithm).ok_or_else(|| {
             Error::Usage(format!(
                 "unknown --algorithm '{algorithm}' for {task_name}; valid: {}",

@@ -27,6 +27,16 @@ pub enum Task {
     Regression,
 }
 
+impl Task {
+    /// The word for it in files, messages and metrics (as serialised).
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        }
+    }
+}
+
 /// A trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,10 +240,7 @@ impl Model {
             ));
         }
         let known = crate::hyper::algorithms(self.task);
-        let task = match self.task {
-            Task::Classification => "classification",
-            Task::Regression => "regression",
-        };
+        let task = self.task.name();
         if !known.contains(&self.algorithm.as_str()) {
             return Err(format!(
                 "field 'algorithm': unknown algorithm '{}' for {task} (known: {})",

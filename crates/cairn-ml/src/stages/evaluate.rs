@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::metrics;
-use crate::model::{Model, Task};
+use crate::model::Model;
 use crate::plots;
 use crate::prepared::{Prepared, Split, Target};
 
@@ -105,18 +105,11 @@ fn check_fits(model: &Model, model_path: &Path, prepared: &Prepared, input: &Pat
             schema.features
         )
     } else if model.task != schema.task {
-        let name = |t: Task| {
-            if t == Task::Classification {
-                "classification"
-            } else {
-                "regression"
-            }
-        };
         format!(
             "is a {} model but {} holds {} data",
-            name(model.task),
+            model.task.name(),
             input.display(),
-            name(schema.task)
+            schema.task.name()
         )
     } else if model.classes != schema.classes {
         format!(
