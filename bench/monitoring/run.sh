@@ -118,6 +118,7 @@ SQLITE=$WORK/serve.sqlite
 WAYS=(off sqlite)
 [[ $SKIP_PG != 1 ]] && WAYS+=(postgres)
 declare -A PORT_OF PID_OF R
+TICKS=$(getconf CLK_TCK)
 
 launch() { # launch NAME [--log-db DB]: cairn serve pinned to CPU 0 on a free port
     local name=$1; shift
@@ -132,13 +133,32 @@ launch() { # launch NAME [--log-db DB]: cairn serve pinned to CPU 0 on a free po
     echo "   $name: ${R[$name,startup]} ms to healthy"
 }
 
-# load NAME: one wrk run at concurrency 16; appends "req/s p50_ms p99_ms errors requests".
+# cpu_ticks PID [THREAD]: CPU time (user + system, in clock ticks) of a process, or of its
+# thread of that name.
+cpu_ticks() {
+    local stat=/proc/$1/stat task
+    if [[ -n ${2:-} ]]; then
+        stat=
+        for task in /proc/"$1"/task/*; do
+            [[ $(<"$task/comm") == "$2" ]] && stat=$task/stat
+        done
+        [[ -n $stat ]] || { echo 0; return; }
+    fi
+    # The fields after the command's closing parenthesis; utime and stime are 14 and 15.
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$stat"
+}
+
+# load NAME: one wrk run at concurrency 16; appends "req/s p50_ms p99_ms errors requests
+# server_ticks writer_ticks".
 load() {
-    local out
+    local out pid=${PID_OF[$1]} server writer
+    server=$(cpu_ticks "$pid")
+    writer=$(cpu_ticks "$pid" prediction-log)
     out=$(BODY_FILE=$WORK/one.json taskset -c 1 wrk -t1 -c16 -d"${DURATION}s" --latency \
         -s "$ROOT/bench/serve/post.lua" "http://127.0.0.1:${PORT_OF[$1]}/predict")
     echo "$out" >>"$WORK/wrk.log"
-    awk '
+    awk -v server=$(($(cpu_ticks "$pid") - server)) \
+        -v writer=$(($(cpu_ticks "$pid" prediction-log) - writer)) '
         function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
         /requests in/ { n = $1 }
         /Requests\/sec/ { rps = $2 }
@@ -146,7 +166,8 @@ load() {
         /^ +99%/ { p99 = ms($2) }
         /Non-2xx/ { err += $NF }
         /Socket errors/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
-        END { printf "%.0f %.3f %.3f %d %d\n", rps, p50, p99, err, n }' <<<"$out" >>"$WORK/$1.runs"
+        END { printf "%.0f %.3f %.3f %d %d %d %d\n", rps, p50, p99, err, n, server, writer }' \
+        <<<"$out" >>"$WORK/$1.runs"
 }
 
 # metric NAME SERIES: the sum of a series' values in the server's /metrics.
@@ -174,6 +195,9 @@ for name in "${WAYS[@]}"; do
     R[$name,p50]=$(median "$WORK/$name.runs" 2)
     R[$name,p99]=$(median "$WORK/$name.runs" 3)
     R[$name,err]=$(awk '{ s += $4 } END { print s }' "$WORK/$name.runs")
+    # CPU per request over all runs, from /proc (clock ticks of 1/TICKS s).
+    R[$name,cpu]=$(awk -v t="$TICKS" '{ c += $6; n += $5 } END { printf "%.2f", 1e6 * c / t / n }' "$WORK/$name.runs")
+    R[$name,writer]=$(awk -v t="$TICKS" '{ c += $7; n += $5 } END { printf "%.2f", 1e6 * c / t / n }' "$WORK/$name.runs")
     R[$name,answered]=$(metric "$name" 'cairn_http_requests_total{route="/predict",status="200"}')
     R[$name,dropped]=$(metric "$name" cairn_prediction_log_dropped_total)
     R[$name,failures]=$(metric "$name" cairn_prediction_log_failures_total)
@@ -192,6 +216,7 @@ done
 R[off,target]=—
 R[off,dropped]=—
 R[off,failures]=—
+R[off,writer]=—
 
 echo
 echo "Throughput: /predict at concurrency 16, medians of $ROUNDS runs of $DURATION s;"
@@ -204,6 +229,8 @@ row "  p99 ms" p99
 row "  share of 'off'" ratio
 row "  >= 90 % of 'off'" target
 row "  wrk errors (all runs)" err
+row "server CPU us per request" cpu
+row "  of it the log writer" writer
 row "answered (server's count)" answered
 row "rows in the log" logged
 row "log: dropped" dropped

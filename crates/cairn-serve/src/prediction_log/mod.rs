@@ -107,32 +107,43 @@ pub(crate) fn row_count(batch: &[Entry]) -> usize {
 }
 
 /// Calls `write` with every row of `batch`, stopping at its first error. The JSON columns are
-/// encoded into two buffers reused from row to row: on a server logging every request this
-/// loop runs on a core the requests need too.
+/// encoded into two buffers reused from row to row, with each model's names quoted once per
+/// batch: on a server logging every request this loop runs on a core the requests need too.
 pub(crate) fn for_each_row<E>(
     batch: &[Entry],
     mut write: impl FnMut(&Row<'_>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     let mut inputs = Vec::with_capacity(256);
     let mut probabilities_buf = Vec::with_capacity(256);
+    let mut keys: Option<(&Arc<LoadedModel>, JsonKeys, JsonKeys)> = None;
     for e in batch {
         let model = &e.model;
+        if !matches!(&keys, Some((last, ..)) if Arc::ptr_eq(last, model)) {
+            keys = Some((
+                model,
+                JsonKeys::new(&model.features),
+                JsonKeys::new(&model.classes),
+            ));
+        }
+        let Some((_, feature_keys, class_keys)) = &keys else {
+            continue;
+        };
         let width = model.features.len().max(1);
         for (x, p) in e.inputs.chunks_exact(width).zip(&e.predictions) {
-            by_name(&mut inputs, &model.features, x);
+            feature_keys.object(&mut inputs, x);
             let probabilities = if p.probabilities.is_empty() {
                 None
             } else {
-                by_name(&mut probabilities_buf, &model.classes, &p.probabilities);
+                class_keys.object(&mut probabilities_buf, &p.probabilities);
                 Some(json_text(&probabilities_buf))
             };
             write(&Row {
                 time: e.time,
-                model_version: &e.model.version,
-                role: e.model.role.name(),
+                model_version: &model.version,
+                role: model.role.name(),
                 route: e.route,
                 inputs: json_text(&inputs),
-                class: e.model.class_name(p),
+                class: model.class_name(p),
                 probabilities,
                 value: p.value,
                 latency_us: e.latency_us as i64,
@@ -526,23 +537,75 @@ impl<'a> InputsReader<'a> {
     }
 }
 
-/// `{"name": value, …}` into `out` (emptied first); a value that is not finite is `null`.
-fn by_name(out: &mut Vec<u8>, names: &[String], values: &[f64]) {
-    out.clear();
-    out.push(b'{');
-    for (i, (name, value)) in names.iter().zip(values).enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        // Writing a str or an f64 into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, name);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, value);
+/// Names as JSON object keys, each quoted and escaped once: `"name":`.
+struct JsonKeys(Vec<Vec<u8>>);
+
+impl JsonKeys {
+    fn new(names: &[String]) -> JsonKeys {
+        JsonKeys(
+            names
+                .iter()
+                .map(|name| {
+                    // Writing a str into a Vec cannot fail.
+                    let mut key = serde_json::to_vec(name).unwrap_or_default();
+                    key.push(b':');
+                    key
+                })
+                .collect(),
+        )
     }
-    out.push(b'}');
+
+    /// `{"name": value, …}` into `out` (emptied first), the numbers as serde_json writes them:
+    /// one that is not finite is `null`.
+    fn object(&self, out: &mut Vec<u8>, values: &[f64]) {
+        let mut number = zmij::Buffer::new();
+        out.clear();
+        out.push(b'{');
+        for (i, (key, value)) in self.0.iter().zip(values).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(key);
+            if value.is_finite() {
+                out.extend_from_slice(number.format_finite(*value).as_bytes());
+            } else {
+                out.extend_from_slice(b"null");
+            }
+        }
+        out.push(b'}');
+    }
 }
 
-/// What [`by_name`] wrote, as text: serde_json writes UTF-8 only.
+/// What [`JsonKeys::object`] wrote, as text: serde_json writes UTF-8 only.
 fn json_text(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or("{}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JsonKeys;
+
+    #[test]
+    fn objects_are_what_serde_json_writes() {
+        let names = ["petal \"length\"".to_string(), "ünïcode\n".to_string(), "x".to_string()];
+        let keys = JsonKeys::new(&names);
+        let mut out = Vec::new();
+        for values in [
+            [5.1, 0.0, -1.5e-300],
+            [f64::NAN, f64::INFINITY, 1e21],
+            [0.984_701_234_567_890_1, 3.0, f64::MIN_POSITIVE],
+        ] {
+            keys.object(&mut out, &values);
+            let pairs: Vec<String> = names
+                .iter()
+                .zip(values)
+                .map(|(name, value)| {
+                    let name = serde_json::to_string(name).unwrap();
+                    format!("{name}:{}", serde_json::to_string(&value).unwrap())
+                })
+                .collect();
+            let expected = format!("{{{}}}", pairs.join(","));
+            assert_eq!(std::str::from_utf8(&out).unwrap(), expected);
+        }
+    }
 }
