@@ -743,6 +743,59 @@ fn a_batch_is_logged_row_for_row_in_order() {
 }
 
 #[test]
+fn requests_of_different_sizes_are_logged_each_row_with_its_own_answer() {
+    // The writer reads rows back out of flat arrays: every request's rows must come out with
+    // their own inputs and answers, for a regressor (no probabilities) as for a classifier.
+    let p = Project::new();
+    p.write("price.json", REGRESSION);
+    let s = Server::start(&p, &["--model", "price.json", "--log-db", "log.sqlite"]);
+    let mut sent = Vec::new();
+    for size in [3, 1, 2, 5] {
+        let rows: Vec<(f64, f64)> = (0..size)
+            .map(|i| (f64::from(sent.len() as i32 + i), 10.0))
+            .collect();
+        let body: Vec<String> = rows
+            .iter()
+            .map(|(rooms, age)| format!(r#"{{"rooms": {rooms}, "age": {age}}}"#))
+            .collect();
+        let reply = if size == 1 {
+            vec![post_json(s.addr, "/predict", &body[0]).expect(200)]
+        } else {
+            let many = post_json(
+                s.addr,
+                "/predict/batch",
+                &format!(r#"{{"instances": [{}]}}"#, body.join(",")),
+            )
+            .expect(200);
+            many["predictions"].as_array().cloned().unwrap_or_default()
+        };
+        assert_eq!(reply.len(), rows.len());
+        for (row, answer) in rows.into_iter().zip(reply) {
+            sent.push((row, answer["value"].as_f64().unwrap_or(f64::NAN)));
+        }
+    }
+    let history = || {
+        get(s.addr, "/predictions/history?limit=100").expect(200)["predictions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait_until("11 logged rows", || history().len() >= sent.len());
+    let mut logged = history();
+    logged.reverse();
+    assert_eq!(logged.len(), sent.len());
+    for (row, ((rooms, age), value)) in logged.iter().zip(&sent) {
+        assert!(close(&row["inputs"]["rooms"], *rooms), "{row}");
+        assert!(close(&row["inputs"]["age"], *age), "{row}");
+        assert!(close(&row["value"], *value), "{row}");
+        assert!(
+            row.get("class").is_none() && row.get("probabilities").is_none(),
+            "{row}"
+        );
+    }
+}
+
+#[test]
 fn root_links_and_the_docs_page_works_in_a_browser_with_no_network() {
     let (_p, s) = logistic();
     let root = get(s.addr, "/").expect(200);

@@ -7,7 +7,10 @@
 #    postgres://… (a PostgreSQL of its own, initdb in /tmp). Same wrk setup as bench/serve:
 #    the server on CPU 0, wrk -t1 -c16 on CPU 1, single /predict, medians; PostgreSQL on
 #    PG_CPUS (default 0: the server's core, so the database's work is charged to it as SQLite's
-#    in-process writer is). Then the log's rows against the requests the server answered.
+#    in-process writer is). Then the log's rows against the requests the server answered, and
+#    cairn's CPU time per request from /proc: all its threads, and its log writer alone. With
+#    PostgreSQL that leaves out the database's own work, so it is the part of the log's cost
+#    that stays with the server when the database runs elsewhere.
 # 2. Drift at scale (bench.py): ROWS (default 1,000,000) current rows, bootstrapped from the
 #    training split with petal_length shifted by SHIFT (default 1.0), sent through
 #    /predict/batch to a logging server (SQLite, then PostgreSQL), so cairn writes the logs
@@ -229,7 +232,7 @@ row "  p99 ms" p99
 row "  share of 'off'" ratio
 row "  >= 90 % of 'off'" target
 row "  wrk errors (all runs)" err
-row "server CPU us per request" cpu
+row "cairn CPU us per request" cpu
 row "  of it the log writer" writer
 row "answered (server's count)" answered
 row "rows in the log" logged

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::input::Rows;
 use super::loaded::{LoadedModel, Resolver};
 use super::metrics::Metrics;
-use super::prediction_log::{Entry, PredictionLog};
+use super::prediction_log::PredictionLog;
 use super::reload::ReloadPolicy;
 use super::routes::Route;
 
@@ -126,26 +126,11 @@ impl Shared {
             let time = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
-            if let Some((shadow, answers)) = shadow {
-                let entry = Entry {
-                    time,
-                    model: shadow,
-                    route: route.path(),
-                    inputs: rows.values.clone(),
-                    predictions: answers,
-                    latency_us,
-                };
-                log.send(entry);
+            let route = route.path();
+            if let Some((shadow, answers)) = &shadow {
+                log.record(shadow, route, time, &rows.values, answers, latency_us);
             }
-            let entry = Entry {
-                time,
-                model: Arc::clone(model),
-                route: route.path(),
-                inputs: rows.values,
-                predictions: predictions.clone(),
-                latency_us,
-            };
-            log.send(entry);
+            log.record(model, route, time, &rows.values, &predictions, latency_us);
         }
         Ok(predictions)
     }

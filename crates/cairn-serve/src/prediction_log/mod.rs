@@ -1,10 +1,11 @@
 //! `--log-db`: every prediction goes to a SQLite file or a PostgreSQL database, written in
-//! batches by one thread fed through a bounded channel, so a request never waits for the disk
-//! or the network. When the writer falls behind or the database is away, entries wait (the
-//! backlog) up to the channel's bound and are dropped and counted beyond it; a batch that
-//! failed is retried with backoff, and the server says so in its log. Several replicas can
-//! share one PostgreSQL log.
+//! batches by one thread, so a request never waits for the disk or the network: it only
+//! appends its rows to what is pending (see `pending.rs`). When the writer falls behind or the
+//! database is away, requests wait (the backlog) up to a bound and are dropped and counted
+//! beyond it; a batch that failed is retried with backoff, and the server says so in its log.
+//! Several replicas can share one PostgreSQL log.
 
+mod pending;
 mod postgres;
 mod sqlite;
 
@@ -12,9 +13,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -25,13 +26,11 @@ use cairn_ml::model::Prediction;
 
 use super::loaded::LoadedModel;
 
-/// Entries waiting for the writer at most; beyond this they are dropped.
+/// Requests waiting for the writer at most; beyond this they are dropped.
 const QUEUE: usize = 65_536;
-/// Entries written per transaction at most.
-const BATCH: usize = 4096;
-/// How long the writer lets a batch gather after it found the queue empty. Waking it for
-/// every entry would cost each request a futex wake and a context switch on a busy server;
-/// this bounds how stale the log is instead (the writer never waits while entries pile up).
+/// How often at most the writer takes what is pending. Waking it for every request would cost
+/// each one a futex wake and a context switch on a busy server; this bounds how stale the log
+/// is instead (a writer slower than this takes what waits as soon as it is done).
 const GATHER: Duration = Duration::from_millis(20);
 /// The longest wait between two tries at a database that is away.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -64,21 +63,7 @@ impl Target {
     }
 }
 
-/// The predictions of one request.
-pub struct Entry {
-    /// Seconds since the Unix epoch.
-    pub time: f64,
-    /// The model that answered.
-    pub model: Arc<LoadedModel>,
-    /// The route template.
-    pub route: &'static str,
-    /// The rows, flat.
-    pub inputs: Vec<f64>,
-    /// One per row.
-    pub predictions: Vec<Prediction>,
-    /// Time spent answering, in microseconds.
-    pub latency_us: u64,
-}
+pub(crate) use pending::Pending;
 
 /// One row as the stores write it.
 pub(crate) struct Row<'a> {
@@ -95,30 +80,19 @@ pub(crate) struct Row<'a> {
     pub latency_us: i64,
 }
 
-/// How many rows [`for_each_row`] gives for `batch`.
-pub(crate) fn row_count(batch: &[Entry]) -> usize {
-    batch
-        .iter()
-        .map(|e| {
-            let width = e.model.features.len().max(1);
-            (e.inputs.len() / width).min(e.predictions.len())
-        })
-        .sum()
-}
-
 /// Calls `write` with every row of `batch`, stopping at its first error. The JSON columns are
 /// encoded into two buffers reused from row to row, with each model's names quoted once per
 /// batch: on a server logging every request this loop runs on a core the requests need too.
 pub(crate) fn for_each_row<E>(
-    batch: &[Entry],
+    batch: &Pending,
     mut write: impl FnMut(&Row<'_>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     let mut inputs = Vec::with_capacity(256);
     let mut probabilities_buf = Vec::with_capacity(256);
-    let mut keys: Option<(&Arc<LoadedModel>, JsonKeys, JsonKeys)> = None;
-    for e in batch {
-        let model = &e.model;
-        if !matches!(&keys, Some((last, ..)) if Arc::ptr_eq(last, model)) {
+    let mut keys: Option<(&LoadedModel, JsonKeys, JsonKeys)> = None;
+    for row in batch.rows() {
+        let model = row.model;
+        if !matches!(&keys, Some((last, ..)) if std::ptr::eq(*last, model)) {
             keys = Some((
                 model,
                 JsonKeys::new(&model.features),
@@ -128,27 +102,27 @@ pub(crate) fn for_each_row<E>(
         let Some((_, feature_keys, class_keys)) = &keys else {
             continue;
         };
-        let width = model.features.len().max(1);
-        for (x, p) in e.inputs.chunks_exact(width).zip(&e.predictions) {
-            feature_keys.object(&mut inputs, x);
-            let probabilities = if p.probabilities.is_empty() {
-                None
-            } else {
-                class_keys.object(&mut probabilities_buf, &p.probabilities);
-                Some(json_text(&probabilities_buf))
-            };
-            write(&Row {
-                time: e.time,
-                model_version: &model.version,
-                role: model.role.name(),
-                route: e.route,
-                inputs: json_text(&inputs),
-                class: model.class_name(p),
-                probabilities,
-                value: p.value,
-                latency_us: e.latency_us as i64,
-            })?;
-        }
+        feature_keys.object(&mut inputs, row.inputs);
+        let probabilities = if row.probabilities.is_empty() {
+            None
+        } else {
+            class_keys.object(&mut probabilities_buf, row.probabilities);
+            Some(json_text(&probabilities_buf))
+        };
+        write(&Row {
+            time: row.time,
+            model_version: &model.version,
+            role: model.role.name(),
+            route: row.route,
+            inputs: json_text(&inputs),
+            class: row
+                .class
+                .and_then(|c| model.classes.get(c))
+                .map(String::as_str),
+            probabilities,
+            value: row.value,
+            latency_us: row.latency_us as i64,
+        })?;
     }
     Ok(())
 }
@@ -156,28 +130,47 @@ pub(crate) fn for_each_row<E>(
 /// A place batches are written to.
 trait Store: Send {
     /// Writes every row of `batch` in one transaction.
-    fn write(&mut self, batch: &[Entry]) -> std::result::Result<(), String>;
+    fn write(&mut self, batch: &Pending) -> std::result::Result<(), String>;
 }
 
-enum Message {
-    Entry(Entry),
-    Stop,
+/// What the request threads and the writer share.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Signalled when the first request arrives in an empty queue, and on stop.
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    pending: Pending,
+    stop: bool,
+}
+
+impl Queue {
+    /// The state, even if a thread panicked holding it: it is only ever appended to or
+    /// swapped, never left half-changed by a panic in between.
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// What the log counts, for `/metrics`.
 #[derive(Default)]
 pub struct LogCounters {
-    /// Entries dropped: the queue was full, or the server stopped with the database away.
+    /// Requests dropped: the queue was full, or the server stopped with the database away.
     dropped: AtomicU64,
     /// Batches whose write failed (each is retried).
     failures: AtomicU64,
-    /// Entries queued or being written.
+    /// Requests queued or being written.
     backlog: AtomicI64,
 }
 
 /// The sending side of the log.
 pub struct PredictionLog {
-    tx: SyncSender<Message>,
+    queue: Arc<Queue>,
     target: Target,
     counters: Arc<LogCounters>,
 }
@@ -224,17 +217,18 @@ impl PredictionLog {
                 Box::new(store)
             }
         };
-        let (tx, rx) = sync_channel(QUEUE);
+        let queue = Arc::new(Queue::default());
+        let writer_queue = Arc::clone(&queue);
         let counters = Arc::new(LogCounters::default());
         let shown = target.shown();
         let writer_counters = Arc::clone(&counters);
         let handle = std::thread::Builder::new()
             .name("prediction-log".into())
-            .spawn(move || write_loop(store, rx, &shown, &writer_counters))
+            .spawn(move || write_loop(store, &writer_queue, &shown, &writer_counters))
             .map_err(|e| Error::Failed(format!("cannot start the prediction-log thread: {e}")))?;
         Ok((
             PredictionLog {
-                tx,
+                queue,
                 target: target.clone(),
                 counters,
             },
@@ -242,21 +236,38 @@ impl PredictionLog {
         ))
     }
 
-    /// Queues an entry without waiting; counts it as dropped when the queue is full.
-    pub fn send(&self, entry: Entry) {
-        match self.tx.try_send(Message::Entry(entry)) {
-            Ok(()) => {
-                self.counters.backlog.fetch_add(1, Relaxed);
-            }
-            Err(_) => {
-                self.counters.dropped.fetch_add(1, Relaxed);
-            }
+    /// Queues one request's predictions (`inputs` holds its rows flat) without waiting on the
+    /// writer; counts it as dropped when the queue is full.
+    pub fn record(
+        &self,
+        model: &Arc<LoadedModel>,
+        route: &'static str,
+        time: f64,
+        inputs: &[f64],
+        predictions: &[Prediction],
+        latency_us: u64,
+    ) {
+        if self.counters.backlog.load(Relaxed) >= QUEUE as i64 {
+            self.counters.dropped.fetch_add(1, Relaxed);
+            return;
+        }
+        let first = {
+            let mut state = self.queue.lock();
+            state
+                .pending
+                .push(model, route, time, inputs, predictions, latency_us);
+            state.pending.len() == 1
+        };
+        self.counters.backlog.fetch_add(1, Relaxed);
+        if first {
+            self.queue.ready.notify_one();
         }
     }
 
     /// Tells the writer to finish once everything queued so far is written.
     pub fn stop(&self) {
-        let _ = self.tx.send(Message::Stop);
+        self.queue.lock().stop = true;
+        self.queue.ready.notify_one();
     }
 
     /// The last `limit` predictions, newest first (blocking: call off the async threads).
@@ -307,42 +318,43 @@ impl PredictionLog {
     }
 }
 
-/// Drains the queue into `store` in batches, retrying a failed batch with backoff.
-fn write_loop(
-    mut store: Box<dyn Store>,
-    rx: Receiver<Message>,
-    shown: &str,
-    counters: &LogCounters,
-) {
-    let mut batch: Vec<Entry> = Vec::new();
+/// Takes what is pending into `store`, at most every [`GATHER`], retrying a failed batch with
+/// backoff (what arrives meanwhile joins it).
+fn write_loop(mut store: Box<dyn Store>, queue: &Queue, shown: &str, counters: &LogCounters) {
+    // Swapped with the queue's: each side's memory is reused, never freed per request.
+    let mut batch = Pending::default();
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
-    let mut stop = false;
-    // The last drain emptied the queue: the writer keeps up, so it may wait for a batch.
-    let mut idle = true;
+    let mut last_take = Instant::now();
     loop {
-        if batch.is_empty() {
-            if stop {
-                return;
+        let stop = {
+            let mut state = queue.lock();
+            while batch.is_empty() && state.pending.is_empty() && !state.stop {
+                state = queue
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
-            match rx.recv() {
-                Ok(Message::Entry(e)) => batch.push(e),
-                Ok(Message::Stop) | Err(_) => return,
-            }
-            if idle {
-                std::thread::sleep(GATHER);
-            }
-        }
-        idle = false;
-        while batch.len() < BATCH && !stop {
-            match rx.try_recv() {
-                Ok(Message::Entry(e)) => batch.push(e),
-                Ok(Message::Stop) => stop = true,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
-                    idle = true;
-                    break;
+            if !state.stop {
+                // Let more gather, without holding the lock.
+                let wait = (last_take + GATHER).saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    drop(state);
+                    std::thread::sleep(wait);
+                    state = queue.lock();
                 }
             }
+            if batch.is_empty() {
+                std::mem::swap(&mut batch, &mut state.pending);
+            } else {
+                batch.append(&mut state.pending);
+            }
+            state.stop
+        };
+        last_take = Instant::now();
+        if batch.is_empty() {
+            // Stopping, and nothing is left.
+            return;
         }
         match store.write(&batch) {
             Ok(()) => {
@@ -587,7 +599,11 @@ mod tests {
 
     #[test]
     fn objects_are_what_serde_json_writes() {
-        let names = ["petal \"length\"".to_string(), "ünïcode\n".to_string(), "x".to_string()];
+        let names = [
+            "petal \"length\"".to_string(),
+            "ünïcode\n".to_string(),
+            "x".to_string(),
+        ];
         let keys = JsonKeys::new(&names);
         let mut out = Vec::new();
         for values in [

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use cairn_core::error::{Error, Result};
 
-use super::{Entry, HistoryRow, InputsReader, Store, for_each_row};
+use super::{HistoryRow, InputsReader, Pending, Store, for_each_row};
 
 /// The schema, one step per version: `cairn_schema.version` is how many have been applied.
 const MIGRATIONS: &[&str] = &[
@@ -133,14 +133,14 @@ impl PgStore {
 }
 
 impl Store for PgStore {
-    fn write(&mut self, batch: &[Entry]) -> std::result::Result<(), String> {
+    fn write(&mut self, batch: &Pending) -> std::result::Result<(), String> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.connect()?;
         }
         let Some(client) = self.client.as_mut() else {
             return Err("not connected".into());
         };
-        let mut data = Vec::with_capacity(batch.len() * 320);
+        let mut data = Vec::with_capacity(batch.row_count() * 320);
         data.extend_from_slice(COPY_BINARY_HEADER);
         let _ = for_each_row(batch, |r| -> std::result::Result<(), ()> {
             data.extend_from_slice(&9i16.to_be_bytes());

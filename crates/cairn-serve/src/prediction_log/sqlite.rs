@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use cairn_core::error::{Error, Result};
 
-use super::{Entry, HistoryRow, InputsReader, Row, Store, for_each_row, row_count};
+use super::{HistoryRow, InputsReader, Pending, Row, Store, for_each_row};
 
 /// `PRAGMA user_version` of the current schema: 1 had no `role` column, 2 has it and an index
 /// by version, 3 has no index.
@@ -115,8 +115,8 @@ fn bind(
 }
 
 impl Store for SqliteStore {
-    fn write(&mut self, batch: &[Entry]) -> std::result::Result<(), String> {
-        let rows = row_count(batch);
+    fn write(&mut self, batch: &Pending) -> std::result::Result<(), String> {
+        let rows = batch.row_count();
         // The first rows go ROWS_PER_INSERT at a time, the rest one by one.
         let grouped = rows - rows % ROWS_PER_INSERT;
         let write = |conn: &mut Connection| -> rusqlite::Result<()> {
