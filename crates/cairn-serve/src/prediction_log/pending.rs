@@ -118,12 +118,17 @@ impl Pending {
         self.classes.append(&mut other.classes);
     }
 
-    /// Empties it, keeping its memory for the next requests.
+    /// Empties it, keeping its memory for the next requests: up to what a busy server
+    /// needs, not all that a long outage's backlog took.
     pub fn clear(&mut self) {
+        const KEEP: usize = 1 << 20;
         self.models.clear();
         self.requests.clear();
         self.numbers.clear();
         self.classes.clear();
+        self.requests.shrink_to(KEEP / 16);
+        self.numbers.shrink_to(KEEP);
+        self.classes.shrink_to(KEEP / 8);
     }
 
     /// Every row, in the order the requests came.
