@@ -214,6 +214,8 @@ R[sqlite,logged]=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.arg
 [[ $SKIP_PG != 1 ]] && R[postgres,logged]=$(psql_value serve "SELECT count(*) FROM predictions")
 for name in "${WAYS[@]}"; do
     R[$name,ratio]=$(awk -v a="${R[$name,rps]}" -v b="${R[off,rps]}" 'BEGIN { printf "%.1f %%", 100 * a / b }')
+    # What the server alone could answer on a core of its own, the database elsewhere.
+    R[$name,cpu_share]=$(awk -v a="${R[off,cpu]}" -v b="${R[$name,cpu]}" 'BEGIN { printf "%.1f %%", 100 * a / b }')
     R[$name,target]=$(awk -v a="${R[$name,rps]}" -v b="${R[off,rps]}" 'BEGIN { print (a >= 0.9 * b ? "yes" : "NO") }')
 done
 R[off,target]=—
@@ -234,6 +236,7 @@ row "  >= 90 % of 'off'" target
 row "  wrk errors (all runs)" err
 row "cairn CPU us per request" cpu
 row "  of it the log writer" writer
+row "  'off' CPU / this CPU" cpu_share
 row "answered (server's count)" answered
 row "rows in the log" logged
 row "log: dropped" dropped
