@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cairn_ml::model::Prediction;
 
-use super::super::loaded::LoadedModel;
+use crate::loaded::LoadedModel;
 
 /// One logged request.
 struct Request {
@@ -28,7 +28,7 @@ struct Request {
 /// Requests waiting to be written, or being written.
 #[derive(Default)]
 pub(crate) struct Pending {
-    /// The models the requests name, each once in a row of requests it answered.
+    /// The models the requests name: one per run of consecutive requests a model answered.
     models: Vec<Arc<LoadedModel>>,
     requests: Vec<Request>,
     /// Per row: its inputs, its value, then its probabilities.
