@@ -609,7 +609,7 @@ mod tests {
         for values in [
             [5.1, 0.0, -1.5e-300],
             [f64::NAN, f64::INFINITY, 1e21],
-            [0.984_701_234_567_890_1, 3.0, f64::MIN_POSITIVE],
+            [1.0 / 3.0, 3.0, f64::MIN_POSITIVE],
         ] {
             keys.object(&mut out, &values);
             let pairs: Vec<String> = names
