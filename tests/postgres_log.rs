@@ -264,6 +264,41 @@ fn two_replicas_share_one_log_and_lose_nothing() {
 }
 
 #[test]
+fn a_batch_larger_than_one_copy_piece_is_logged_whole_and_in_order() {
+    // 8,000 rows are about 2.5 MB of COPY data, which the writer sends 1 MiB at a time.
+    let Some(pg) = Postgres::start() else { return };
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    let url = pg.url();
+    let s = Server::start(
+        &p,
+        &["--model", "model.json", "--log-db", &url, "--require-log"],
+    );
+    let rows: Vec<String> = (0..8000)
+        .map(|i| format!(r#"[{}, 3.0, 1.5, 0.2]"#, f64::from(i) / 1000.0))
+        .collect();
+    post_json(
+        s.addr,
+        "/predict/batch",
+        &format!(r#"{{"instances": [{}]}}"#, rows.join(",")),
+    )
+    .expect(200);
+    wait_until("8,000 logged rows", || pg.rows() == 8000);
+    // In order: the ids follow the rows sent.
+    let sent_in_order = pg.sql(
+        "SELECT count(*) FROM (SELECT (inputs::json->>'sepal_length')::float8 AS x,
+                lag((inputs::json->>'sepal_length')::float8) OVER (ORDER BY id) AS before
+         FROM predictions) AS t WHERE before IS NULL OR x > before",
+    );
+    assert_eq!(sent_in_order.as_deref(), Some("8000"));
+    assert_eq!(
+        pg.sql("SELECT max((inputs::json->>'sepal_length')::float8) FROM predictions")
+            .as_deref(),
+        Some("7.999")
+    );
+}
+
+#[test]
 fn the_database_going_away_fails_no_prediction_and_the_backlog_drains() {
     let Some(mut pg) = Postgres::start() else {
         return;

@@ -140,22 +140,6 @@ impl Store for PgStore {
         let Some(client) = self.client.as_mut() else {
             return Err("not connected".into());
         };
-        let mut data = Vec::with_capacity(batch.row_count() * 320);
-        data.extend_from_slice(COPY_BINARY_HEADER);
-        let _ = for_each_row(batch, |r| -> std::result::Result<(), ()> {
-            data.extend_from_slice(&9i16.to_be_bytes());
-            copy_field(&mut data, &r.time.to_be_bytes());
-            copy_field(&mut data, r.model_version.as_bytes());
-            copy_field(&mut data, r.role.as_bytes());
-            copy_field(&mut data, r.route.as_bytes());
-            copy_field(&mut data, r.inputs.as_bytes());
-            copy_nullable(&mut data, r.class);
-            copy_nullable(&mut data, r.probabilities);
-            copy_field(&mut data, &r.value.to_be_bytes());
-            copy_field(&mut data, &r.latency_us.to_be_bytes());
-            Ok(())
-        });
-        data.extend_from_slice(&(-1i16).to_be_bytes());
         let result = (|| -> std::result::Result<(), String> {
             let text_err = |e: postgres::Error| e.to_string();
             let mut tx = client.transaction().map_err(text_err)?;
@@ -164,6 +148,29 @@ impl Store for PgStore {
                     "COPY predictions (time, model_version, role, route, inputs, class, probabilities, value, latency_us) FROM STDIN (FORMAT binary)",
                 )
                 .map_err(text_err)?;
+            // Sent a piece at a time: after an outage a batch is the whole backlog, and its
+            // COPY data several times the memory its rows take while they wait.
+            let mut data = Vec::with_capacity(COPY_PIECE + 4096);
+            data.extend_from_slice(COPY_BINARY_HEADER);
+            for_each_row(batch, |r| {
+                data.extend_from_slice(&9i16.to_be_bytes());
+                copy_field(&mut data, &r.time.to_be_bytes());
+                copy_field(&mut data, r.model_version.as_bytes());
+                copy_field(&mut data, r.role.as_bytes());
+                copy_field(&mut data, r.route.as_bytes());
+                copy_field(&mut data, r.inputs.as_bytes());
+                copy_nullable(&mut data, r.class);
+                copy_nullable(&mut data, r.probabilities);
+                copy_field(&mut data, &r.value.to_be_bytes());
+                copy_field(&mut data, &r.latency_us.to_be_bytes());
+                if data.len() >= COPY_PIECE {
+                    std::io::Write::write_all(&mut writer, &data)?;
+                    data.clear();
+                }
+                Ok::<(), std::io::Error>(())
+            })
+            .map_err(|e| e.to_string())?;
+            data.extend_from_slice(&(-1i16).to_be_bytes());
             std::io::Write::write_all(&mut writer, &data).map_err(|e| e.to_string())?;
             writer.finish().map_err(text_err)?;
             tx.commit().map_err(text_err)
@@ -174,6 +181,9 @@ impl Store for PgStore {
         })
     }
 }
+
+/// Bytes of COPY data sent at a time.
+const COPY_PIECE: usize = 1 << 20;
 
 /// The signature, flags and header-extension length that open binary COPY data.
 const COPY_BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
