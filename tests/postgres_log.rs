@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::serve::http::{get, post_json};
+use crate::serve::http::{get, post_instances, post_json};
 use crate::serve::models::{LOGISTIC, SETOSA};
 use crate::serve::server::Server;
 use crate::serve::wait_until;
@@ -277,12 +277,7 @@ fn a_batch_larger_than_one_copy_piece_is_logged_whole_and_in_order() {
     let rows: Vec<String> = (0..8000)
         .map(|i| format!(r#"[{}, 3.0, 1.5, 0.2]"#, f64::from(i) / 1000.0))
         .collect();
-    post_json(
-        s.addr,
-        "/predict/batch",
-        &format!(r#"{{"instances": [{}]}}"#, rows.join(",")),
-    )
-    .expect(200);
+    post_instances(s.addr, &rows).expect(200);
     wait_until("8,000 logged rows", || pg.rows() == 8000);
     // In order: the ids follow the rows sent.
     let sent_in_order = pg.sql(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::Project;
-use http::{get, post_json, request};
+use http::{get, post_instances, post_json, request};
 use models::{LOGISTIC, REGRESSION, SETOSA, TREE, VIRGINICA};
 use server::{Server, replace_file};
 
@@ -705,6 +705,14 @@ pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The last 100 logged predictions, newest first.
+fn history(addr: std::net::SocketAddr) -> Vec<serde_json::Value> {
+    get(addr, "/predictions/history?limit=100").expect(200)["predictions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
 #[test]
 fn a_batch_is_logged_row_for_row_in_order() {
     // 70 rows: two multi-row INSERTs of 32 and six single ones in the SQLite writer.
@@ -719,20 +727,9 @@ fn a_batch_is_logged_row_for_row_in_order() {
             )
         })
         .collect();
-    post_json(
-        s.addr,
-        "/predict/batch",
-        &format!(r#"{{"instances": [{}]}}"#, rows.join(",")),
-    )
-    .expect(200);
-    let history = || {
-        get(s.addr, "/predictions/history?limit=100").expect(200)["predictions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    };
-    wait_until("70 logged rows", || history().len() >= 70);
-    let logged = history();
+    post_instances(s.addr, &rows).expect(200);
+    wait_until("70 logged rows", || history(s.addr).len() >= 70);
+    let logged = history(s.addr);
     assert_eq!(logged.len(), 70);
     // Newest first: the last row sent is the first listed.
     for (k, row) in logged.iter().enumerate() {
@@ -761,12 +758,7 @@ fn requests_of_different_sizes_are_logged_each_row_with_its_own_answer() {
         let reply = if size == 1 {
             vec![post_json(s.addr, "/predict", &body[0]).expect(200)]
         } else {
-            let many = post_json(
-                s.addr,
-                "/predict/batch",
-                &format!(r#"{{"instances": [{}]}}"#, body.join(",")),
-            )
-            .expect(200);
+            let many = post_instances(s.addr, &body).expect(200);
             many["predictions"].as_array().cloned().unwrap_or_default()
         };
         assert_eq!(reply.len(), rows.len());
@@ -774,14 +766,8 @@ fn requests_of_different_sizes_are_logged_each_row_with_its_own_answer() {
             sent.push((row, answer["value"].as_f64().unwrap_or(f64::NAN)));
         }
     }
-    let history = || {
-        get(s.addr, "/predictions/history?limit=100").expect(200)["predictions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    };
-    wait_until("11 logged rows", || history().len() >= sent.len());
-    let mut logged = history();
+    wait_until("11 logged rows", || history(s.addr).len() >= sent.len());
+    let mut logged = history(s.addr);
     logged.reverse();
     assert_eq!(logged.len(), sent.len());
     for (row, ((rooms, age), value)) in logged.iter().zip(&sent) {

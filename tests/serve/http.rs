@@ -147,6 +147,17 @@ pub fn get(addr: SocketAddr, path: &str) -> Reply {
     request(addr, "GET", path, &[], b"").expect("GET")
 }
 
+/// `POST /predict/batch` with `instances`, each already JSON.
+#[track_caller]
+pub fn post_instances<S: AsRef<str>>(addr: SocketAddr, instances: &[S]) -> Reply {
+    let instances: Vec<&str> = instances.iter().map(AsRef::as_ref).collect();
+    post_json(
+        addr,
+        "/predict/batch",
+        &format!(r#"{{"instances": [{}]}}"#, instances.join(",")),
+    )
+}
+
 /// `POST path` with a JSON body.
 #[track_caller]
 pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> Reply {

@@ -242,9 +242,12 @@ impl LoadedModel {
 
     /// The predicted class name, if any.
     pub fn class_name(&self, p: &Prediction) -> Option<&str> {
-        p.class
-            .and_then(|c| self.classes.get(c))
-            .map(String::as_str)
+        self.class_at(p.class)
+    }
+
+    /// The name of the class at `index`, if there is one.
+    pub fn class_at(&self, index: Option<usize>) -> Option<&str> {
+        index.and_then(|c| self.classes.get(c)).map(String::as_str)
     }
 
     /// Why `other` cannot stand beside this model (as candidate or shadow): it must read the

@@ -115,10 +115,7 @@ pub(crate) fn for_each_row<E>(
             role: model.role.name(),
             route: row.route,
             inputs: json_text(&inputs),
-            class: row
-                .class
-                .and_then(|c| model.classes.get(c))
-                .map(String::as_str),
+            class: model.class_at(row.class),
             probabilities,
             value: row.value,
             latency_us: row.latency_us as i64,
@@ -588,7 +585,8 @@ impl JsonKeys {
     }
 }
 
-/// What [`JsonKeys::object`] wrote, as text: serde_json writes UTF-8 only.
+/// What [`JsonKeys::object`] wrote, as text: its keys (serde_json's) and numbers (zmij's)
+/// are UTF-8 only.
 fn json_text(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or("{}")
 }
