@@ -1,7 +1,8 @@
 //! The PostgreSQL prediction log against a real PostgreSQL (Debian's package, which
 //! scripts/test.sh installs): `initdb` into a temporary folder, a free loopback port, stopped
 //! when the test ends. Two replicas share one log; the database goes away mid-load and comes
-//! back; it is unreachable at start.
+//! back; it is unreachable at start; a log of schema 2 (a row per prediction) is migrated to
+//! batches and read whole; a batch not written by cairn is refused by name.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::serve::http::{get, post_instances, post_json};
-use crate::serve::models::{LOGISTIC, SETOSA};
+use crate::serve::models::{LOGISTIC, REGRESSION, SETOSA, TREE};
 use crate::serve::server::Server;
 use crate::serve::wait_until;
 use crate::support::Project;
@@ -213,12 +214,7 @@ fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
 #[test]
 fn two_replicas_share_one_log_and_lose_nothing() {
     let Some(pg) = Postgres::start() else { return };
-    let p = Project::new();
-    p.write("iris.csv", include_str!("../data/iris.csv"));
-    p.cairn(&["preprocess", "--input", "iris.csv", "--output", "prepared"])
-        .ok();
-    p.cairn(&["train", "--input", "prepared", "--output", "model.json"])
-        .ok();
+    let p = trained();
     let url = pg.url();
     let mut a = Server::start(
         &p,
@@ -228,10 +224,10 @@ fn two_replicas_share_one_log_and_lose_nothing() {
         &p,
         &["--model", "model.json", "--log-db", &url, "--require-log"],
     );
-    // The schema was made once, with its version (2: the table, then its index dropped).
+    // The schema was made once, with its version (3: the table, its index dropped, batches).
     assert_eq!(
         pg.sql("SELECT version FROM cairn_schema").as_deref(),
-        Some("2")
+        Some("3")
     );
     let clients: Vec<_> = (0..4)
         .map(|i| {
@@ -257,10 +253,7 @@ fn two_replicas_share_one_log_and_lose_nothing() {
     assert!(a.wait().success() && b.wait().success());
     assert_eq!(pg.rows(), 1200);
     // cairn drift reads the shared log: both replicas' rows.
-    let drift = p.cairn(&["drift", "--model", "model.json", "--log-db", &url, "--json"]);
-    let report: serde_json::Value =
-        serde_json::from_str(&drift.stdout).unwrap_or_else(|e| panic!("{e}: {drift:?}"));
-    assert_eq!(report["rows"], 1200);
+    assert_eq!(drift_rows(&p, &url, &[]), 1200);
 }
 
 #[test]
@@ -290,6 +283,208 @@ fn a_batch_larger_than_one_copy_piece_is_logged_whole_and_in_order() {
         pg.sql("SELECT max((inputs::json->>'sepal_length')::float8) FROM predictions")
             .as_deref(),
         Some("7.999")
+    );
+}
+
+/// A project with an Iris model trained by cairn (it has a reference profile, for drift).
+fn trained() -> Project {
+    let p = Project::new();
+    p.write("iris.csv", include_str!("../data/iris.csv"));
+    p.cairn(&["preprocess", "--input", "iris.csv", "--output", "prepared"])
+        .ok();
+    p.cairn(&["train", "--input", "prepared", "--output", "model.json"])
+        .ok();
+    p
+}
+
+/// The rows `cairn drift` read from the log at `url`, of `extra` arguments.
+fn drift_rows(p: &Project, url: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["drift", "--model", "model.json", "--log-db", url, "--json"];
+    args.extend_from_slice(extra);
+    let drift = p.cairn(&args);
+    let report: serde_json::Value =
+        serde_json::from_str(&drift.stdout).unwrap_or_else(|e| panic!("{e}: {drift:?}"));
+    report["rows"].clone()
+}
+
+/// An Iris flower whose sepal length tells the rows apart.
+fn flower(sepal_length: u32) -> String {
+    format!(
+        r#"{{"sepal_length": {sepal_length}, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}}"#
+    )
+}
+
+#[test]
+fn a_log_of_schema_2_is_migrated_and_its_rows_read_with_the_new_ones() {
+    let Some(pg) = Postgres::start() else { return };
+    let p = trained();
+    let version = {
+        let s = Server::start(&p, &["--model", "model.json"]);
+        let reply = post_json(s.addr, "/predict", SETOSA);
+        reply
+            .header("x-model-version")
+            .expect("version")
+            .to_string()
+    };
+    // What cairn 2 left: a row per prediction, sepal lengths 1, 2, 3 with ids 1, 2, 3.
+    let schema_2 = format!(
+        r#"CREATE TABLE cairn_schema (version INTEGER NOT NULL);
+        INSERT INTO cairn_schema VALUES (2);
+        CREATE TABLE predictions (id BIGSERIAL PRIMARY KEY, time DOUBLE PRECISION NOT NULL,
+            model_version TEXT NOT NULL, role TEXT NOT NULL DEFAULT 'primary', route TEXT NOT NULL,
+            inputs TEXT NOT NULL, class TEXT, probabilities TEXT, value DOUBLE PRECISION NOT NULL,
+            latency_us BIGINT NOT NULL);
+        INSERT INTO predictions (time, model_version, route, inputs, class, value, latency_us)
+            SELECT 1.7e9 + i, '{version}', '/predict', format('{{"sepal_length": %s, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}}', i),
+                   'setosa', 0, 100
+            FROM generate_series(1, 3) AS i;"#
+    );
+    pg.sql(&schema_2).expect("schema 2");
+    let url = pg.url();
+    let s = Server::start(
+        &p,
+        &["--model", "model.json", "--log-db", &url, "--require-log"],
+    );
+    assert_eq!(
+        pg.sql("SELECT version FROM cairn_schema").as_deref(),
+        Some("3")
+    );
+    for sepal_length in 11..=14 {
+        post_json(s.addr, "/predict", &flower(sepal_length)).expect(200);
+    }
+    wait_until("the new rows logged", || pg.rows() == 7);
+    // A replica still on cairn 2 inserts into `predictions`, as its COPY does: it still logs.
+    pg.sql(&format!(
+        r#"INSERT INTO predictions (time, model_version, role, route, inputs, class, value, latency_us)
+           VALUES (1.9e9, '{version}', 'primary', '/predict', '{}', 'setosa', 0, 100)"#,
+        flower(21)
+    ))
+    .expect("an old replica's insert");
+    assert_eq!(pg.rows(), 8);
+    // Newest first, across both tables, the old rows keeping their ids.
+    let history = get(s.addr, "/predictions/history?limit=100").expect(200);
+    let rows = history["predictions"].as_array().expect("rows");
+    let lengths: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| r["inputs"]["sepal_length"].as_f64())
+        .collect();
+    assert_eq!(lengths, [21.0, 14.0, 13.0, 12.0, 11.0, 3.0, 2.0, 1.0]);
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r["id"].as_i64()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
+    assert_eq!(ids[5..], [3, 2, 1]);
+    // The view numbers the rows as the history does.
+    let view_ids = pg
+        .sql("SELECT string_agg(id::text, ',' ORDER BY id DESC) FROM predictions")
+        .expect("ids");
+    let shown: Vec<String> = ids.iter().map(i64::to_string).collect();
+    assert_eq!(view_ids, shown.join(","));
+    // Drift reads both, the window newest first.
+    assert_eq!(drift_rows(&p, &url, &[]), 8);
+    assert_eq!(drift_rows(&p, &url, &["--window", "6"]), 6);
+    assert_eq!(drift_rows(&p, &url, &["--window", "20"]), 8);
+    assert_eq!(drift_rows(&p, &url, &["--since", "2025-01-01"]), 5);
+}
+
+#[test]
+fn several_models_roles_and_tasks_keep_each_row_its_own_answer() {
+    let Some(pg) = Postgres::start() else { return };
+    let p = Project::new();
+    p.write("model.json", LOGISTIC);
+    p.write("tree.json", TREE);
+    p.write("regression.json", REGRESSION);
+    let url = pg.url();
+    let iris = Server::start(
+        &p,
+        &[
+            "--model",
+            "model.json",
+            "--shadow",
+            "tree.json",
+            "--log-db",
+            &url,
+            "--require-log",
+        ],
+    );
+    let prices = Server::start(
+        &p,
+        &[
+            "--model",
+            "regression.json",
+            "--log-db",
+            &url,
+            "--require-log",
+        ],
+    );
+    for _ in 0..3 {
+        post_json(iris.addr, "/predict", SETOSA).expect(200);
+    }
+    post_instances(
+        prices.addr,
+        &[r#"{"rooms": 3, "age": 10}"#, r#"{"rooms": 1, "age": 0}"#],
+    )
+    .expect(200);
+    wait_until("every row logged", || pg.rows() == 8);
+    let history = get(iris.addr, "/predictions/history?limit=100").expect(200);
+    let rows = history["predictions"].as_array().expect("rows");
+    let of = |role: &str, class: bool| {
+        rows.iter()
+            .filter(|r| r["role"] == role && r.get("class").is_some() == class)
+            .collect::<Vec<_>>()
+    };
+    let (primary, shadow, regression) = (
+        of("primary", true),
+        of("shadow", true),
+        of("primary", false),
+    );
+    assert_eq!((primary.len(), shadow.len(), regression.len()), (3, 3, 2));
+    // The tree's leaf for setosa is exactly [1, 0, 0]; the logistic model's is not.
+    assert!(shadow.iter().all(|r| r["probabilities"]["setosa"] == 1.0));
+    assert!(primary.iter().all(|r| r["probabilities"]["setosa"] != 1.0));
+    let mut prices: Vec<f64> = regression
+        .iter()
+        .filter_map(|r| r["value"].as_f64())
+        .collect();
+    prices.sort_by(f64::total_cmp);
+    assert_eq!(prices, [13.0, 28.0]);
+    assert!(regression.iter().all(|r| r.get("probabilities").is_none()));
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM predictions WHERE class IS NULL AND probabilities IS NULL")
+            .as_deref(),
+        Some("2")
+    );
+}
+
+#[test]
+fn a_batch_not_written_by_cairn_is_refused_by_name() {
+    let Some(pg) = Postgres::start() else { return };
+    let p = trained();
+    let url = pg.url();
+    let s = Server::start(
+        &p,
+        &["--model", "model.json", "--log-db", &url, "--require-log"],
+    );
+    post_json(s.addr, "/predict", SETOSA).expect(200);
+    wait_until("a logged row", || pg.rows() == 1);
+    // Two times but one of everything else, once the table's own check is out of the way.
+    pg.sql(
+        "ALTER TABLE prediction_batches DROP CONSTRAINT same_rows_in_every_array;
+         INSERT INTO prediction_batches (model_version, role, route, last_time, time, inputs,
+                                         class, probabilities, value, latency_us)
+         SELECT model_version, role, route, 2e9, ARRAY[2e9, 2e9], inputs, class, probabilities,
+                value, latency_us FROM prediction_batches",
+    )
+    .expect("a bad batch");
+    p.cairn(&["drift", "--model", "model.json", "--log-db", &url])
+        .code(2)
+        .stderr_has(&[
+            "prediction_batches row",
+            "[2, 1, 1]",
+            "not written by cairn",
+        ]);
+    let history = get(s.addr, "/predictions/history");
+    assert!(
+        history.status >= 500 && history.body.contains("prediction_batches row"),
+        "{history:?}"
     );
 }
 
