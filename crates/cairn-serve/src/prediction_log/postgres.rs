@@ -204,8 +204,9 @@ impl Store for PgStore {
         };
         let result = (|| -> std::result::Result<(), String> {
             let text_err = |e: postgres::Error| e.to_string();
-            let mut tx = client.transaction().map_err(text_err)?;
-            let mut writer = tx
+            // One statement, so its own transaction: the batch is written whole or not at all
+            // (a writer dropped unfinished aborts the COPY).
+            let mut writer = client
                 .copy_in(
                     "COPY prediction_batches (model_version, role, route, last_time, time, inputs, class, probabilities, value, latency_us) FROM STDIN (FORMAT binary)",
                 )
@@ -242,8 +243,7 @@ impl Store for PgStore {
             }
             data.extend_from_slice(&(-1i16).to_be_bytes());
             std::io::Write::write_all(&mut writer, &data).map_err(|e| e.to_string())?;
-            writer.finish().map_err(text_err)?;
-            tx.commit().map_err(text_err)
+            writer.finish().map(drop).map_err(text_err)
         })();
         result.inspect_err(|_| {
             // Made again on the next try.
