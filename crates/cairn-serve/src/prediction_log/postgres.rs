@@ -1,10 +1,11 @@
 //! The PostgreSQL log: several replicas write to one database. The schema is created or
 //! migrated on connect, one replica at a time (an advisory lock), and its version kept in
-//! `cairn_schema`. Batches go in with binary `COPY … FROM STDIN`, one transaction each (binary:
-//! PostgreSQL neither scans the text for delimiters and escapes nor parses the numbers, and
-//! this writer neither escapes nor formats them, work that lands on the server's core when the
-//! database shares it); a connection
-//! that breaks is dropped and made again on the next try.
+//! `cairn_schema`. A batch is a row of `prediction_batches` per model version, role and route,
+//! its columns arrays, sent with one binary `COPY … FROM STDIN` (binary: PostgreSQL neither
+//! scans the text for delimiters and escapes nor parses the numbers, and this writer neither
+//! escapes nor formats them, work that lands on the server's core when the database shares
+//! it). The `predictions` view shows a row per prediction. A connection that breaks is dropped
+//! and made again on the next try.
 
 use std::str::FromStr;
 use std::time::Duration;
