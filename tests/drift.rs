@@ -217,14 +217,20 @@ fn psi_and_ks_agree_with_scipy_and_numpy_to_1e_9() {
     }
 }
 
-#[test]
-fn the_server_gauges_agree_with_cairn_drift_on_the_same_window() {
+/// A project whose `model.json` cairn trained on Iris: it has a reference profile.
+pub fn trained_iris() -> Project {
     let p = Project::new();
     p.write("iris.csv", IRIS);
     p.cairn(&["preprocess", "--input", "iris.csv", "--output", "prepared"])
         .ok();
     p.cairn(&["train", "--input", "prepared", "--output", "model.json"])
         .ok();
+    p
+}
+
+#[test]
+fn the_server_gauges_agree_with_cairn_drift_on_the_same_window() {
+    let p = trained_iris();
     let s = Server::start(
         &p,
         &[

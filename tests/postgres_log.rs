@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::drift::trained_iris;
 use crate::serve::http::{get, post_instances, post_json};
 use crate::serve::models::{LOGISTIC, REGRESSION, SETOSA, TREE};
 use crate::serve::server::Server;
@@ -214,7 +215,7 @@ fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
 #[test]
 fn two_replicas_share_one_log_and_lose_nothing() {
     let Some(pg) = Postgres::start() else { return };
-    let p = trained();
+    let p = trained_iris();
     let url = pg.url();
     let mut a = Server::start(
         &p,
@@ -286,17 +287,6 @@ fn a_batch_larger_than_one_copy_piece_is_logged_whole_and_in_order() {
     );
 }
 
-/// A project with an Iris model trained by cairn (it has a reference profile, for drift).
-fn trained() -> Project {
-    let p = Project::new();
-    p.write("iris.csv", include_str!("../data/iris.csv"));
-    p.cairn(&["preprocess", "--input", "iris.csv", "--output", "prepared"])
-        .ok();
-    p.cairn(&["train", "--input", "prepared", "--output", "model.json"])
-        .ok();
-    p
-}
-
 /// The rows `cairn drift` read from the log at `url`, of `extra` arguments.
 fn drift_rows(p: &Project, url: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["drift", "--model", "model.json", "--log-db", url, "--json"];
@@ -317,7 +307,7 @@ fn flower(sepal_length: u32) -> String {
 #[test]
 fn a_log_of_schema_2_is_migrated_and_its_rows_read_with_the_new_ones() {
     let Some(pg) = Postgres::start() else { return };
-    let p = trained();
+    let p = trained_iris();
     let version = {
         let s = Server::start(&p, &["--model", "model.json"]);
         let reply = post_json(s.addr, "/predict", SETOSA);
@@ -457,7 +447,7 @@ fn several_models_roles_and_tasks_keep_each_row_its_own_answer() {
 #[test]
 fn a_batch_not_written_by_cairn_is_refused_by_name() {
     let Some(pg) = Postgres::start() else { return };
-    let p = trained();
+    let p = trained_iris();
     let url = pg.url();
     let s = Server::start(
         &p,

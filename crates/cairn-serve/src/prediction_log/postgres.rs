@@ -366,13 +366,6 @@ fn read_failed(url: &str) -> impl Fn(postgres::Error) -> Error + '_ {
     }
 }
 
-/// The id `predictions` shows for the row at `place` in batch `batch`.
-fn row_id(batch: i64, place: usize) -> Option<i64> {
-    batch
-        .checked_mul(BATCH_ROWS as i64)?
-        .checked_add(place as i64)
-}
-
 /// The number of rows a `prediction_batches` row holds, when all its arrays agree on it: the
 /// table may have been written by something other than cairn.
 fn batch_rows(url: &str, id: i64, lengths: &[usize]) -> Result<usize> {
@@ -387,9 +380,12 @@ fn batch_rows(url: &str, id: i64, lengths: &[usize]) -> Result<usize> {
     }
 }
 
-/// The id of a batch's row at `place`, or an error naming the batch.
-fn checked_row_id(url: &str, id: i64, place: usize) -> Result<i64> {
-    row_id(id, place).ok_or_else(|| {
+/// The id `predictions` shows for the row at `place` in batch `id`, or an error naming the
+/// batch.
+fn row_id(url: &str, id: i64, place: usize) -> Result<i64> {
+    id.checked_mul(BATCH_ROWS as i64)
+        .and_then(|first| first.checked_add(place as i64))
+        .ok_or_else(|| {
         Error::data(
             redacted(url),
             format!(
@@ -448,7 +444,7 @@ pub(super) fn history(url: &str, limit: usize) -> Result<Vec<HistoryRow>> {
             )?;
             for place in (0..n).rev().take(limit - out.len()) {
                 out.push(HistoryRow {
-                    id: checked_row_id(url, id, place)?,
+                    id: row_id(url, id, place)?,
                     time: time[place],
                     model_version: model_version.to_string(),
                     role: role.to_string(),
@@ -511,7 +507,7 @@ fn add_batch(
         }
         if time[place] >= since {
             reader
-                .add(checked_row_id(url, id, place)?, inputs[place], class[place])
+                .add(row_id(url, id, place)?, inputs[place], class[place])
                 .map_err(|e| Error::data(redacted(url), e))?;
             added += 1;
         }
