@@ -213,9 +213,10 @@ for name in "${WAYS[@]}"; do
     R[$name,p99]=$(median "$WORK/$name.runs" 3)
     R[$name,err]=$(awk '{ s += $4 } END { print s }' "$WORK/$name.runs")
     # CPU per request over all runs, from /proc (clock ticks of 1/TICKS s).
-    R[$name,cpu]=$(awk -v t="$TICKS" '{ c += $6; n += $5 } END { printf "%.2f", 1e6 * c / t / n }' "$WORK/$name.runs")
-    R[$name,writer]=$(awk -v t="$TICKS" '{ c += $7; n += $5 } END { printf "%.2f", 1e6 * c / t / n }' "$WORK/$name.runs")
-    R[$name,db]=$(awk -v t="$TICKS" '{ c += $8; n += $5 } END { printf "%.2f", 1e6 * c / t / n }' "$WORK/$name.runs")
+    for column in cpu:6 writer:7 db:8; do
+        R[$name,${column%:*}]=$(awk -v t="$TICKS" -v f="${column#*:}" \
+            '{ c += $f; n += $5 } END { printf "%.2f", 1e6 * c / t / n }' "$WORK/$name.runs")
+    done
     R[$name,answered]=$(metric "$name" 'cairn_http_requests_total{route="/predict",status="200"}')
     R[$name,dropped]=$(metric "$name" cairn_prediction_log_dropped_total)
     R[$name,failures]=$(metric "$name" cairn_prediction_log_failures_total)
